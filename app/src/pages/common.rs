@@ -1,0 +1,70 @@
+//! Small pieces several pages share: badges, error and empty states.
+
+use leptos::prelude::*;
+
+use crate::types::{DiffItem, ItemKind, ReviewStatus};
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <section class="empty">
+            <h1>"Not found"</h1>
+            <p>"There is no page at this address. " <a href="/">"Back to the branches"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn ErrorBox(message: String) -> impl IntoView {
+    view! {
+        <div class="error-box" role="alert">
+            <strong>"Could not load this page. "</strong>
+            {message}
+        </div>
+    }
+}
+
+pub fn kind_label(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::New => "NEW",
+        ItemKind::Modified => "MODIFIED",
+        ItemKind::Deleted => "DELETED",
+    }
+}
+
+#[component]
+pub fn ItemBadges(item: DiffItem) -> impl IntoView {
+    let kind = item.kind;
+    let status = item.review.effective();
+    view! {
+        <span class=format!("badge kind-{}", kind.as_str()) data-testid="kind-badge">
+            {kind_label(kind)}
+        </span>
+        {item
+            .conflict
+            .then(|| view! { <span class="badge conflict" data-testid="conflict-badge">"CONFLICT"</span> })}
+        {item
+            .review
+            .stale
+            .then(|| view! { <span class="badge stale" data-testid="stale-badge">"STALE"</span> })}
+        {item
+            .error
+            .is_some()
+            .then(|| view! { <span class="badge error" data-testid="error-badge">"UNREADABLE"</span> })}
+        <span class=format!("badge status-{}", status.as_str()) data-testid="status-badge">
+            {match status {
+                ReviewStatus::Pending => "pending",
+                ReviewStatus::Approved => "approved",
+                ReviewStatus::Rejected => "rejected",
+            }}
+        </span>
+    }
+}
+
+/// A short, readable form of a content hash.
+pub fn short_hash(hash: &Option<String>) -> String {
+    match hash {
+        Some(h) => h.chars().take(10).collect(),
+        None => "absent".to_string(),
+    }
+}

@@ -1,0 +1,251 @@
+//! The diff list of one branch. Filters, search, sort and page live in the URL, so every view
+//! is a link that can be shared, and every control is a plain link or GET form that works
+//! before the WebAssembly arrives.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::common::{ErrorBox, ItemBadges};
+use crate::api::list_diffs;
+use crate::types::{DiffPage, DiffQuery};
+
+fn query_from_map(map: &leptos_router::params::ParamsMap) -> DiffQuery {
+    let get = |k: &str| map.get(k).filter(|v| !v.is_empty());
+    DiffQuery {
+        status: get("status"),
+        kind: get("kind"),
+        part: get("part"),
+        conflict: get("conflict").map(|v| v == "true" || v == "1"),
+        q: get("q"),
+        sort: get("sort"),
+        page: get("page").and_then(|p| p.parse().ok()),
+        per_page: get("per_page").and_then(|p| p.parse().ok()),
+    }
+}
+
+/// The URL of this list with `key` set to `value` (or removed), back on page 1.
+fn link_with(branch: &str, q: &DiffQuery, key: &str, value: Option<&str>) -> String {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    let mut push = |k: &'static str, v: Option<String>| {
+        if k == key {
+            if let Some(v) = value {
+                pairs.push((k, v.to_string()));
+            }
+        } else if let Some(v) = v {
+            pairs.push((k, v));
+        }
+    };
+    push("status", q.status.clone());
+    push("kind", q.kind.clone());
+    push("part", q.part.clone());
+    push(
+        "conflict",
+        q.conflict.filter(|c| *c).map(|_| "true".to_string()),
+    );
+    push("q", q.q.clone());
+    push("sort", q.sort.clone());
+    push("per_page", q.per_page.map(|p| p.to_string()));
+    if pairs.is_empty() {
+        format!("/branches/{branch}")
+    } else {
+        let qs: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        format!("/branches/{branch}?{}", qs.join("&"))
+    }
+}
+
+fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[component]
+pub fn DiffListPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let branch = move || params.read().get("branch").unwrap_or_default();
+    let diff_query = move || query_from_map(&query.read());
+    let page = Resource::new(move || (branch(), diff_query()), |(b, q)| list_diffs(b, q));
+
+    view! {
+        <h1>"Branch " <span class="branch-name">{branch}</span></h1>
+        <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
+            {move || Suspend::new(async move {
+                let b = branch();
+                let q = diff_query();
+                match page.await {
+                    Err(e) => view! { <ErrorBox message=e.to_string() /> }.into_any(),
+                    Ok(p) => view! { <DiffListBody branch=b query=q page=p /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn DiffListBody(branch: String, query: DiffQuery, page: DiffPage) -> impl IntoView {
+    let c = page.counts.clone();
+    let filter = |label: &'static str,
+                  key: &'static str,
+                  value: Option<&'static str>,
+                  count: Option<i64>| {
+        let current = match key {
+            "kind" => query.kind.as_deref(),
+            "status" => query.status.as_deref(),
+            "part" => query.part.as_deref(),
+            "conflict" => query.conflict.filter(|c| *c).map(|_| "true"),
+            _ => None,
+        };
+        let active = current == value;
+        let href = link_with(&branch, &query, key, value);
+        view! {
+            <a class=if active { "chip active" } else { "chip" } href=href>
+                {label}
+                {count.map(|n| view! { <span class="count">{n}</span> })}
+            </a>
+        }
+    };
+    let pages = ((page.total + page.per_page as i64 - 1) / page.per_page.max(1) as i64).max(1);
+    let page_link = |n: i64| {
+        let base = link_with(&branch, &query, "page", None);
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}page={n}")
+    };
+    view! {
+        <p class="muted">
+            "Last scanned " {page.last_scan_at.clone().unwrap_or_else(|| "never".into())}
+        </p>
+        {page.scan_error.clone().map(|e| view! { <ErrorBox message=e /> })}
+        <nav class="filters" aria-label="Filters">
+            <div>
+                <span class="filter-label">"Kind"</span>
+                {filter("all", "kind", None, Some(c.total))}
+                {filter("new", "kind", Some("new"), Some(c.new))}
+                {filter("modified", "kind", Some("modified"), Some(c.modified))}
+                {filter("deleted", "kind", Some("deleted"), Some(c.deleted))}
+            </div>
+            <div>
+                <span class="filter-label">"Review"</span>
+                {filter("any", "status", None, None)}
+                {filter("pending", "status", Some("pending"), Some(c.pending))}
+                {filter("approved", "status", Some("approved"), Some(c.approved))}
+                {filter("rejected", "status", Some("rejected"), Some(c.rejected))}
+                {filter("stale", "status", Some("stale"), Some(c.stale))}
+            </div>
+            <div>
+                <span class="filter-label">"Part"</span>
+                {filter("any", "part", None, None)}
+                {filter("config", "part", Some("config"), None)}
+                {filter("data", "part", Some("data"), None)}
+                {filter("metadata", "part", Some("metadata"), None)}
+                {filter("conflicts only", "conflict", Some("true"), Some(c.conflicts))}
+            </div>
+            <form method="get" class="search" action=format!("/branches/{branch}")>
+                {query.kind.clone().map(|v| view! { <input type="hidden" name="kind" value=v /> })}
+                {query.status.clone().map(|v| view! { <input type="hidden" name="status" value=v /> })}
+                {query.part.clone().map(|v| view! { <input type="hidden" name="part" value=v /> })}
+                <input
+                    type="search"
+                    name="q"
+                    placeholder="Search slug or title"
+                    value=query.q.clone().unwrap_or_default()
+                    data-testid="search"
+                />
+                <select name="sort">
+                    <option value="changed" selected=query.sort.as_deref() != Some("slug")>
+                        "Last change"
+                    </option>
+                    <option value="slug" selected=query.sort.as_deref() == Some("slug")>
+                        "Slug"
+                    </option>
+                </select>
+                <button type="submit">"Apply"</button>
+            </form>
+        </nav>
+        {if page.items.is_empty() {
+            view! {
+                <section class="empty" data-testid="empty">
+                    <p>"No chart matches these filters."</p>
+                    <a href=format!("/branches/{branch}")>"Clear the filters"</a>
+                </section>
+            }
+                .into_any()
+        } else {
+            view! {
+                <table class="diffs">
+                    <thead>
+                        <tr>
+                            <th>"Chart"</th>
+                            <th>"Changes"</th>
+                            <th>"Parts"</th>
+                            <th>"Changed"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {page
+                            .items
+                            .iter()
+                            .map(|item| {
+                                let href = format!("/branches/{}/charts/{}", branch, encode(&item.chart_id));
+                                view! {
+                                    <tr data-testid="diff-row">
+                                        <td>
+                                            <a href=href class="title">{item.title.clone()}</a>
+                                            <div class="muted slug">{item.slug.clone()}</div>
+                                            {item.error.clone().map(|e| view! { <div class="error-text">{e}</div> })}
+                                        </td>
+                                        <td>
+                                            <ItemBadges item=item.clone() />
+                                        </td>
+                                        <td>{item.parts.join(", ")}</td>
+                                        <td class="muted">{item.changed_at.clone()}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+                .into_any()
+        }}
+        <nav class="pager" aria-label="Pages">
+            <span>{format!("{} items · page {} of {}", page.total, page.page, pages)}</span>
+            {(page.page > 1).then(|| view! { <a href=page_link(page.page as i64 - 1) rel="prev">"← previous"</a> })}
+            {((page.page as i64) < pages)
+                .then(|| view! { <a href=page_link(page.page as i64 + 1) rel="next">"next →"</a> })}
+        </nav>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_other_filters_and_reset_the_page() {
+        let q = DiffQuery {
+            kind: Some("new".into()),
+            q: Some("gdp growth".into()),
+            page: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(
+            link_with("b", &q, "status", Some("pending")),
+            "/branches/b?status=pending&kind=new&q=gdp%20growth"
+        );
+        assert_eq!(
+            link_with("b", &q, "kind", None),
+            "/branches/b?q=gdp%20growth"
+        );
+    }
+}

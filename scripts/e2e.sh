@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# End-to-end tests against the real server: fresh demo stores (300 charts) in a temporary
+# directory, the debug server on a free port, a lead's API token, then Playwright in headless
+# Debian Chromium. Needs `cargo leptos build` first (scripts/test.sh runs everything in order).
+# Arguments go to `playwright test`, e.g. scripts/e2e.sh --project=js -g filter
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+bin=$root/target/debug/chartgate
+
+if [[ ! -x $bin || ! -d target/site/pkg ]]; then
+  echo "e2e: target/debug/chartgate or target/site/pkg missing; run 'cargo leptos build' first" >&2
+  exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/chartgate-e2e.XXXXXX")
+server_pid=""
+cleanup() {
+  local rc=$?
+  if [[ -n $server_pid ]]; then
+    kill "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [[ $rc -eq 0 ]]; then
+    rm -rf "$tmp"
+  else
+    echo "e2e: FAILED; server output and databases kept in $tmp" >&2
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+export CHARTGATE_DATABASE_URL="sqlite://$tmp/chartgate.db"
+export CHARTGATE_PRODUCTION_URL="sqlite://$tmp/production.db"
+export CHARTGATE_STAGING_URL_TEMPLATE="sqlite://$tmp/staging/{branch}.db"
+mkdir -p "$tmp/staging"
+
+echo "e2e: creating demo stores in $tmp"
+"$bin" demo --charts 300
+
+echo "e2e: starting the server"
+: >"$tmp/serve.out"
+CHARTGATE_LISTEN=127.0.0.1:0 CHARTGATE_SITE_ROOT="$root/target/site" \
+  "$bin" serve >"$tmp/serve.out" 2>"$tmp/serve.err" &
+server_pid=$!
+
+# Wait (up to 60 s) for "chartgate listening on http://127.0.0.1:PORT" on the server's stdout.
+deadline=$((SECONDS + 60))
+until base_url=$(grep -m1 -oE 'chartgate listening on http://127\.0\.0\.1:[0-9]+' "$tmp/serve.out" | grep -oE 'http://.+'); do
+  if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS >= deadline)); then
+    echo "e2e: the server exited or did not report 'chartgate listening on ...' within 60 s" >&2
+    tail -n 40 "$tmp/serve.out" "$tmp/serve.err" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+echo "e2e: server at $base_url"
+
+"$bin" users add e2e@example.com --role lead
+token=$("$bin" tokens create e2e@example.com | tail -n 1)
+if [[ -z $token ]]; then
+  echo "e2e: 'chartgate tokens create' printed no token" >&2
+  exit 1
+fi
+export BASE_URL=$base_url CHARTGATE_TOKEN=$token
+
+if ! (cd end2end && npx playwright test --forbid-only "$@"); then
+  echo "e2e: last server log lines:" >&2
+  tail -n 40 "$tmp/serve.err" >&2
+  exit 1
+fi

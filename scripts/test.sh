@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The whole test suite: prerequisites, formatting, clippy, the Rust tests (SQLite, and PostgreSQL
+# when one is reachable), the cargo-leptos build and the Playwright end-to-end tests.
+# Exits non-zero on any failure. TEST_SKIP_E2E=1 skips the browser part (quick local runs only).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+passed=0 failed=0 skipped=0 last_ok=0
+failures=() pg_started=""
+
+banner() { printf '\n%s\n!!! %s\n%s\n\n' "$(printf '!%.0s' {1..78})" "$*" "$(printf '!%.0s' {1..78})"; }
+
+# stage NAME CMD...: runs one stage, counts it, and keeps going so one run shows every failure.
+stage() {
+  local name=$1
+  shift
+  printf '\n==> %s\n' "$name"
+  last_ok=0
+  if "$@"; then
+    passed=$((passed + 1))
+    last_ok=1
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf '==> FAILED: %s\n' "$name" >&2
+  fi
+}
+
+finish() {
+  local rc=$?
+  if [[ -n $pg_started ]]; then
+    echo "test.sh: stopping the PostgreSQL cluster it started"
+    pg_ctlcluster --skip-systemctl-redirect "$pg_started" main stop || true
+  fi
+  if ((failed > 0)); then
+    local list
+    printf -v list '%s, ' "${failures[@]}"
+    echo "test.sh: FAILED: ${list%, }" >&2
+  fi
+  local extra=""
+  ((skipped == 0)) || extra=", $skipped skipped"
+  echo "test.sh: $passed passed, $failed failed$extra"
+  if ((rc == 0 && failed > 0)); then exit 1; fi
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Prerequisites: nothing else can run without them.
+stage setup scripts/setup.sh
+((failed == 0)) || exit 1
+
+# PostgreSQL for the Postgres variants of the Rust tests (they create their own databases).
+pg_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if [[ -n ${CHARTGATE_TEST_PG_URL:-} ]]; then
+  echo "test.sh: using CHARTGATE_TEST_PG_URL from the environment"
+else
+  if ! pg_up && [[ -d /etc/postgresql ]] && command -v pg_ctlcluster >/dev/null; then
+    pg_version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
+    echo "test.sh: starting PostgreSQL $pg_version"
+    if pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start; then
+      pg_started=$pg_version
+      deadline=$((SECONDS + 30))
+      until pg_up || ((SECONDS >= deadline)); do sleep 0.5; done
+    fi
+  fi
+  if pg_up; then
+    export CHARTGATE_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test
+    echo "test.sh: PostgreSQL tests use $CHARTGATE_TEST_PG_URL"
+  else
+    banner "NO POSTGRESQL on 127.0.0.1:5432: the PostgreSQL variants of the tests will be SKIPPED"
+  fi
+fi
+
+stage "cargo fmt" cargo fmt --all -- --check
+stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+stage "cargo test" cargo test --workspace
+stage "cargo leptos build" cargo leptos build
+built=$last_ok
+
+if [[ ${TEST_SKIP_E2E:-0} == 1 ]]; then
+  banner "TEST_SKIP_E2E=1: the browser end-to-end tests were NOT run"
+  skipped=$((skipped + 1))
+elif ((built == 0)); then
+  echo "test.sh: end-to-end tests not run: the build failed" >&2
+  failed=$((failed + 1))
+  failures+=("end-to-end")
+else
+  stage "end-to-end (Playwright)" scripts/e2e.sh
+fi

@@ -1,0 +1,223 @@
+//! Configuration, layered as design §7: built-in defaults, then the base of `chartgate.toml`, then
+//! its `[environments.<CHARTGATE_ENV>]` overlay, then `CHARTGATE_<KEY>` variables. A key the
+//! overlay leaves out is inherited from the base. figment does the layering; `focus` turns the
+//! overlay table into a provider of its own.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub database_url: String,
+    pub production_url: String,
+    pub staging_url_template: String,
+    pub hook_secret: Option<String>,
+    pub listen: String,
+    pub branch_name_max: usize,
+    pub archive_after: String,
+    pub production_preview_url: Option<String>,
+    pub staging_preview_url: Option<String>,
+    /// Where cargo-leptos put the browser bundle; pages still render without it.
+    pub site_root: String,
+    /// How often open branches are rescanned incrementally in the background (`0s`: never).
+    pub scan_interval: String,
+    /// How often a full rescan catches edits that did not touch `updated_at`.
+    pub full_scan_interval: String,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://data/chartgate.db".into(),
+            production_url: "sqlite://data/production.db".into(),
+            staging_url_template: "sqlite://data/staging/{branch}.db".into(),
+            hook_secret: None,
+            listen: "127.0.0.1:3000".into(),
+            branch_name_max: 50,
+            archive_after: "3d".into(),
+            production_preview_url: None,
+            staging_preview_url: None,
+            site_root: "target/site".into(),
+            scan_interval: "60s".into(),
+            full_scan_interval: "1h".into(),
+            body_limit: 2 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `path` (or `CHARTGATE_CONFIG`, or `chartgate.toml` if present),
+    /// overlay `CHARTGATE_ENV` (default `dev`), variables on top.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let path: PathBuf = match path {
+            Some(p) => p.to_path_buf(),
+            None => std::env::var_os("CHARTGATE_CONFIG")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("chartgate.toml")),
+        };
+        let env_name = std::env::var("CHARTGATE_ENV").unwrap_or_else(|_| "dev".into());
+        Self::figment(&path, &env_name)
+            .extract()
+            .map_err(|e| {
+                Error::BadRequest(format!("invalid configuration ({}): {e}", path.display()))
+            })
+            .and_then(Config::validated)
+    }
+
+    fn figment(path: &Path, env_name: &str) -> Figment {
+        let file = Figment::from(Toml::file(path));
+        let overlay = file.clone().focus(&format!("environments.{env_name}"));
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(file)
+            .merge(overlay)
+            .merge(Env::prefixed("CHARTGATE_").ignore(&["env", "config"]))
+    }
+
+    fn validated(self) -> Result<Config> {
+        parse_duration("archive_after", &self.archive_after)?;
+        parse_duration("scan_interval", &self.scan_interval)?;
+        parse_duration("full_scan_interval", &self.full_scan_interval)?;
+        if !self.staging_url_template.contains("{branch}") {
+            return Err(Error::BadRequest(
+                "staging_url_template must contain {branch}".into(),
+            ));
+        }
+        if self.branch_name_max == 0 {
+            return Err(Error::BadRequest(
+                "branch_name_max must be at least 1".into(),
+            ));
+        }
+        Ok(self)
+    }
+
+    pub fn archive_after(&self) -> Duration {
+        parse_duration("archive_after", &self.archive_after)
+            .unwrap_or(Duration::from_secs(3 * 86400))
+    }
+
+    pub fn scan_interval(&self) -> Duration {
+        parse_duration("scan_interval", &self.scan_interval).unwrap_or(Duration::from_secs(60))
+    }
+
+    pub fn full_scan_interval(&self) -> Duration {
+        parse_duration("full_scan_interval", &self.full_scan_interval)
+            .unwrap_or(Duration::from_secs(3600))
+    }
+
+    /// The store URL of a branch's staging environment.
+    pub fn staging_url(&self, env_name: &str) -> String {
+        self.staging_url_template.replace("{branch}", env_name)
+    }
+}
+
+fn parse_duration(key: &str, value: &str) -> Result<Duration> {
+    humantime::parse_duration(value)
+        .map_err(|e| Error::BadRequest(format!("{key} = {value:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    const FILE: &str = r#"
+        production_url = "sqlite://base-prod.db"
+        listen = "0.0.0.0:8080"
+        branch_name_max = 40
+
+        [environments.dev]
+        listen = "127.0.0.1:4000"
+
+        [environments.prod]
+        production_url = "postgres://db/prod"
+        archive_after = "7d"
+    "#;
+
+    #[test]
+    fn defaults_apply_without_a_file() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let c = Config::load(Some(Path::new("missing.toml"))).unwrap();
+            assert_eq!(c, Config::default());
+            assert_eq!(c.archive_after(), Duration::from_secs(3 * 86400));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn overlay_wins_over_base_and_inherits_what_it_leaves_out() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("chartgate.toml", FILE)?;
+            jail.set_env("CHARTGATE_ENV", "prod");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.production_url, "postgres://db/prod", "overlay key wins");
+            assert_eq!(c.listen, "0.0.0.0:8080", "base key inherited");
+            assert_eq!(c.branch_name_max, 40);
+            assert_eq!(c.archive_after(), Duration::from_secs(7 * 86400));
+            assert_eq!(
+                c.database_url,
+                Config::default().database_url,
+                "default kept"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn dev_is_the_default_overlay() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("chartgate.toml", FILE)?;
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.listen, "127.0.0.1:4000");
+            assert_eq!(c.production_url, "sqlite://base-prod.db");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn variables_win_over_everything() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("custom.toml", FILE)?;
+            jail.set_env("CHARTGATE_CONFIG", "custom.toml");
+            jail.set_env("CHARTGATE_ENV", "prod");
+            jail.set_env("CHARTGATE_PRODUCTION_URL", "sqlite://from-env.db");
+            jail.set_env("CHARTGATE_LISTEN", "127.0.0.1:0");
+            jail.set_env("CHARTGATE_BRANCH_NAME_MAX", "12");
+            let c = Config::load(None).unwrap();
+            assert_eq!(c.production_url, "sqlite://from-env.db");
+            assert_eq!(c.listen, "127.0.0.1:0");
+            assert_eq!(c.branch_name_max, 12);
+            assert_eq!(
+                c.archive_after(),
+                Duration::from_secs(7 * 86400),
+                "overlay still applies"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CHARTGATE_ARCHIVE_AFTER", "soon");
+            let err = Config::load(Some(Path::new("none.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("archive_after"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,7 @@
+//! The diff engine: which charts a branch changed (three-way classification) and what exactly
+//! changed in each (config, data and metadata diffs).
+
+pub mod classify;
+pub mod detail;
+
+pub use classify::{classify, Classification, Side};

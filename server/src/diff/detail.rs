@@ -1,0 +1,286 @@
+//! What changed inside one chart: structured changes by JSON path plus text hunks (`similar`) for
+//! config and metadata, and added/removed/changed rows keyed by (series, entity, time) for data.
+
+use std::collections::BTreeMap;
+
+use app::types::{DataDiff, Hunk, HunkLine, JsonChange, JsonDiff, RowChange, RowKey};
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+/// How many path changes one diff lists before it stops (the hunks still show everything).
+const MAX_CHANGES: usize = 1000;
+
+pub fn json_diff(old: Option<&Value>, new: Option<&Value>) -> JsonDiff {
+    let mut changes = Vec::new();
+    match (old, new) {
+        (Some(o), Some(n)) => walk("", o, n, &mut changes),
+        (None, Some(n)) => changes.push(change("", "added", None, Some(n))),
+        (Some(o), None) => changes.push(change("", "removed", Some(o), None)),
+        (None, None) => {}
+    }
+    changes.truncate(MAX_CHANGES);
+    let pretty = |v: Option<&Value>| {
+        v.map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    JsonDiff {
+        changes,
+        hunks: hunks(&pretty(old), &pretty(new)),
+    }
+}
+
+fn change(path: &str, op: &str, old: Option<&Value>, new: Option<&Value>) -> JsonChange {
+    JsonChange {
+        path: if path.is_empty() {
+            "/".into()
+        } else {
+            path.to_string()
+        },
+        op: op.into(),
+        old: old.cloned(),
+        new: new.cloned(),
+    }
+}
+
+/// JSON-pointer escaping of one path segment.
+fn segment(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<JsonChange>) {
+    if out.len() >= MAX_CHANGES || old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) => {
+            for (k, ov) in o {
+                let p = format!("{path}/{}", segment(k));
+                match n.get(k) {
+                    Some(nv) => walk(&p, ov, nv, out),
+                    None => out.push(change(&p, "removed", Some(ov), None)),
+                }
+            }
+            for (k, nv) in n.iter().filter(|(k, _)| !o.contains_key(*k)) {
+                out.push(change(
+                    &format!("{path}/{}", segment(k)),
+                    "added",
+                    None,
+                    Some(nv),
+                ));
+            }
+        }
+        (Value::Array(o), Value::Array(n)) => {
+            for i in 0..o.len().max(n.len()) {
+                let p = format!("{path}/{i}");
+                match (o.get(i), n.get(i)) {
+                    (Some(ov), Some(nv)) => walk(&p, ov, nv, out),
+                    (Some(ov), None) => out.push(change(&p, "removed", Some(ov), None)),
+                    (None, Some(nv)) => out.push(change(&p, "added", None, Some(nv))),
+                    (None, None) => {}
+                }
+            }
+        }
+        _ => out.push(change(path, "changed", Some(old), Some(new))),
+    }
+}
+
+/// Unified-diff hunks with three lines of context.
+pub fn hunks(old: &str, new: &str) -> Vec<Hunk> {
+    let diff = TextDiff::from_lines(old, new);
+    diff.grouped_ops(3)
+        .iter()
+        .map(|group| {
+            let first = group.first().expect("groups are never empty");
+            let last = group.last().expect("groups are never empty");
+            let (old_start, new_start) = (first.old_range().start, first.new_range().start);
+            let mut lines = Vec::new();
+            for op in group {
+                for c in diff.iter_changes(op) {
+                    let tag = match c.tag() {
+                        ChangeTag::Equal => "equal",
+                        ChangeTag::Delete => "delete",
+                        ChangeTag::Insert => "insert",
+                    };
+                    lines.push(HunkLine {
+                        tag: tag.into(),
+                        text: c.value().trim_end_matches('\n').to_string(),
+                    });
+                }
+            }
+            Hunk {
+                old_start: old_start + 1,
+                old_len: last.old_range().end - old_start,
+                new_start: new_start + 1,
+                new_len: last.new_range().end - new_start,
+                lines,
+            }
+        })
+        .collect()
+}
+
+type Key = (Option<String>, String, String);
+
+fn rows_by_key(data: Option<&Value>) -> BTreeMap<Key, (RowKey, Value)> {
+    let mut out = BTreeMap::new();
+    let rows = data.and_then(|d| d.get("rows")).and_then(Value::as_array);
+    for row in rows.into_iter().flatten() {
+        let (series, entity, time) = crate::charts::version::row_key(row);
+        let series = series.map(|s| {
+            s.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| s.to_string())
+        });
+        let entity = entity
+            .map(|e| {
+                e.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| e.to_string())
+            })
+            .unwrap_or_default();
+        let time = time.cloned().unwrap_or(Value::Null);
+        let key = (series.clone(), entity.clone(), time.to_string());
+        out.insert(
+            key,
+            (
+                RowKey {
+                    series,
+                    entity,
+                    time,
+                },
+                row_value(row),
+            ),
+        );
+    }
+    out
+}
+
+/// What a row says besides its key: `value` when it is the only other field, else the rest.
+fn row_value(row: &Value) -> Value {
+    match row {
+        Value::Object(m) => {
+            let rest: serde_json::Map<String, Value> = m
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "series" | "entity" | "time"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            match (rest.len(), rest.get("value")) {
+                (1, Some(v)) => v.clone(),
+                _ => Value::Object(rest),
+            }
+        }
+        other => other.clone(),
+    }
+}
+
+pub fn data_diff(old: Option<&Value>, new: Option<&Value>) -> DataDiff {
+    let old = rows_by_key(old);
+    let new = rows_by_key(new);
+    let mut diff = DataDiff::default();
+    for (k, (key, ov)) in &old {
+        match new.get(k) {
+            None => diff.removed.push(RowChange {
+                key: key.clone(),
+                old: Some(ov.clone()),
+                new: None,
+            }),
+            Some((_, nv)) if nv != ov => diff.changed.push(RowChange {
+                key: key.clone(),
+                old: Some(ov.clone()),
+                new: Some(nv.clone()),
+            }),
+            Some(_) => diff.unchanged += 1,
+        }
+    }
+    for (k, (key, nv)) in &new {
+        if !old.contains_key(k) {
+            diff.added.push(RowChange {
+                key: key.clone(),
+                old: None,
+                new: Some(nv.clone()),
+            });
+        }
+    }
+    diff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_changes_by_path() {
+        let old =
+            json!({"title": "GDP", "axis": {"y": {"min": 0}}, "tabs": ["chart", "map"], "gone": 1});
+        let new = json!({"title": "GDP per capita", "axis": {"y": {"min": 0, "max": 10}}, "tabs": ["chart"], "a/b": true});
+        let d = json_diff(Some(&old), Some(&new));
+        let summary: Vec<(String, String)> = d
+            .changes
+            .iter()
+            .map(|c| (c.path.clone(), c.op.clone()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("/axis/y/max".to_string(), "added".to_string()),
+                ("/gone".into(), "removed".into()),
+                ("/tabs/1".into(), "removed".into()),
+                ("/title".into(), "changed".into()),
+                ("/a~1b".into(), "added".into()),
+            ]
+        );
+        assert!(!d.hunks.is_empty());
+        let inserted: Vec<&str> = d
+            .hunks
+            .iter()
+            .flat_map(|h| &h.lines)
+            .filter(|l| l.tag == "insert")
+            .map(|l| l.text.as_str())
+            .collect();
+        assert!(
+            inserted.iter().any(|l| l.contains("GDP per capita")),
+            "{inserted:?}"
+        );
+    }
+
+    #[test]
+    fn equal_documents_have_no_changes() {
+        let v = json!({"a": [1, 2]});
+        let d = json_diff(Some(&v), Some(&v));
+        assert!(d.changes.is_empty() && d.hunks.is_empty());
+    }
+
+    #[test]
+    fn data_rows_are_matched_by_key() {
+        let old = json!({"rows": [
+            {"entity": "France", "time": 2000, "value": 1.5},
+            {"entity": "Chad", "time": 2000, "value": 2},
+            {"series": "pop", "entity": "Chad", "time": 2000, "value": 9}
+        ]});
+        let new = json!({"rows": [
+            {"entity": "France", "time": 2000, "value": 1.7},
+            {"series": "pop", "entity": "Chad", "time": 2000, "value": 9},
+            {"entity": "Peru", "time": 2001, "value": 3}
+        ]});
+        let d = data_diff(Some(&old), Some(&new));
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!(d.changed[0].key.entity, "France");
+        assert_eq!(
+            (d.changed[0].old.clone(), d.changed[0].new.clone()),
+            (Some(json!(1.5)), Some(json!(1.7)))
+        );
+        assert_eq!(d.removed.len(), 1);
+        assert_eq!(d.removed[0].key.entity, "Chad");
+        assert_eq!(d.removed[0].key.series, None);
+        assert_eq!(d.added.len(), 1);
+        assert_eq!(d.added[0].key.time, json!(2001));
+        assert_eq!(d.unchanged, 1);
+    }
+
+    #[test]
+    fn a_new_chart_adds_every_row() {
+        let new = json!({"rows": [{"entity": "A", "time": 1, "value": 1}, {"entity": "B", "time": 1, "value": 2}]});
+        let d = data_diff(None, Some(&new));
+        assert_eq!((d.added.len(), d.removed.len(), d.changed.len()), (2, 0, 0));
+    }
+}
