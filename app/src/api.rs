@@ -7,8 +7,7 @@ use crate::types::{BranchSummary, DiffDetail, DiffPage, DiffQuery};
 
 #[cfg(feature = "ssr")]
 fn service() -> Result<crate::service::SharedService, ServerFnError> {
-    use_context::<crate::service::SharedService>()
-        .ok_or_else(|| ServerFnError::new("the service is not configured"))
+    use_context::<crate::service::SharedService>().ok_or_else(|| ServerFnError::new("the service is not configured"))
 }
 
 #[cfg(feature = "ssr")]
@@ -26,16 +25,10 @@ pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, Se
     if branch.is_empty() {
         return Err(ServerFnError::new("no branch given"));
     }
-    service()?
-        .diffs(&branch, &query)
-        .await
-        .map_err(to_server_error)
+    service()?.diffs(&branch, &query).await.map_err(to_server_error)
 }
 
 #[server]
 pub async fn get_diff(branch: String, chart_id: String) -> Result<DiffDetail, ServerFnError> {
-    service()?
-        .diff_detail(&branch, &chart_id)
-        .await
-        .map_err(to_server_error)
+    service()?.diff_detail(&branch, &chart_id).await.map_err(to_server_error)
 }

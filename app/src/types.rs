@@ -134,13 +134,7 @@ pub struct ReviewState {
 
 impl ReviewState {
     pub fn pending() -> Self {
-        ReviewState {
-            status: ReviewStatus::Pending,
-            reviewer: None,
-            at: None,
-            comment: None,
-            stale: false,
-        }
+        ReviewState { status: ReviewStatus::Pending, reviewer: None, at: None, comment: None, stale: false }
     }
 
     /// The status that counts: a stale decision is pending.

@@ -6,7 +6,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/branches/{branch}/rescan", post(rescan))
         .route("/api/v1/branches/{branch}/diffs", get(list_diffs))
         .route("/api/v1/branches/{branch}/diffs/{chart_id}", get(get_diff))
-        .fallback(api_not_found)
+        .route("/api/v1/{*rest}", any(api_not_found))
 }
 
 /// JSON bodies whose rejections are API errors, not axum's plain-text ones.
@@ -44,9 +44,7 @@ impl From<JsonRejection> for Error {
             JsonRejection::MissingJsonContentType(_) => {
                 Error::BadRequest("send the body as JSON (Content-Type: application/json)".into())
             }
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Error::TooLarge
-            }
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::TooLarge,
             other => Error::BadRequest(other.body_text()),
         }
     }
@@ -73,21 +71,13 @@ async fn healthz() -> impl IntoResponse {
 
 /// Ready when Chartgate's database and the production store answer.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let db = sqlx::query("select 1")
-        .execute(&state.db.pool)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let db = sqlx::query("select 1").execute(&state.db.pool).await.map(|_| ()).map_err(|e| e.to_string());
     let production = match state.production().await {
         Ok(store) => store.ping().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let ready = db.is_ok() && production.is_ok();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let show = |r: &std::result::Result<(), String>| match r {
         Ok(()) => json!("ok"),
         Err(_) => json!("unreachable"),
@@ -95,16 +85,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if let Err(e) = &production {
         tracing::warn!(error = %e, "production store not ready");
     }
-    (
-        status,
-        Json(json!({"ready": ready, "database": show(&db), "production": show(&production)})),
-    )
+    (status, Json(json!({"ready": ready, "database": show(&db), "production": show(&production)})))
 }
 
-async fn list_branches(
-    State(state): State<AppState>,
-    Caller(user): Caller,
-) -> Result<Json<Vec<BranchSummary>>> {
+async fn list_branches(State(state): State<AppState>, Caller(user): Caller) -> Result<Json<Vec<BranchSummary>>> {
     user.require(Role::Viewer)?;
     Ok(Json(branches::list(&state).await?))
 }

@@ -41,30 +41,23 @@ impl User {
 pub fn normalise_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
+        && email
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.starts_with('.'))
         && !email.chars().any(char::is_whitespace);
     if valid {
         Ok(email)
     } else {
-        Err(Error::BadRequest(format!(
-            "{email:?} is not an email address"
-        )))
+        Err(Error::BadRequest(format!("{email:?} is not an email address")))
     }
 }
 
 pub fn hash_password(password: &str) -> Result<String> {
     if password.chars().count() < 8 {
-        return Err(Error::BadRequest(
-            "a password needs at least 8 characters".into(),
-        ));
+        return Err(Error::BadRequest("a password needs at least 8 characters".into()));
     }
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(Error::internal)
+    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(Error::internal)
 }
 
 pub async fn add_user(db: &Db, email: &str, role: Role, password: Option<&str>) -> Result<User> {
@@ -82,21 +75,15 @@ pub async fn add_user(db: &Db, email: &str, role: Role, password: Option<&str>) 
     .fetch_optional(&db.pool)
     .await?;
     match row {
-        Some(r) => Ok(User {
-            id: r.try_get(0)?,
-            email,
-            role,
-        }),
+        Some(r) => Ok(User { id: r.try_get(0)?, email, role }),
         None => Err(Error::Conflict(format!("a user {email} already exists"))),
     }
 }
 
 pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
     let email = normalise_email(email)?;
-    let row = sqlx::query("select id, email, role from users where email = $1")
-        .bind(&email)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row =
+        sqlx::query("select id, email, role from users where email = $1").bind(&email).fetch_optional(&db.pool).await?;
     row.map(|r| user_from_row(&r)).transpose()
 }
 
@@ -115,9 +102,7 @@ fn token_hash(token: &str) -> String {
 
 /// Creates an API token for a user and returns it; only its hash is kept.
 pub async fn create_token(db: &Db, email: &str) -> Result<String> {
-    let user = user_by_email(db, email)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no user {email}")))?;
+    let user = user_by_email(db, email).await?.ok_or_else(|| Error::NotFound(format!("no user {email}")))?;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = format!("cgt_{}", hex::encode(bytes));
@@ -148,14 +133,8 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let token = header
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty());
         let Some(token) = token else {
             return Err(Error::Unauthorized);
         };
@@ -172,11 +151,7 @@ mod tests {
 
     #[test]
     fn roles_are_ordered() {
-        let u = User {
-            id: 1,
-            email: "r@x.org".into(),
-            role: Role::Reviewer,
-        };
+        let u = User { id: 1, email: "r@x.org".into(), role: Role::Reviewer };
         assert!(u.require(Role::Viewer).is_ok());
         assert!(u.require(Role::Reviewer).is_ok());
         assert!(matches!(u.require(Role::Lead), Err(Error::Forbidden(_))));
@@ -184,10 +159,7 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_lower_cased() {
-        assert_eq!(
-            normalise_email(" Ana@Example.ORG ").unwrap(),
-            "ana@example.org"
-        );
+        assert_eq!(normalise_email(" Ana@Example.ORG ").unwrap(), "ana@example.org");
         for bad in ["", "ana", "@x.org", "ana@x", "a b@x.org"] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }

@@ -15,11 +15,7 @@ use crate::state::AppState;
 /// The environment name of a branch (design §1): every character that is not an ASCII letter or
 /// digit becomes `-`, cut to `max` characters.
 pub fn env_name(branch: &str, max: usize) -> String {
-    branch
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .take(max)
-        .collect()
+    branch.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(max).collect()
 }
 
 pub struct NewBranch<'a> {
@@ -40,26 +36,15 @@ pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSumm
     }
     let name = env_name(raw, state.config.branch_name_max);
     if get_row(state, &name).await?.is_some() {
-        return Err(Error::Conflict(format!(
-            "branch {name} is already registered"
-        )));
+        return Err(Error::Conflict(format!("branch {name} is already registered")));
     }
     let production = state.production().await?;
     let store_url = match (new.store_url, new.fork) {
-        (Some(_), true) => {
-            return Err(Error::BadRequest(
-                "give either a store URL or --fork, not both".into(),
-            ))
-        }
+        (Some(_), true) => return Err(Error::BadRequest("give either a store URL or --fork, not both".into())),
         (Some(url), false) => {
             Backend::of(url).map_err(|e| Error::Unprocessable(e.to_string()))?;
-            let store = ChartStore::open(url, false)
-                .await
-                .map_err(|e| Error::Unprocessable(e.to_string()))?;
-            store
-                .ping()
-                .await
-                .map_err(|e| Error::Unprocessable(e.to_string()))?;
+            let store = ChartStore::open(url, false).await.map_err(|e| Error::Unprocessable(e.to_string()))?;
+            store.ping().await.map_err(|e| Error::Unprocessable(e.to_string()))?;
             url.to_string()
         }
         (None, true) => {
@@ -67,26 +52,14 @@ pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSumm
             fork_store(&production, &url).await?;
             url
         }
-        (None, false) => {
-            return Err(Error::BadRequest(
-                "a staging store URL (store_url) is required".into(),
-            ))
-        }
+        (None, false) => return Err(Error::BadRequest("a staging store URL (store_url) is required".into())),
     };
 
     // The baseline is production as it is now: bring Chartgate's view of it up to date first.
     let lock = state.scan_locks.for_branch(PRODUCTION).await;
     {
         let _held = lock.lock().await;
-        scan::refresh_side(
-            &state.db,
-            &production,
-            PRODUCTION,
-            "",
-            false,
-            &Default::default(),
-        )
-        .await?;
+        scan::refresh_side(&state.db, &production, PRODUCTION, "", false, &Default::default()).await?;
         let _guard = state.db.write_guard().await;
         let mut tx = state.db.pool.begin().await?;
         let inserted = sqlx::query(
@@ -102,9 +75,7 @@ pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSumm
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(Error::Conflict(format!(
-                "branch {name} is already registered"
-            )));
+            return Err(Error::Conflict(format!("branch {name} is already registered")));
         }
         scan::take_baseline(&mut tx, &name).await?;
         audit::append(
@@ -113,9 +84,7 @@ pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSumm
                 actor: new.actor,
                 action: "branch.register",
                 branch: Some(&name),
-                detail: Some(
-                    json!({"raw_name": raw, "store_url": redact(&store_url), "fork": new.fork}),
-                ),
+                detail: Some(json!({"raw_name": raw, "store_url": redact(&store_url), "fork": new.fork})),
                 ..Default::default()
             },
         )
@@ -131,10 +100,7 @@ async fn fork_store(production: &ChartStore, url: &str) -> Result<()> {
     if Backend::of(url)? == Backend::Postgres {
         create_postgres_database(url).await?;
     } else if std::path::Path::new(db::sqlite_path(url)).exists() {
-        return Err(Error::Conflict(format!(
-            "a store already exists at {}",
-            redact(url)
-        )));
+        return Err(Error::Conflict(format!("a store already exists at {}", redact(url))));
     }
     let store = ChartStore::open(url, true).await?;
     store.create_schema().await?;
@@ -144,35 +110,20 @@ async fn fork_store(production: &ChartStore, url: &str) -> Result<()> {
 
 /// Creates the database a `postgres://` URL names, through the server's `postgres` database.
 pub async fn create_postgres_database(url: &str) -> Result<()> {
-    let mut parsed =
-        url::Url::parse(url).map_err(|e| Error::BadRequest(format!("{}: {e}", redact(url))))?;
+    let mut parsed = url::Url::parse(url).map_err(|e| Error::BadRequest(format!("{}: {e}", redact(url))))?;
     let name = parsed.path().trim_start_matches('/').to_string();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        return Err(Error::BadRequest(format!(
-            "cannot create a database named {name:?}"
-        )));
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(Error::BadRequest(format!("cannot create a database named {name:?}")));
     }
     parsed.set_path("/postgres");
     let admin = db::connect(parsed.as_str(), false, false, 1)
         .await
         .map_err(|e| Error::Store(format!("cannot reach PostgreSQL at {}: {e}", redact(url))))?;
-    let exists = sqlx::query("select 1 from pg_database where datname = $1")
-        .bind(&name)
-        .fetch_optional(&admin)
-        .await?;
+    let exists = sqlx::query("select 1 from pg_database where datname = $1").bind(&name).fetch_optional(&admin).await?;
     if exists.is_some() {
-        return Err(Error::Conflict(format!(
-            "a store already exists at {}",
-            redact(url)
-        )));
+        return Err(Error::Conflict(format!("a store already exists at {}", redact(url))));
     }
-    sqlx::query(&format!("create database \"{name}\""))
-        .execute(&admin)
-        .await?;
+    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await?;
     admin.close().await;
     Ok(())
 }
@@ -215,16 +166,13 @@ pub fn resolve(state: &AppState, branch: &str) -> String {
 }
 
 async fn get_row(state: &AppState, name: &str) -> Result<Option<sqlx::any::AnyRow>> {
-    Ok(sqlx::query(&format!(
-        "select {BRANCH_COLUMNS} from branches where name = $1"
-    ))
-    .bind(name)
-    .fetch_optional(&state.db.pool)
-    .await?)
+    Ok(sqlx::query(&format!("select {BRANCH_COLUMNS} from branches where name = $1"))
+        .bind(name)
+        .fetch_optional(&state.db.pool)
+        .await?)
 }
 
-const BRANCH_COLUMNS: &str =
-    "name, raw_name, store_url, preview_url, state, created_at, created_by, merged_at, \
+const BRANCH_COLUMNS: &str = "name, raw_name, store_url, preview_url, state, created_at, created_by, merged_at, \
                               archived_at, last_scan_at, last_scan_ms, scan_error";
 
 fn summary_from_row(r: &sqlx::any::AnyRow) -> Result<BranchSummary> {
@@ -248,9 +196,7 @@ fn summary_from_row(r: &sqlx::any::AnyRow) -> Result<BranchSummary> {
 
 pub async fn get(state: &AppState, branch: &str) -> Result<BranchSummary> {
     let name = resolve(state, branch);
-    let row = get_row(state, &name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
+    let row = get_row(state, &name).await?.ok_or_else(|| not_found(&name))?;
     let mut summary = summary_from_row(&row)?;
     summary.counts = crate::diffs::counts(&state.db, &name).await?;
     Ok(summary)
@@ -274,32 +220,22 @@ pub async fn list(state: &AppState) -> Result<Vec<BranchSummary>> {
 /// Archives a branch: it stops being scanned; its reviews and audit stay.
 pub async fn archive(state: &AppState, branch: &str, actor: &str) -> Result<BranchSummary> {
     let name = resolve(state, branch);
-    get_row(state, &name)
-        .await?
-        .ok_or_else(|| not_found(&name))?;
+    get_row(state, &name).await?.ok_or_else(|| not_found(&name))?;
     {
         let _guard = state.db.write_guard().await;
         let mut tx = state.db.pool.begin().await?;
-        let changed = sqlx::query("update branches set state = 'archived', archived_at = $1 where name = $2 and state <> 'archived'")
-            .bind(db::now())
-            .bind(&name)
-            .execute(&mut *tx)
-            .await?;
-        if changed.rows_affected() == 0 {
-            return Err(Error::Conflict(format!(
-                "branch {name} is already archived"
-            )));
-        }
-        audit::append(
-            &mut *tx,
-            Event {
-                actor,
-                action: "branch.archive",
-                branch: Some(&name),
-                ..Default::default()
-            },
+        let changed = sqlx::query(
+            "update branches set state = 'archived', archived_at = $1 where name = $2 and state <> 'archived'",
         )
+        .bind(db::now())
+        .bind(&name)
+        .execute(&mut *tx)
         .await?;
+        if changed.rows_affected() == 0 {
+            return Err(Error::Conflict(format!("branch {name} is already archived")));
+        }
+        audit::append(&mut *tx, Event { actor, action: "branch.archive", branch: Some(&name), ..Default::default() })
+            .await?;
         tx.commit().await?;
     }
     get(state, &name).await
@@ -307,12 +243,9 @@ pub async fn archive(state: &AppState, branch: &str, actor: &str) -> Result<Bran
 
 /// Names of the branches background rescans keep fresh.
 pub async fn open_names(state: &AppState) -> Result<Vec<String>> {
-    let rows = sqlx::query("select name from branches where state = 'open' order by name")
-        .fetch_all(&state.db.pool)
-        .await?;
-    rows.iter()
-        .map(|r| r.try_get(0).map_err(Error::from))
-        .collect()
+    let rows =
+        sqlx::query("select name from branches where state = 'open' order by name").fetch_all(&state.db.pool).await?;
+    rows.iter().map(|r| r.try_get(0).map_err(Error::from)).collect()
 }
 
 #[cfg(test)]
@@ -325,10 +258,6 @@ mod tests {
         assert_eq!(env_name("fix/ünïcode branch!", 50), "fix--n-code-branch-");
         assert_eq!(env_name(&"a".repeat(80), 50).len(), 50);
         assert_eq!(env_name("feature/abc", 7), "feature");
-        assert_eq!(
-            env_name("feature-123", 50),
-            "feature-123",
-            "an environment name maps to itself"
-        );
+        assert_eq!(env_name("feature-123", 50), "feature-123", "an environment name maps to itself");
     }
 }

@@ -16,11 +16,7 @@ use crate::state::AppState;
 use crate::{auth, web};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "chartgate",
-    version,
-    about = "Review chart changes between staging and production"
-)]
+#[command(name = "chartgate", version, about = "Review chart changes between staging and production")]
 pub struct Cli {
     /// Configuration file (default: chartgate.toml in the working directory).
     #[arg(long, global = true, env = "CHARTGATE_CONFIG")]
@@ -139,36 +135,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             let state = AppState::new(config).await?;
             let report = demo::run(&state, &DemoOptions { charts, rows, seed }).await?;
             if report.already_present {
-                println!(
-                    "demo data already present ({} charts); nothing to do",
-                    report.charts
-                );
+                println!("demo data already present ({} charts); nothing to do", report.charts);
             } else {
-                println!(
-                    "demo: {} production charts, branches {}",
-                    report.charts,
-                    report.branches.join(", ")
-                );
+                println!("demo: {} production charts, branches {}", report.charts, report.branches.join(", "));
             }
             Ok(())
         }
         Command::Branch { command } => branch(AppState::new(config).await?, command).await,
-        Command::Users {
-            command:
-                UsersCommand::Add {
-                    email,
-                    role,
-                    password_stdin,
-                },
-        } => {
+        Command::Users { command: UsersCommand::Add { email, role, password_stdin } } => {
             let state = AppState::new(config).await?;
-            let role = Role::parse(&role)
-                .ok_or_else(|| Error::BadRequest(format!("unknown role {role}")))?;
+            let role = Role::parse(&role).ok_or_else(|| Error::BadRequest(format!("unknown role {role}")))?;
             let password = if password_stdin {
                 let mut s = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut s)
-                    .map_err(Error::internal)?;
+                std::io::stdin().read_to_string(&mut s).map_err(Error::internal)?;
                 Some(s.trim_end_matches(['\n', '\r']).to_string())
             } else {
                 None
@@ -177,9 +156,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("user {} ({})", user.email, user.role.as_str());
             Ok(())
         }
-        Command::Tokens {
-            command: TokensCommand::Create { email },
-        } => {
+        Command::Tokens { command: TokensCommand::Create { email } } => {
             let state = AppState::new(config).await?;
             let token = auth::create_token(&state.db, &email).await?;
             println!("{token}");
@@ -190,12 +167,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
     match command {
-        BranchCommand::Add {
-            branch,
-            store,
-            fork,
-            preview_url,
-        } => {
+        BranchCommand::Add { branch, store, fork, preview_url } => {
             let summary = branches::register(
                 &state,
                 NewBranch {
@@ -221,10 +193,7 @@ async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
         BranchCommand::List { json } => {
             let list = branches::list(&state).await?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&list).map_err(Error::internal)?
-                );
+                println!("{}", serde_json::to_string_pretty(&list).map_err(Error::internal)?);
                 return Ok(());
             }
             println!(
@@ -255,10 +224,7 @@ async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
         BranchCommand::Rescan { branch, full } => {
             let name = branches::resolve(&state, &branch);
             let report = branches::rescan(&state, &name, full).await?;
-            println!(
-                "{}",
-                serde_json::to_string(&report).map_err(Error::internal)?
-            );
+            println!("{}", serde_json::to_string(&report).map_err(Error::internal)?);
             Ok(())
         }
     }

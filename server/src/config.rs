@@ -67,9 +67,7 @@ impl Config {
         let env_name = std::env::var("CHARTGATE_ENV").unwrap_or_else(|_| "dev".into());
         Self::figment(&path, &env_name)
             .extract()
-            .map_err(|e| {
-                Error::BadRequest(format!("invalid configuration ({}): {e}", path.display()))
-            })
+            .map_err(|e| Error::BadRequest(format!("invalid configuration ({}): {e}", path.display())))
             .and_then(Config::validated)
     }
 
@@ -87,21 +85,16 @@ impl Config {
         parse_duration("scan_interval", &self.scan_interval)?;
         parse_duration("full_scan_interval", &self.full_scan_interval)?;
         if !self.staging_url_template.contains("{branch}") {
-            return Err(Error::BadRequest(
-                "staging_url_template must contain {branch}".into(),
-            ));
+            return Err(Error::BadRequest("staging_url_template must contain {branch}".into()));
         }
         if self.branch_name_max == 0 {
-            return Err(Error::BadRequest(
-                "branch_name_max must be at least 1".into(),
-            ));
+            return Err(Error::BadRequest("branch_name_max must be at least 1".into()));
         }
         Ok(self)
     }
 
     pub fn archive_after(&self) -> Duration {
-        parse_duration("archive_after", &self.archive_after)
-            .unwrap_or(Duration::from_secs(3 * 86400))
+        parse_duration("archive_after", &self.archive_after).unwrap_or(Duration::from_secs(3 * 86400))
     }
 
     pub fn scan_interval(&self) -> Duration {
@@ -109,8 +102,7 @@ impl Config {
     }
 
     pub fn full_scan_interval(&self) -> Duration {
-        parse_duration("full_scan_interval", &self.full_scan_interval)
-            .unwrap_or(Duration::from_secs(3600))
+        parse_duration("full_scan_interval", &self.full_scan_interval).unwrap_or(Duration::from_secs(3600))
     }
 
     /// The store URL of a branch's staging environment.
@@ -120,11 +112,11 @@ impl Config {
 }
 
 fn parse_duration(key: &str, value: &str) -> Result<Duration> {
-    humantime::parse_duration(value)
-        .map_err(|e| Error::BadRequest(format!("{key} = {value:?}: {e}")))
+    humantime::parse_duration(value).map_err(|e| Error::BadRequest(format!("{key} = {value:?}: {e}")))
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error; test code only
 mod tests {
     use super::*;
     use figment::Jail;
@@ -164,11 +156,7 @@ mod tests {
             assert_eq!(c.listen, "0.0.0.0:8080", "base key inherited");
             assert_eq!(c.branch_name_max, 40);
             assert_eq!(c.archive_after(), Duration::from_secs(7 * 86400));
-            assert_eq!(
-                c.database_url,
-                Config::default().database_url,
-                "default kept"
-            );
+            assert_eq!(c.database_url, Config::default().database_url, "default kept");
             Ok(())
         });
     }
@@ -199,11 +187,7 @@ mod tests {
             assert_eq!(c.production_url, "sqlite://from-env.db");
             assert_eq!(c.listen, "127.0.0.1:0");
             assert_eq!(c.branch_name_max, 12);
-            assert_eq!(
-                c.archive_after(),
-                Duration::from_secs(7 * 86400),
-                "overlay still applies"
-            );
+            assert_eq!(c.archive_after(), Duration::from_secs(7 * 86400), "overlay still applies");
             Ok(())
         });
     }
@@ -213,9 +197,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.clear_env();
             jail.set_env("CHARTGATE_ARCHIVE_AFTER", "soon");
-            let err = Config::load(Some(Path::new("none.toml")))
-                .unwrap_err()
-                .to_string();
+            let err = Config::load(Some(Path::new("none.toml"))).unwrap_err().to_string();
             assert!(err.contains("archive_after"), "{err}");
             Ok(())
         });

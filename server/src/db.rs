@@ -46,9 +46,7 @@ pub fn redact(url: &str) -> String {
 
 /// The file behind a `sqlite://` URL (without query string).
 pub fn sqlite_path(url: &str) -> &str {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
+    let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     rest.split('?').next().unwrap_or(rest)
 }
 
@@ -61,28 +59,18 @@ fn install_drivers() {
 /// file is an error, which is what a chart store wants.
 /// `own` marks Chartgate's own database, which gets WAL; a chart store's journal mode belongs
 /// to its owners and is left alone.
-pub async fn connect(
-    url: &str,
-    create: bool,
-    own: bool,
-    max_connections: u32,
-) -> Result<AnyPool, sqlx::Error> {
+pub async fn connect(url: &str, create: bool, own: bool, max_connections: u32) -> Result<AnyPool, sqlx::Error> {
     install_drivers();
     let backend = Backend::of(url).map_err(|e| sqlx::Error::Configuration(e.to_string().into()))?;
     let url = match backend {
         Backend::Sqlite => {
             let path = sqlite_path(url);
             if create {
-                if let Some(parent) = Path::new(path)
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                {
+                if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
                 }
             } else if !Path::new(path).exists() {
-                return Err(sqlx::Error::Configuration(
-                    format!("no database file at {path}").into(),
-                ));
+                return Err(sqlx::Error::Configuration(format!("no database file at {path}").into()));
             }
             format!("sqlite://{path}?mode={}", if create { "rwc" } else { "rw" })
         }
@@ -97,8 +85,7 @@ pub async fn connect(
                 if backend == Backend::Sqlite {
                     conn.execute("pragma busy_timeout = 10000").await?;
                     if own {
-                        conn.execute("pragma journal_mode = wal; pragma synchronous = normal")
-                            .await?;
+                        conn.execute("pragma journal_mode = wal; pragma synchronous = normal").await?;
                     }
                 }
                 Ok(())
@@ -124,17 +111,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 impl Db {
     pub async fn connect(url: &str) -> Result<Db> {
         let backend = Backend::of(url)?;
-        let pool = connect(url, true, true, 8).await.map_err(|e| {
-            Error::Unavailable(format!(
-                "cannot open Chartgate's database {}: {e}",
-                redact(url)
-            ))
-        })?;
-        Ok(Db {
-            pool,
-            backend,
-            write_lock: Arc::new(Mutex::new(())),
-        })
+        let pool = connect(url, true, true, 8)
+            .await
+            .map_err(|e| Error::Unavailable(format!("cannot open Chartgate's database {}: {e}", redact(url))))?;
+        Ok(Db { pool, backend, write_lock: Arc::new(Mutex::new(())) })
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -161,9 +141,7 @@ pub fn now() -> String {
 }
 
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
@@ -172,8 +150,5 @@ pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
 
 /// `$1, $2, …, $n` starting after `offset` placeholders, for `in (…)` lists.
 pub fn placeholders(offset: usize, n: usize) -> String {
-    (offset + 1..=offset + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }

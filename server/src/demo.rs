@@ -30,11 +30,7 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions {
-            charts: 300,
-            rows: None,
-            seed: 7,
-        }
+        DemoOptions { charts: 300, rows: None, seed: 7 }
     }
 }
 
@@ -96,16 +92,10 @@ const TYPES: [&str; 4] = ["line", "bar", "scatter", "table"];
 fn chart(i: usize, rng: &mut StdRng, rows: Option<usize>) -> RawChart {
     let (topic, title, unit) = TOPICS[i % TOPICS.len()];
     let kind = TYPES[(i / TOPICS.len()) % TYPES.len()];
-    let title = if i % 7 == 3 {
-        TRANSLATED[i % TRANSLATED.len()].to_string()
-    } else {
-        title.to_string()
-    };
+    let title = if i % 7 == 3 { TRANSLATED[i % TRANSLATED.len()].to_string() } else { title.to_string() };
     let entity_count = rng.gen_range(3..=6);
     let start = rng.gen_range(0..ENTITIES.len());
-    let entities: Vec<&str> = (0..entity_count)
-        .map(|k| ENTITIES[(start + k) % ENTITIES.len()])
-        .collect();
+    let entities: Vec<&str> = (0..entity_count).map(|k| ENTITIES[(start + k) % ENTITIES.len()]).collect();
     let two_series = kind == "scatter";
     let years = match rows {
         Some(n) => (n / (entities.len() * if two_series { 2 } else { 1 })).max(1),
@@ -113,11 +103,7 @@ fn chart(i: usize, rng: &mut StdRng, rows: Option<usize>) -> RawChart {
     };
     let mut data = Vec::new();
     for entity in &entities {
-        for series in if two_series {
-            vec![Some("x"), Some("y")]
-        } else {
-            vec![None]
-        } {
+        for series in if two_series { vec![Some("x"), Some("y")] } else { vec![None] } {
             let mut v: f64 = rng.gen_range(1.0..100.0);
             for y in 0..years {
                 v = (v * rng.gen_range(0.95..1.07)).max(0.0);
@@ -178,11 +164,8 @@ fn rewritten(c: &RawChart) -> RawChart {
         let v: Value = serde_json::from_str(text).expect("demo charts are valid JSON");
         match v {
             Value::Object(m) => {
-                let pairs: Vec<String> = m
-                    .iter()
-                    .rev()
-                    .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v))
-                    .collect();
+                let pairs: Vec<String> =
+                    m.iter().rev().map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v)).collect();
                 format!("{{{}}}", pairs.join(", "))
             }
             other => other.to_string(),
@@ -210,28 +193,16 @@ fn bump_values(v: &mut Value, every: usize, factor: f64) {
 
 pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     if opts.charts < 40 {
-        return Err(Error::BadRequest(
-            "the demo needs at least 40 charts".into(),
-        ));
+        return Err(Error::BadRequest("the demo needs at least 40 charts".into()));
     }
     let production = ChartStore::open(&state.config.production_url, true).await?;
     production.create_schema().await?;
     let existing = production.stamps().await?.len();
-    let names: Vec<String> = BRANCHES
-        .iter()
-        .map(|b| branches::resolve(state, b))
-        .collect();
+    let names: Vec<String> = BRANCHES.iter().map(|b| branches::resolve(state, b)).collect();
     if existing > 0 {
         let registered = branches::list(state).await?;
-        if names
-            .iter()
-            .all(|n| registered.iter().any(|b| &b.name == n))
-        {
-            return Ok(DemoReport {
-                charts: existing,
-                branches: names,
-                already_present: true,
-            });
+        if names.iter().all(|n| registered.iter().any(|b| &b.name == n)) {
+            return Ok(DemoReport { charts: existing, branches: names, already_present: true });
         }
         return Err(Error::Conflict(format!(
             "production store {} already holds {existing} charts; point production_url elsewhere or remove it",
@@ -246,9 +217,7 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
         let mut c = chart(i, &mut rng, opts.rows);
         if i == 5 {
             // Chart content is data, never markup: the UI must show this title as text.
-            c = edit(&c, "config", |v| {
-                v["title"] = json!("<script>alert('xss')</script> & <b>bold</b> claims")
-            });
+            c = edit(&c, "config", |v| v["title"] = json!("<script>alert('xss')</script> & <b>bold</b> claims"));
             c.updated_at = "2025-06-01T00:00:00Z".into();
         }
         charts.push(c);
@@ -267,13 +236,7 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
         store.copy_from(&production).await?;
         branches::register(
             state,
-            NewBranch {
-                branch: raw,
-                store_url: Some(&url),
-                fork: false,
-                preview_url: None,
-                actor: "demo",
-            },
+            NewBranch { branch: raw, store_url: Some(&url), fork: false, preview_url: None, actor: "demo" },
         )
         .await?;
         stores.push(store);
@@ -299,13 +262,10 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     }
     for c in pick(share(2.0), 17, 85) {
         staged.push(edit(c, "metadata", |v| {
-            v["description"] = json!(format!(
-                "{} Updated with 2024 figures.",
-                v["description"].as_str().unwrap_or("")
-            ));
-            v["sources"].as_array_mut().map(|s| {
-                s.push(json!({"name": "Energy Institute", "url": "https://www.energyinst.org/"}))
-            });
+            v["description"] = json!(format!("{} Updated with 2024 figures.", v["description"].as_str().unwrap_or("")));
+            if let Some(sources) = v["sources"].as_array_mut() {
+                sources.push(json!({"name": "Energy Institute", "url": "https://www.energyinst.org/"}));
+            }
         }));
     }
     for k in 0..share(2.0) {
@@ -315,6 +275,8 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
         c.updated_at = crate::db::now();
         staged.push(c);
     }
+    // The chart whose title is markup is changed too, so reviewers (and tests) meet it.
+    staged.push(edit(&charts[5], "config", |v| v["subtitle"] = json!("Now with <em>emphasis</em> in the subtitle")));
     // Not changes: the same content written differently.
     for c in pick(share(2.0), 19, 122) {
         staged.push(rewritten(c));
@@ -323,20 +285,13 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     let conflicted: Vec<RawChart> = pick(share(1.0), 23, 159).into_iter().cloned().collect();
     for c in &conflicted {
         staged.push(edit(c, "config", |v| {
-            v["title"] = json!(format!(
-                "{} (energy review)",
-                v["title"].as_str().unwrap_or("")
-            ))
+            v["title"] = json!(format!("{} (energy review)", v["title"].as_str().unwrap_or("")))
         }));
     }
     dedup_by_id(&mut staged);
     s1.put_many(&staged).await?;
-    let staged_ids: std::collections::HashSet<String> =
-        staged.iter().map(|c| c.id.clone()).collect();
-    for c in pick(share(1.0), 29, 196)
-        .into_iter()
-        .filter(|c| !staged_ids.contains(&c.id))
-    {
+    let staged_ids: std::collections::HashSet<String> = staged.iter().map(|c| c.id.clone()).collect();
+    for c in pick(share(1.0), 29, 196).into_iter().filter(|c| !staged_ids.contains(&c.id)) {
         s1.delete(&c.id).await?;
     }
 
@@ -348,19 +303,9 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
         .take(share(2.0).max(3))
         .map(|c| edit(c, "metadata", |v| v["unit"] = json!("persons")))
         .collect();
-    if let Some(c) = charts
-        .iter()
-        .find(|c| c.slug.starts_with("life-expectancy-"))
-    {
-        staged2.push(edit(c, "config", |v| {
-            v["yAxis"]["label"] = json!("years of life")
-        }));
-        let mut broken = charts
-            .iter()
-            .rev()
-            .find(|c| c.slug.starts_with("literacy-rate-"))
-            .unwrap_or(c)
-            .clone();
+    if let Some(c) = charts.iter().find(|c| c.slug.starts_with("life-expectancy-")) {
+        staged2.push(edit(c, "config", |v| v["yAxis"]["label"] = json!("years of life")));
+        let mut broken = charts.iter().rev().find(|c| c.slug.starts_with("literacy-rate-")).unwrap_or(c).clone();
         broken.data = "{\"rows\": [{\"entity\": \"France\", \"time\": 2000, ".into();
         broken.updated_at = crate::db::now();
         staged2.push(broken);
@@ -368,21 +313,10 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     s2.put_many(&staged2).await?;
 
     // Production moves on: conflicting edits, and changes only production made.
-    let mut prod_edits: Vec<RawChart> = conflicted
-        .iter()
-        .map(|c| {
-            edit(c, "config", |v| {
-                v["subtitle"] = json!("Corrected in production")
-            })
-        })
-        .collect();
-    for c in pick(share(2.0), 31, 233)
-        .into_iter()
-        .filter(|c| !staged_ids.contains(&c.id))
-    {
-        prod_edits.push(edit(c, "metadata", |v| {
-            v["license"] = json!("CC BY 4.0 (production fix)")
-        }));
+    let mut prod_edits: Vec<RawChart> =
+        conflicted.iter().map(|c| edit(c, "config", |v| v["subtitle"] = json!("Corrected in production"))).collect();
+    for c in pick(share(2.0), 31, 233).into_iter().filter(|c| !staged_ids.contains(&c.id)) {
+        prod_edits.push(edit(c, "metadata", |v| v["license"] = json!("CC BY 4.0 (production fix)")));
     }
     dedup_by_id(&mut prod_edits);
     production.put_many(&prod_edits).await?;
@@ -390,11 +324,7 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     for name in &names {
         branches::rescan(state, name, false).await?;
     }
-    Ok(DemoReport {
-        charts: n,
-        branches: names,
-        already_present: false,
-    })
+    Ok(DemoReport { charts: n, branches: names, already_present: false })
 }
 
 fn dedup_by_id(charts: &mut Vec<RawChart>) {

@@ -4,8 +4,7 @@
 //! place that turns a stored decision into pending, approved, rejected or stale.
 
 use app::types::{
-    ChartVersion, DiffDetail, DiffItem, DiffPage, DiffQuery, ItemCounts, ItemKind, ReviewState,
-    ReviewStatus,
+    ChartVersion, DiffDetail, DiffItem, DiffPage, DiffQuery, ItemCounts, ItemKind, ReviewState, ReviewStatus,
 };
 use sqlx::Row;
 
@@ -21,8 +20,7 @@ const DEFAULT_PER_PAGE: u32 = 50;
 
 /// Items joined with their review, with the status that counts (`eff`): a decision whose hashes
 /// no longer match the item's is `stale`.
-const ITEMS: &str =
-    "select i.chart_id, i.slug, i.title, i.kind, i.conflict, i.parts, i.staging_hash,
+const ITEMS: &str = "select i.chart_id, i.slug, i.title, i.kind, i.conflict, i.parts, i.staging_hash,
         i.production_hash, i.baseline_hash, i.error, i.changed_at, i.search,
         r.status as r_status, r.reviewer, r.at as r_at, r.comment,
         case when r.status is null or r.status = 'pending' then 'pending'
@@ -86,11 +84,8 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffP
         sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
     };
     if let Some(kind) = q.kind.as_deref().filter(|k| !k.is_empty()) {
-        let kind = ItemKind::parse(kind).ok_or_else(|| {
-            Error::BadRequest(format!(
-                "unknown kind {kind:?}: use new, modified or deleted"
-            ))
-        })?;
+        let kind = ItemKind::parse(kind)
+            .ok_or_else(|| Error::BadRequest(format!("unknown kind {kind:?}: use new, modified or deleted")))?;
         bind(&mut sql, " and kind = ?", kind.as_str().into());
     }
     match q.status.as_deref().filter(|s| !s.is_empty()) {
@@ -98,32 +93,20 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffP
         Some("pending") => sql.push_str(" and eff in ('pending', 'stale')"),
         Some(s @ ("approved" | "rejected" | "stale")) => bind(&mut sql, " and eff = ?", s.into()),
         Some(s) => {
-            return Err(Error::BadRequest(format!(
-                "unknown status {s:?}: use pending, approved, rejected or stale"
-            )))
+            return Err(Error::BadRequest(format!("unknown status {s:?}: use pending, approved, rejected or stale")))
         }
     }
     if let Some(part) = q.part.as_deref().filter(|p| !p.is_empty()) {
         if !app::types::PARTS.contains(&part) {
-            return Err(Error::BadRequest(format!(
-                "unknown part {part:?}: use config, data or metadata"
-            )));
+            return Err(Error::BadRequest(format!("unknown part {part:?}: use config, data or metadata")));
         }
-        bind(
-            &mut sql,
-            " and (',' || parts || ',') like ?",
-            format!("%,{part},%"),
-        );
+        bind(&mut sql, " and (',' || parts || ',') like ?", format!("%,{part},%"));
     }
     if q.conflict == Some(true) {
         sql.push_str(" and conflict = 1");
     }
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        bind(
-            &mut sql,
-            " and search like ? escape '\\'",
-            like_pattern(text),
-        );
+        bind(&mut sql, " and search like ? escape '\\'", like_pattern(text));
     }
     let total: i64 = {
         let count_sql = format!("select count(*) from ({sql}) c");
@@ -136,23 +119,14 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffP
     sql.push_str(match q.sort.as_deref() {
         None | Some("") | Some("changed") => " order by changed_at desc, slug",
         Some("slug") => " order by slug",
-        Some(s) => {
-            return Err(Error::BadRequest(format!(
-                "unknown sort {s:?}: use changed or slug"
-            )))
-        }
+        Some(s) => return Err(Error::BadRequest(format!("unknown sort {s:?}: use changed or slug"))),
     });
     let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
     if per_page == 0 || per_page > MAX_PER_PAGE {
-        return Err(Error::BadRequest(format!(
-            "per_page must be between 1 and {MAX_PER_PAGE}"
-        )));
+        return Err(Error::BadRequest(format!("per_page must be between 1 and {MAX_PER_PAGE}")));
     }
     let page = q.page.unwrap_or(1).max(1);
-    sql.push_str(&format!(
-        " limit {per_page} offset {}",
-        (page as u64 - 1) * per_page as u64
-    ));
+    sql.push_str(&format!(" limit {per_page} offset {}", (page as u64 - 1) * per_page as u64));
     let mut query = sqlx::query(&sql);
     for b in &binds {
         query = query.bind(b);
@@ -189,13 +163,8 @@ fn item_from_row(r: &sqlx::any::AnyRow) -> Result<DiffItem> {
         chart_id: r.try_get("chart_id")?,
         slug: r.try_get("slug")?,
         title: r.try_get("title")?,
-        kind: ItemKind::parse(&kind)
-            .ok_or_else(|| Error::internal(format!("unknown kind {kind}")))?,
-        parts: parts
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(str::to_string)
-            .collect(),
+        kind: ItemKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown kind {kind}")))?,
+        parts: parts.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
         conflict: r.try_get::<i64, _>("conflict")? != 0,
         review,
         staging_hash: r.try_get("staging_hash")?,
@@ -217,19 +186,16 @@ pub async fn item(state: &AppState, branch: &str, chart_id: &str) -> Result<Diff
         Some(r) => item_from_row(&r),
         None => {
             branches::get(state, &name).await?;
-            Err(Error::NotFound(format!(
-                "chart {chart_id} is not changed on branch {name}"
-            )))
+            Err(Error::NotFound(format!("chart {chart_id} is not changed on branch {name}")))
         }
     }
 }
 
 pub async fn version(db: &Db, hash: &str) -> Result<Option<ChartVersion>> {
-    let row =
-        sqlx::query("select hash, slug, config, data, metadata from versions where hash = $1")
-            .bind(hash)
-            .fetch_optional(&db.pool)
-            .await?;
+    let row = sqlx::query("select hash, slug, config, data, metadata from versions where hash = $1")
+        .bind(hash)
+        .fetch_optional(&db.pool)
+        .await?;
     row.map(|r| {
         Ok(ChartVersion {
             hash: r.try_get(0)?,
@@ -264,27 +230,16 @@ pub async fn detail(state: &AppState, branch: &str, chart_id: &str) -> Result<Di
     let production = maybe_version(&state.db, &item.production_hash).await?;
     let old = production.as_ref().or(baseline.as_ref());
     let new = staging.as_ref();
-    let production_config_diff = item.conflict.then(|| {
-        json_diff(
-            baseline.as_ref().map(|v| &v.config),
-            production.as_ref().map(|v| &v.config),
-        )
-    });
-    let staging_template = summary
-        .preview_url
-        .as_deref()
-        .or(state.config.staging_preview_url.as_deref());
+    let production_config_diff =
+        item.conflict.then(|| json_diff(baseline.as_ref().map(|v| &v.config), production.as_ref().map(|v| &v.config)));
+    let staging_template = summary.preview_url.as_deref().or(state.config.staging_preview_url.as_deref());
     Ok(DiffDetail {
         config_diff: json_diff(old.map(|v| &v.config), new.map(|v| &v.config)),
         data_diff: data_diff(old.map(|v| &v.data), new.map(|v| &v.data)),
         metadata_diff: json_diff(old.map(|v| &v.metadata), new.map(|v| &v.metadata)),
         production_config_diff,
         staging_preview_url: preview(staging_template, &name, &item.slug),
-        production_preview_url: preview(
-            state.config.production_preview_url.as_deref(),
-            &name,
-            &item.slug,
-        ),
+        production_preview_url: preview(state.config.production_preview_url.as_deref(), &name, &item.slug),
         baseline,
         staging,
         production,

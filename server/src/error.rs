@@ -21,10 +21,7 @@ pub enum Error {
     Conflict(String),
     /// A conflict that carries data for the caller (e.g. the current hashes).
     #[error("{message}")]
-    ConflictWith {
-        message: String,
-        detail: serde_json::Value,
-    },
+    ConflictWith { message: String, detail: serde_json::Value },
     #[error("{0}")]
     Unprocessable(String),
     #[error("the request body is too large")]
@@ -60,9 +57,7 @@ impl Error {
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) => StatusCode::BAD_GATEWAY,
-            Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -84,9 +79,7 @@ impl Error {
     /// The text a user may see.
     pub fn public_message(&self) -> String {
         match self.status() {
-            StatusCode::INTERNAL_SERVER_ERROR => {
-                "something went wrong on our side; it has been logged".into()
-            }
+            StatusCode::INTERNAL_SERVER_ERROR => "something went wrong on our side; it has been logged".into(),
             _ => self.to_string(),
         }
     }

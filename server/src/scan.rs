@@ -72,17 +72,14 @@ pub struct SideStats {
     pub errors: usize,
 }
 
-const STATE_COLUMNS: &str =
-    "chart_id, slug, title, updated_at, raw_fp, hash, config_fp, data_fp, metadata_fp, error";
+const STATE_COLUMNS: &str = "chart_id, slug, title, updated_at, raw_fp, hash, config_fp, data_fp, metadata_fp, error";
 
 pub async fn load_states(db: &Db, side: &str, branch: &str) -> Result<States> {
-    let rows = sqlx::query(&format!(
-        "select {STATE_COLUMNS} from chart_states where side = $1 and branch = $2"
-    ))
-    .bind(side)
-    .bind(branch)
-    .fetch_all(&db.pool)
-    .await?;
+    let rows = sqlx::query(&format!("select {STATE_COLUMNS} from chart_states where side = $1 and branch = $2"))
+        .bind(side)
+        .bind(branch)
+        .fetch_all(&db.pool)
+        .await?;
     let mut out = HashMap::with_capacity(rows.len());
     for r in rows {
         let s = ChartState {
@@ -126,24 +123,13 @@ pub async fn refresh_side(
 ) -> Result<(States, SideStats)> {
     let mut states = load_states(db, side, branch).await?;
     let stamps = store.stamps().await?;
-    let mut stats = SideStats {
-        listed: stamps.len(),
-        ..Default::default()
-    };
+    let mut stats = SideStats { listed: stamps.len(), ..Default::default() };
 
     let listed: HashSet<&str> = stamps.iter().map(|s| s.id.as_str()).collect();
-    let removed: Vec<String> = states
-        .keys()
-        .filter(|id| !listed.contains(id.as_str()))
-        .cloned()
-        .collect();
+    let removed: Vec<String> = states.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
     let to_read: Vec<String> = stamps
         .iter()
-        .filter(|s| {
-            full || states
-                .get(&s.id)
-                .is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some())
-        })
+        .filter(|s| full || states.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
         .map(|s| s.id.clone())
         .collect();
     stats.read = to_read.len();
@@ -174,15 +160,11 @@ pub async fn refresh_side(
         let batch = batch?;
         let (lookup, label) = (lookup.clone(), label.clone());
         let processed = tokio::task::spawn_blocking(move || {
-            batch
-                .par_iter()
-                .map(|raw| state_of(raw, &lookup, &label))
-                .collect::<Vec<_>>()
+            batch.par_iter().map(|raw| state_of(raw, &lookup, &label)).collect::<Vec<_>>()
         })
         .await
         .map_err(Error::internal)?;
-        let versions: Vec<&CanonicalChart> =
-            processed.iter().filter_map(|(_, v)| v.as_ref()).collect();
+        let versions: Vec<&CanonicalChart> = processed.iter().filter_map(|(_, v)| v.as_ref()).collect();
         stats.canonicalised += versions.len();
         insert_versions(db, &versions).await?;
         changed.extend(processed.into_iter().map(|(s, _)| s));
@@ -200,18 +182,10 @@ pub async fn refresh_side(
     Ok((states, stats))
 }
 
-fn state_of(
-    raw: &RawChart,
-    known: &Fingerprints,
-    label: &str,
-) -> (ChartState, Option<CanonicalChart>) {
+fn state_of(raw: &RawChart, known: &Fingerprints, label: &str) -> (ChartState, Option<CanonicalChart>) {
     let raw_fp = raw_fingerprint(raw);
     if let Some(k) = known.get(&raw_fp) {
-        let state = ChartState {
-            chart_id: raw.id.clone(),
-            updated_at: raw.updated_at.clone(),
-            ..k.clone()
-        };
+        let state = ChartState { chart_id: raw.id.clone(), updated_at: raw.updated_at.clone(), ..k.clone() };
         return (state, None);
     }
     match canonicalize(raw) {
@@ -257,22 +231,14 @@ pub async fn insert_versions(db: &Db, versions: &[&CanonicalChart]) -> Result<()
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
     for chunk in versions.chunks(64) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 6, 6)))
-            .collect();
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 6, 6))).collect();
         let sql = format!(
             "insert into versions (hash, slug, config, data, metadata, created_at) values {} on conflict (hash) do nothing",
             values.join(", ")
         );
         let mut q = sqlx::query(&sql);
         for v in chunk {
-            q = q
-                .bind(&v.hash)
-                .bind(&v.slug)
-                .bind(&v.config)
-                .bind(&v.data)
-                .bind(&v.metadata)
-                .bind(&now);
+            q = q.bind(&v.hash).bind(&v.slug).bind(&v.config).bind(&v.data).bind(&v.metadata).bind(&now);
         }
         q.execute(&mut *tx).await?;
     }
@@ -280,13 +246,7 @@ pub async fn insert_versions(db: &Db, versions: &[&CanonicalChart]) -> Result<()
     Ok(())
 }
 
-async fn write_states(
-    db: &Db,
-    side: &str,
-    branch: &str,
-    states: &[ChartState],
-    removed: &[String],
-) -> Result<()> {
+async fn write_states(db: &Db, side: &str, branch: &str, states: &[ChartState], removed: &[String]) -> Result<()> {
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
     for chunk in removed.chunks(500) {
@@ -301,9 +261,7 @@ async fn write_states(
         q.execute(&mut *tx).await?;
     }
     for chunk in states.chunks(400) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 12, 12)))
-            .collect();
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 12, 12))).collect();
         let sql = format!(
             "insert into chart_states (side, branch, {STATE_COLUMNS}) values {}
              on conflict (side, branch, chart_id) do update set slug = excluded.slug, title = excluded.title,
@@ -369,10 +327,7 @@ pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec
     let mut items = Vec::new();
     for id in ids {
         let (b, s, p) = (baseline.get(id), staging.get(id), production.get(id));
-        let error = [s, p, b]
-            .into_iter()
-            .flatten()
-            .find_map(|x| x.error.clone());
+        let error = [s, p, b].into_iter().flatten().find_map(|x| x.error.clone());
         // Name the chart after a readable side where there is one.
         let any = [s, b, p]
             .into_iter()
@@ -391,11 +346,8 @@ pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec
             };
             (kind, false, String::new())
         } else {
-            let (sb, ss, sp) = (
-                b.and_then(ChartState::side),
-                s.and_then(ChartState::side),
-                p.and_then(ChartState::side),
-            );
+            let (sb, ss, sp) =
+                (b.and_then(ChartState::side), s.and_then(ChartState::side), p.and_then(ChartState::side));
             match classify(sb.as_ref(), ss.as_ref(), sp.as_ref()) {
                 None => continue,
                 Some(c) => (c.kind.as_str(), c.conflict, c.parts.join(",")),
@@ -422,14 +374,9 @@ pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec
 pub async fn write_items(db: &Db, branch: &str, items: &[ItemRow]) -> Result<()> {
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
-    sqlx::query("delete from branch_items where branch = $1")
-        .bind(branch)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("delete from branch_items where branch = $1").bind(branch).execute(&mut *tx).await?;
     for chunk in items.chunks(400) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(i * 13, 13)))
-            .collect();
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 13, 13))).collect();
         let sql = format!(
             "insert into branch_items (branch, chart_id, slug, title, search, kind, conflict, parts, staging_hash,
              production_hash, baseline_hash, error, changed_at) values {}",
@@ -479,11 +426,9 @@ pub async fn scan_branch(
     full: bool,
 ) -> Result<ScanReport> {
     let started = Instant::now();
-    let (prod_states, prod_stats) =
-        refresh_side(db, production, PRODUCTION, "", full, &Fingerprints::new()).await?;
+    let (prod_states, prod_stats) = refresh_side(db, production, PRODUCTION, "", full, &Fingerprints::new()).await?;
     let known = fingerprints([&prod_states]);
-    let (stage_states, stage_stats) =
-        refresh_side(db, staging, STAGING, branch, full, &known).await?;
+    let (stage_states, stage_stats) = refresh_side(db, staging, STAGING, branch, full, &known).await?;
     let moved = full
         || prod_stats.read + prod_stats.removed + stage_stats.read + stage_stats.removed > 0
         || !has_scanned(db, branch).await?;
@@ -522,10 +467,8 @@ pub async fn scan_branch(
 }
 
 async fn has_scanned(db: &Db, branch: &str) -> Result<bool> {
-    let row = sqlx::query("select last_scan_at from branches where name = $1")
-        .bind(branch)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row =
+        sqlx::query("select last_scan_at from branches where name = $1").bind(branch).fetch_optional(&db.pool).await?;
     Ok(match row {
         Some(r) => r.try_get::<Option<String>, _>(0)?.is_some(),
         None => false,
@@ -561,37 +504,25 @@ mod tests {
     }
 
     fn states(list: &[ChartState]) -> States {
-        list.iter()
-            .map(|s| (s.chart_id.clone(), s.clone()))
-            .collect()
+        list.iter().map(|s| (s.chart_id.clone(), s.clone())).collect()
     }
 
     #[test]
     fn items_cover_every_kind_and_skip_non_items() {
         let f = ["c", "d", "m"];
-        let baseline = states(&[
-            state("same", "h", f),
-            state("mod", "h", f),
-            state("del", "h", f),
-            state("prod", "h", f),
-        ]);
+        let baseline =
+            states(&[state("same", "h", f), state("mod", "h", f), state("del", "h", f), state("prod", "h", f)]);
         let staging = states(&[
             state("same", "h", f),
             state("mod", "h2", ["c", "d2", "m"]),
             state("prod", "h", f),
             state("new", "h3", f),
         ]);
-        let production = states(&[
-            state("same", "h", f),
-            state("mod", "h", f),
-            state("del", "h", f),
-            state("prod", "h9", f),
-        ]);
+        let production =
+            states(&[state("same", "h", f), state("mod", "h", f), state("del", "h", f), state("prod", "h9", f)]);
         let items = items_of(&baseline, &staging, &production);
-        let summary: Vec<(&str, &str, bool, &str)> = items
-            .iter()
-            .map(|i| (i.chart_id.as_str(), i.kind, i.conflict, i.parts.as_str()))
-            .collect();
+        let summary: Vec<(&str, &str, bool, &str)> =
+            items.iter().map(|i| (i.chart_id.as_str(), i.kind, i.conflict, i.parts.as_str())).collect();
         assert_eq!(
             summary,
             [
@@ -620,9 +551,6 @@ mod tests {
         let mut broken_prod = state("x", "h", f);
         broken_prod.error = Some("production store p.db, chart x: config is not valid JSON".into());
         broken_prod.hash = None;
-        assert!(
-            items_of(&baseline, &baseline, &states(&[broken_prod])).is_empty(),
-            "untouched by the branch"
-        );
+        assert!(items_of(&baseline, &baseline, &states(&[broken_prod])).is_empty(), "untouched by the branch");
     }
 }

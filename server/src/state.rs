@@ -27,10 +27,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<AppState> {
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
-        let site_addr: std::net::SocketAddr = config
-            .listen
-            .parse()
-            .unwrap_or_else(|_| ([127, 0, 0, 1], 3000).into());
+        let site_addr: std::net::SocketAddr = config.listen.parse().unwrap_or_else(|_| ([127, 0, 0, 1], 3000).into());
         let leptos_options = LeptosOptions::builder()
             .output_name("chartgate")
             .site_root(config.site_root.as_str())
@@ -59,11 +56,6 @@ pub struct ScanLocks {
 
 impl ScanLocks {
     pub async fn for_branch(&self, branch: &str) -> Arc<Mutex<()>> {
-        self.locks
-            .lock()
-            .await
-            .entry(branch.to_string())
-            .or_default()
-            .clone()
+        self.locks.lock().await.entry(branch.to_string()).or_default().clone()
     }
 }

@@ -9,7 +9,6 @@ use axum::Router;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::{Error, Result};
@@ -29,15 +28,24 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(service.clone()),
             move || app::shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
-        .layer(RequestBodyLimitLayer::new(state.config.body_limit))
-        .layer(CatchPanicLayer::custom(|_| {
-            Error::internal("a request handler panicked").into_response()
-        }))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        // A limit the extractors enforce, so an oversized body is a JSON 413 like every API error.
+        .layer(axum::extract::DefaultBodyLimit::max(state.config.body_limit))
+        .layer(CatchPanicLayer::custom(|_| Error::internal("a request handler panicked").into_response()))
+        .layer(axum::middleware::from_fn(server_timing))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Adds `Server-Timing: app;dur=<ms>` so clients (and the benchmark) see the server's own time.
+async fn server_timing(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).await;
+    let value = format!("app;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
 }
 
 /// Serves until Ctrl-C or SIGTERM. Prints `chartgate listening on http://ADDR` once bound, which
@@ -45,16 +53,11 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(state: AppState) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&state.config.listen)
         .await
-        .map_err(|e| {
-            Error::Unavailable(format!("cannot listen on {}: {e}", state.config.listen))
-        })?;
+        .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", state.config.listen)))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     let scanner = tokio::spawn(background_scans(state.clone()));
     println!("chartgate listening on http://{addr}");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(Error::internal)?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::internal)?;
     scanner.abort();
     Ok(())
 }

@@ -12,10 +12,7 @@ pub fn DiffDetailPage() -> impl IntoView {
     let params = use_params_map();
     let key = move || {
         let p = params.read();
-        (
-            p.get("branch").unwrap_or_default(),
-            p.get("chart_id").unwrap_or_default(),
-        )
+        (p.get("branch").unwrap_or_default(), p.get("chart_id").unwrap_or_default())
     };
     let detail = Resource::new(key, |(b, c)| get_diff(b, c));
     view! {
@@ -132,8 +129,7 @@ fn row_view(kind: &'static str, r: &RowChange) -> impl IntoView {
 #[component]
 fn DataDiffView(diff: DataDiff) -> impl IntoView {
     if diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty() {
-        return view! { <p class="muted">{format!("No change ({} rows).", diff.unchanged)}</p> }
-            .into_any();
+        return view! { <p class="muted">{format!("No change ({} rows).", diff.unchanged)}</p> }.into_any();
     }
     view! {
         <p class="muted">

@@ -38,20 +38,14 @@ fn link_with(branch: &str, q: &DiffQuery, key: &str, value: Option<&str>) -> Str
     push("status", q.status.clone());
     push("kind", q.kind.clone());
     push("part", q.part.clone());
-    push(
-        "conflict",
-        q.conflict.filter(|c| *c).map(|_| "true".to_string()),
-    );
+    push("conflict", q.conflict.filter(|c| *c).map(|_| "true".to_string()));
     push("q", q.q.clone());
     push("sort", q.sort.clone());
     push("per_page", q.per_page.map(|p| p.to_string()));
     if pairs.is_empty() {
         format!("/branches/{branch}")
     } else {
-        let qs: Vec<String> = pairs
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode(v)))
-            .collect();
+        let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
         format!("/branches/{branch}?{}", qs.join("&"))
     }
 }
@@ -60,9 +54,7 @@ fn encode(v: &str) -> String {
     let mut out = String::new();
     for b in v.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -95,10 +87,7 @@ pub fn DiffListPage() -> impl IntoView {
 #[component]
 fn DiffListBody(branch: String, query: DiffQuery, page: DiffPage) -> impl IntoView {
     let c = page.counts.clone();
-    let filter = |label: &'static str,
-                  key: &'static str,
-                  value: Option<&'static str>,
-                  count: Option<i64>| {
+    let filter = |label: &'static str, key: &'static str, value: Option<&'static str>, count: Option<i64>| {
         let current = match key {
             "kind" => query.kind.as_deref(),
             "status" => query.status.as_deref(),
@@ -233,19 +222,9 @@ mod tests {
 
     #[test]
     fn links_keep_other_filters_and_reset_the_page() {
-        let q = DiffQuery {
-            kind: Some("new".into()),
-            q: Some("gdp growth".into()),
-            page: Some(3),
-            ..Default::default()
-        };
-        assert_eq!(
-            link_with("b", &q, "status", Some("pending")),
-            "/branches/b?status=pending&kind=new&q=gdp%20growth"
-        );
-        assert_eq!(
-            link_with("b", &q, "kind", None),
-            "/branches/b?q=gdp%20growth"
-        );
+        let q =
+            DiffQuery { kind: Some("new".into()), q: Some("gdp growth".into()), page: Some(3), ..Default::default() };
+        assert_eq!(link_with("b", &q, "status", Some("pending")), "/branches/b?status=pending&kind=new&q=gdp%20growth");
+        assert_eq!(link_with("b", &q, "kind", None), "/branches/b?q=gdp%20growth");
     }
 }

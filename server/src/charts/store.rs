@@ -49,14 +49,8 @@ impl ChartStore {
     /// Opens an existing store; `create` makes a missing SQLite file (for the demo and `--fork`).
     pub async fn open(url: &str, create: bool) -> Result<ChartStore> {
         let backend = Backend::of(url)?;
-        let pool = db::connect(url, create, false, 4)
-            .await
-            .map_err(|e| store_error(url, e))?;
-        Ok(ChartStore {
-            url: url.to_string(),
-            backend,
-            pool,
-        })
+        let pool = db::connect(url, create, false, 4).await.map_err(|e| store_error(url, e))?;
+        Ok(ChartStore { url: url.to_string(), backend, pool })
     }
 
     /// The store's name in messages (its URL without a password).
@@ -69,33 +63,20 @@ impl ChartStore {
     }
 
     pub async fn create_schema(&self) -> Result<()> {
-        sqlx::query(CHARTS_TABLE)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        sqlx::query(CHARTS_TABLE).execute(&self.pool).await.map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("select count(*) from charts")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        sqlx::query("select count(*) from charts").fetch_one(&self.pool).await.map_err(|e| self.fail(e))?;
         Ok(())
     }
 
     pub async fn stamps(&self) -> Result<Vec<Stamp>> {
-        let rows = sqlx::query("select id, updated_at from charts")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        let rows =
+            sqlx::query("select id, updated_at from charts").fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
         rows.iter()
-            .map(|r| {
-                Ok(Stamp {
-                    id: r.try_get(0)?,
-                    updated_at: r.try_get(1)?,
-                })
-            })
+            .map(|r| Ok(Stamp { id: r.try_get(0)?, updated_at: r.try_get(1)? }))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(|e| self.fail(e))
     }
@@ -147,11 +128,7 @@ impl ChartStore {
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {
-        sqlx::query("delete from charts where id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.fail(e))?;
+        sqlx::query("delete from charts where id = $1").bind(id).execute(&self.pool).await.map_err(|e| self.fail(e))?;
         Ok(())
     }
 
@@ -203,10 +180,7 @@ impl StorePools {
             return Ok(s.clone());
         }
         let store = ChartStore::open(url, false).await?;
-        self.open
-            .lock()
-            .await
-            .insert(url.to_string(), store.clone());
+        self.open.lock().await.insert(url.to_string(), store.clone());
         Ok(store)
     }
 

@@ -62,10 +62,7 @@ fn fingerprint(parts: &[&str]) -> String {
 
 pub fn canonicalize(raw: &RawChart) -> Result<CanonicalChart, CanonError> {
     let parse = |part: &'static str, text: &str| {
-        serde_json::from_str::<Value>(text).map_err(|e| CanonError {
-            part,
-            message: e.to_string(),
-        })
+        serde_json::from_str::<Value>(text).map_err(|e| CanonError { part, message: e.to_string() })
     };
     let mut config = parse("config", &raw.config)?;
     let mut data = parse("data", &raw.data)?;
@@ -140,11 +137,7 @@ fn normalise_numbers(v: &mut Value) {
 /// The key of a data row, as the data contract defines it: (`series`, `entity`, `time`).
 pub fn row_key(row: &Value) -> (Option<&Value>, Option<&Value>, Option<&Value>) {
     match row {
-        Value::Object(m) => (
-            m.get("series").filter(|s| !s.is_null()),
-            m.get("entity"),
-            m.get("time"),
-        ),
+        Value::Object(m) => (m.get("series").filter(|s| !s.is_null()), m.get("entity"), m.get("time")),
         _ => (None, None, None),
     }
 }
@@ -171,11 +164,9 @@ fn compare_opt(a: Option<&Value>, b: Option<&Value>) -> Ordering {
 /// Numbers numerically, strings by text, numbers before strings, anything else by its text.
 pub fn compare_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x
-            .as_f64()
-            .unwrap_or(0.0)
-            .partial_cmp(&y.as_f64().unwrap_or(0.0))
-            .unwrap_or(Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
+        }
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Number(_), _) => Ordering::Less,
         (_, Value::Number(_)) => Ordering::Greater,
@@ -190,12 +181,7 @@ pub fn parse_canonical(text: &str) -> Value {
 
 /// Helper for tests and the demo: an object from pairs.
 pub fn object(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
-    Value::Object(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect::<Map<_, _>>(),
-    )
+    Value::Object(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<Map<_, _>>())
 }
 
 #[cfg(test)]
@@ -217,21 +203,14 @@ mod tests {
         canonicalize(&raw(config, data, metadata)).unwrap().hash
     }
 
-    const DATA: &str = r#"{"rows":[{"entity":"France","time":2000,"value":1.5},{"entity":"Chad","time":2001,"value":2}]}"#;
+    const DATA: &str =
+        r#"{"rows":[{"entity":"France","time":2000,"value":1.5},{"entity":"Chad","time":2001,"value":2}]}"#;
 
     #[test]
     fn key_order_is_not_a_change() {
         assert_eq!(
-            hash(
-                r#"{"type":"line","title":"GDP"}"#,
-                DATA,
-                r#"{"unit":"$","source":"WB"}"#
-            ),
-            hash(
-                r#"{"title":"GDP","type":"line"}"#,
-                DATA,
-                r#"{"source":"WB","unit":"$"}"#
-            ),
+            hash(r#"{"type":"line","title":"GDP"}"#, DATA, r#"{"unit":"$","source":"WB"}"#),
+            hash(r#"{"title":"GDP","type":"line"}"#, DATA, r#"{"source":"WB","unit":"$"}"#),
         );
     }
 
@@ -242,19 +221,13 @@ mod tests {
         let c = r#"{"rows":[{"entity":"France","time":2000.0,"value":15e-1}]}"#;
         assert_eq!(hash("{}", a, "{}"), hash("{}", b, "{}"));
         assert_eq!(hash("{}", a, "{}"), hash("{}", c, "{}"));
-        assert_ne!(
-            hash("{}", a, "{}"),
-            hash(
-                "{}",
-                r#"{"rows":[{"entity":"France","time":2000,"value":1.51}]}"#,
-                "{}"
-            )
-        );
+        assert_ne!(hash("{}", a, "{}"), hash("{}", r#"{"rows":[{"entity":"France","time":2000,"value":1.51}]}"#, "{}"));
     }
 
     #[test]
     fn row_order_is_not_a_change() {
-        let swapped = r#"{"rows":[{"entity":"Chad","time":2001,"value":2},{"entity":"France","time":2000,"value":1.5}]}"#;
+        let swapped =
+            r#"{"rows":[{"entity":"Chad","time":2001,"value":2},{"entity":"France","time":2000,"value":1.5}]}"#;
         assert_eq!(hash("{}", DATA, "{}"), hash("{}", swapped, "{}"));
     }
 
@@ -287,16 +260,8 @@ mod tests {
     #[test]
     fn volatile_fields_are_not_a_change() {
         assert_eq!(
-            hash(
-                r#"{"title":"GDP","updated_at":"2020-01-01","version":3}"#,
-                DATA,
-                r#"{"updatedAt":"x"}"#
-            ),
-            hash(
-                r#"{"title":"GDP","updated_at":"2024-05-05","version":4}"#,
-                DATA,
-                r#"{}"#
-            ),
+            hash(r#"{"title":"GDP","updated_at":"2020-01-01","version":3}"#, DATA, r#"{"updatedAt":"x"}"#),
+            hash(r#"{"title":"GDP","updated_at":"2024-05-05","version":4}"#, DATA, r#"{}"#),
         );
     }
 
@@ -324,26 +289,13 @@ mod tests {
     fn invalid_json_names_the_part() {
         let err = canonicalize(&raw("{}", "{\"rows\": [", "{}")).unwrap_err();
         assert_eq!(err.part, "data");
-        assert!(
-            err.to_string().starts_with("data is not valid JSON"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("data is not valid JSON"), "{err}");
     }
 
     #[test]
     fn title_falls_back_to_metadata_then_slug() {
-        assert_eq!(
-            canonicalize(&raw(r#"{"title":"Cfg"}"#, DATA, r#"{"title":"Meta"}"#))
-                .unwrap()
-                .title,
-            "Cfg"
-        );
-        assert_eq!(
-            canonicalize(&raw("{}", DATA, r#"{"title":"Meta"}"#))
-                .unwrap()
-                .title,
-            "Meta"
-        );
+        assert_eq!(canonicalize(&raw(r#"{"title":"Cfg"}"#, DATA, r#"{"title":"Meta"}"#)).unwrap().title, "Cfg");
+        assert_eq!(canonicalize(&raw("{}", DATA, r#"{"title":"Meta"}"#)).unwrap().title, "Meta");
         assert_eq!(canonicalize(&raw("{}", DATA, "{}")).unwrap().title, "gdp");
     }
 

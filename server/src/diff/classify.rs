@@ -22,11 +22,7 @@ pub struct Classification {
 
 /// `None` when the chart is not an item: unchanged (S = P) or changed only in production
 /// (S = B ≠ P), which sync must never revert.
-pub fn classify(
-    b: Option<&Side<'_>>,
-    s: Option<&Side<'_>>,
-    p: Option<&Side<'_>>,
-) -> Option<Classification> {
+pub fn classify(b: Option<&Side<'_>>, s: Option<&Side<'_>>, p: Option<&Side<'_>>) -> Option<Classification> {
     let (hb, hs, hp) = (b.map(|x| x.hash), s.map(|x| x.hash), p.map(|x| x.hash));
     if hs == hp || hs == hb {
         return None;
@@ -52,11 +48,7 @@ pub fn classify(
         }
         _ => vec!["config", "data", "metadata"],
     };
-    Some(Classification {
-        kind,
-        conflict: hp != hb,
-        parts,
-    })
+    Some(Classification { kind, conflict: hp != hb, parts })
 }
 
 #[cfg(test)]
@@ -64,12 +56,7 @@ mod tests {
     use super::*;
 
     fn side(hash: &'static str, fps: [&'static str; 3]) -> Side<'static> {
-        Side {
-            hash,
-            config_fp: fps[0],
-            data_fp: fps[1],
-            metadata_fp: fps[2],
-        }
+        Side { hash, config_fp: fps[0], data_fp: fps[1], metadata_fp: fps[2] }
     }
 
     const B: [&str; 3] = ["c0", "d0", "m0"];
@@ -95,28 +82,16 @@ mod tests {
     #[test]
     fn production_only_creation_and_deletion_are_not_items() {
         let p = side("h1", B);
-        assert_eq!(
-            classify(None, None, Some(&p)),
-            None,
-            "created in production only"
-        );
+        assert_eq!(classify(None, None, Some(&p)), None, "created in production only");
         let b = side("h0", B);
-        assert_eq!(
-            classify(Some(&b), Some(&b), None),
-            None,
-            "deleted in production only"
-        );
+        assert_eq!(classify(Some(&b), Some(&b), None), None, "deleted in production only");
     }
 
     #[test]
     fn staging_equal_to_production_is_not_an_item() {
         let b = side("h0", B);
         let sp = side("h1", ["c1", "d0", "m0"]);
-        assert_eq!(
-            classify(Some(&b), Some(&sp), Some(&sp)),
-            None,
-            "both made the same change"
-        );
+        assert_eq!(classify(Some(&b), Some(&sp), Some(&sp)), None, "both made the same change");
     }
 
     #[test]
@@ -124,14 +99,7 @@ mod tests {
         let b = side("h0", B);
         let s = side("h1", ["c0", "d1", "m1"]);
         let c = classify(Some(&b), Some(&s), Some(&b)).unwrap();
-        assert_eq!(
-            c,
-            Classification {
-                kind: ItemKind::Modified,
-                conflict: false,
-                parts: vec!["data", "metadata"]
-            }
-        );
+        assert_eq!(c, Classification { kind: ItemKind::Modified, conflict: false, parts: vec!["data", "metadata"] });
     }
 
     #[test]
@@ -157,14 +125,7 @@ mod tests {
         let s = side("h1", ["c1", "d0", "m0"]);
         let p = side("h2", ["c2", "d0", "m0"]);
         let c = classify(Some(&b), Some(&s), Some(&p)).unwrap();
-        assert_eq!(
-            c,
-            Classification {
-                kind: ItemKind::Modified,
-                conflict: true,
-                parts: vec!["config"]
-            }
-        );
+        assert_eq!(c, Classification { kind: ItemKind::Modified, conflict: true, parts: vec!["config"] });
     }
 
     #[test]
@@ -172,23 +133,11 @@ mod tests {
         let b = side("h0", B);
         let p = side("h2", ["c2", "d0", "m0"]);
         let c = classify(Some(&b), None, Some(&p)).unwrap();
-        assert_eq!(
-            (c.kind, c.conflict),
-            (ItemKind::Deleted, true),
-            "staging deleted what production edited"
-        );
+        assert_eq!((c.kind, c.conflict), (ItemKind::Deleted, true), "staging deleted what production edited");
         let s = side("h1", B);
         let c = classify(Some(&b), Some(&s), None).unwrap();
-        assert_eq!(
-            (c.kind, c.conflict),
-            (ItemKind::Modified, true),
-            "staging edited what production deleted"
-        );
+        assert_eq!((c.kind, c.conflict), (ItemKind::Modified, true), "staging edited what production deleted");
         let c = classify(None, Some(&s), Some(&p)).unwrap();
-        assert_eq!(
-            (c.kind, c.conflict),
-            (ItemKind::New, true),
-            "both created the id differently"
-        );
+        assert_eq!((c.kind, c.conflict), (ItemKind::New, true), "both created the id differently");
     }
 }

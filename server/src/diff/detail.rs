@@ -19,23 +19,13 @@ pub fn json_diff(old: Option<&Value>, new: Option<&Value>) -> JsonDiff {
         (None, None) => {}
     }
     changes.truncate(MAX_CHANGES);
-    let pretty = |v: Option<&Value>| {
-        v.map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
-            .unwrap_or_default()
-    };
-    JsonDiff {
-        changes,
-        hunks: hunks(&pretty(old), &pretty(new)),
-    }
+    let pretty = |v: Option<&Value>| v.map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_default();
+    JsonDiff { changes, hunks: hunks(&pretty(old), &pretty(new)) }
 }
 
 fn change(path: &str, op: &str, old: Option<&Value>, new: Option<&Value>) -> JsonChange {
     JsonChange {
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.to_string()
-        },
+        path: if path.is_empty() { "/".into() } else { path.to_string() },
         op: op.into(),
         old: old.cloned(),
         new: new.cloned(),
@@ -61,12 +51,7 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<JsonChange>) {
                 }
             }
             for (k, nv) in n.iter().filter(|(k, _)| !o.contains_key(*k)) {
-                out.push(change(
-                    &format!("{path}/{}", segment(k)),
-                    "added",
-                    None,
-                    Some(nv),
-                ));
+                out.push(change(&format!("{path}/{}", segment(k)), "added", None, Some(nv)));
             }
         }
         (Value::Array(o), Value::Array(n)) => {
@@ -101,10 +86,7 @@ pub fn hunks(old: &str, new: &str) -> Vec<Hunk> {
                         ChangeTag::Delete => "delete",
                         ChangeTag::Insert => "insert",
                     };
-                    lines.push(HunkLine {
-                        tag: tag.into(),
-                        text: c.value().trim_end_matches('\n').to_string(),
-                    });
+                    lines.push(HunkLine { tag: tag.into(), text: c.value().trim_end_matches('\n').to_string() });
                 }
             }
             Hunk {
@@ -125,31 +107,12 @@ fn rows_by_key(data: Option<&Value>) -> BTreeMap<Key, (RowKey, Value)> {
     let rows = data.and_then(|d| d.get("rows")).and_then(Value::as_array);
     for row in rows.into_iter().flatten() {
         let (series, entity, time) = crate::charts::version::row_key(row);
-        let series = series.map(|s| {
-            s.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| s.to_string())
-        });
-        let entity = entity
-            .map(|e| {
-                e.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| e.to_string())
-            })
-            .unwrap_or_default();
+        let series = series.map(|s| s.as_str().map(str::to_string).unwrap_or_else(|| s.to_string()));
+        let entity =
+            entity.map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).unwrap_or_default();
         let time = time.cloned().unwrap_or(Value::Null);
         let key = (series.clone(), entity.clone(), time.to_string());
-        out.insert(
-            key,
-            (
-                RowKey {
-                    series,
-                    entity,
-                    time,
-                },
-                row_value(row),
-            ),
-        );
+        out.insert(key, (RowKey { series, entity, time }, row_value(row)));
     }
     out
 }
@@ -178,26 +141,16 @@ pub fn data_diff(old: Option<&Value>, new: Option<&Value>) -> DataDiff {
     let mut diff = DataDiff::default();
     for (k, (key, ov)) in &old {
         match new.get(k) {
-            None => diff.removed.push(RowChange {
-                key: key.clone(),
-                old: Some(ov.clone()),
-                new: None,
-            }),
-            Some((_, nv)) if nv != ov => diff.changed.push(RowChange {
-                key: key.clone(),
-                old: Some(ov.clone()),
-                new: Some(nv.clone()),
-            }),
+            None => diff.removed.push(RowChange { key: key.clone(), old: Some(ov.clone()), new: None }),
+            Some((_, nv)) if nv != ov => {
+                diff.changed.push(RowChange { key: key.clone(), old: Some(ov.clone()), new: Some(nv.clone()) })
+            }
             Some(_) => diff.unchanged += 1,
         }
     }
     for (k, (key, nv)) in &new {
         if !old.contains_key(k) {
-            diff.added.push(RowChange {
-                key: key.clone(),
-                old: None,
-                new: Some(nv.clone()),
-            });
+            diff.added.push(RowChange { key: key.clone(), old: None, new: Some(nv.clone()) });
         }
     }
     diff
@@ -210,15 +163,11 @@ mod tests {
 
     #[test]
     fn json_changes_by_path() {
-        let old =
-            json!({"title": "GDP", "axis": {"y": {"min": 0}}, "tabs": ["chart", "map"], "gone": 1});
-        let new = json!({"title": "GDP per capita", "axis": {"y": {"min": 0, "max": 10}}, "tabs": ["chart"], "a/b": true});
+        let old = json!({"title": "GDP", "axis": {"y": {"min": 0}}, "tabs": ["chart", "map"], "gone": 1});
+        let new =
+            json!({"title": "GDP per capita", "axis": {"y": {"min": 0, "max": 10}}, "tabs": ["chart"], "a/b": true});
         let d = json_diff(Some(&old), Some(&new));
-        let summary: Vec<(String, String)> = d
-            .changes
-            .iter()
-            .map(|c| (c.path.clone(), c.op.clone()))
-            .collect();
+        let summary: Vec<(String, String)> = d.changes.iter().map(|c| (c.path.clone(), c.op.clone())).collect();
         assert_eq!(
             summary,
             [
@@ -230,17 +179,9 @@ mod tests {
             ]
         );
         assert!(!d.hunks.is_empty());
-        let inserted: Vec<&str> = d
-            .hunks
-            .iter()
-            .flat_map(|h| &h.lines)
-            .filter(|l| l.tag == "insert")
-            .map(|l| l.text.as_str())
-            .collect();
-        assert!(
-            inserted.iter().any(|l| l.contains("GDP per capita")),
-            "{inserted:?}"
-        );
+        let inserted: Vec<&str> =
+            d.hunks.iter().flat_map(|h| &h.lines).filter(|l| l.tag == "insert").map(|l| l.text.as_str()).collect();
+        assert!(inserted.iter().any(|l| l.contains("GDP per capita")), "{inserted:?}");
     }
 
     #[test]
@@ -265,10 +206,7 @@ mod tests {
         let d = data_diff(Some(&old), Some(&new));
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.changed[0].key.entity, "France");
-        assert_eq!(
-            (d.changed[0].old.clone(), d.changed[0].new.clone()),
-            (Some(json!(1.5)), Some(json!(1.7)))
-        );
+        assert_eq!((d.changed[0].old.clone(), d.changed[0].new.clone()), (Some(json!(1.5)), Some(json!(1.7))));
         assert_eq!(d.removed.len(), 1);
         assert_eq!(d.removed[0].key.entity, "Chad");
         assert_eq!(d.removed[0].key.series, None);

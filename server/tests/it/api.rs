@@ -1,0 +1,259 @@
+//! The REST API and the pages, through the real `chartgate` binary: demo data written by
+//! `chartgate demo`, users and tokens made with the CLI, `chartgate serve` on a random port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+    pub lead: String,
+    pub viewer: String,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chartgate(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_chartgate"));
+    cmd.current_dir(dir)
+        .env_remove("CHARTGATE_CONFIG")
+        .env_remove("CHARTGATE_ENV")
+        .env("CHARTGATE_DATABASE_URL", format!("sqlite://{}/chartgate.db", dir.display()))
+        .env("CHARTGATE_PRODUCTION_URL", format!("sqlite://{}/production.db", dir.display()))
+        .env("CHARTGATE_STAGING_URL_TEMPLATE", format!("sqlite://{}/staging/{{branch}}.db", dir.display()))
+        .env("CHARTGATE_SCAN_INTERVAL", "0s")
+        .env("CHARTGATE_BODY_LIMIT", "65536")
+        .env("RUST_LOG", if std::env::var_os("TEST_LOG").is_some() { "info" } else { "error" });
+    cmd
+}
+
+/// Runs a CLI command to completion and returns its stdout (panics with stderr on failure).
+pub fn run(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = chartgate(dir).args(args).output().expect("run chartgate");
+    assert!(out.status.success(), "chartgate {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn token_for(dir: &std::path::Path, email: &str, role: &str) -> String {
+    run(dir, &["users", "add", email, "--role", role]);
+    run(dir, &["tokens", "create", email]).lines().last().unwrap().trim().to_string()
+}
+
+pub fn spawn_server() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), &["demo", "--charts", "60"]);
+    let lead = token_for(dir.path(), "lead@example.org", "lead");
+    let viewer = token_for(dir.path(), "viewer@example.org", "viewer");
+    let mut child = chartgate(dir.path())
+        .arg("serve")
+        .env("CHARTGATE_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("chartgate listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let base = rx.recv_timeout(Duration::from_secs(60)).expect("the server announces its address");
+    TestServer { base, dir, child, lead, viewer }
+}
+
+impl TestServer {
+    fn client() -> reqwest::Client {
+        reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Self::client().get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut req = Self::client().post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+}
+
+#[tokio::test]
+async fn the_api_end_to_end() {
+    let s = spawn_server();
+
+    // Health.
+    let (st, body) = s.get("/healthz", None).await;
+    assert_eq!((st, body["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (st, body) = s.get("/readyz", None).await;
+    assert_eq!((st, &body["ready"]), (StatusCode::OK, &json!(true)));
+
+    // Authentication and roles.
+    let (st, body) = s.get("/api/v1/branches", None).await;
+    assert_error(st, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (st, body) = s.get("/api/v1/branches", Some("cgt_not-a-token")).await;
+    assert_error(st, &body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (st, body) =
+        s.post("/api/v1/branches", Some(&s.viewer), json!({"branch": "x", "store_url": "sqlite://x.db"})).await;
+    assert_error(st, &body, StatusCode::FORBIDDEN, "forbidden");
+
+    // Branches.
+    let (st, body) = s.get("/api/v1/branches", Some(&s.viewer)).await;
+    assert_eq!(st, StatusCode::OK);
+    let list = body.as_array().unwrap();
+    let energy = list.iter().find(|b| b["name"] == "feature-energy-update").expect("demo branch");
+    assert_eq!(energy["raw_name"], "feature/energy-update");
+    assert!(energy["counts"]["total"].as_i64().unwrap() > 0);
+    assert!(energy["counts"]["conflicts"].as_i64().unwrap() > 0, "{energy}");
+    assert!(energy["last_scan_at"].is_string());
+
+    // The diff list, by environment name and by raw name, with the contract's shape.
+    let (st, page) = s.get("/api/v1/branches/feature-energy-update/diffs?per_page=5", Some(&s.viewer)).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
+    let (_, same) = s.get("/api/v1/branches/feature%2Fenergy-update/diffs?per_page=5", Some(&s.viewer)).await;
+    assert_eq!(page["items"], same["items"]);
+    assert_eq!((page["page"].as_i64(), page["per_page"].as_i64()), (Some(1), Some(5)));
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let item = &page["items"][0];
+    for key in ["chart_id", "slug", "title", "kind", "parts", "conflict", "review", "staging_hash", "production_hash"] {
+        assert!(item.get(key).is_some(), "item lacks {key}: {item}");
+    }
+    for key in ["status", "reviewer", "at", "comment", "stale"] {
+        assert!(item["review"].get(key).is_some(), "review lacks {key}: {item}");
+    }
+    let total = page["total"].as_i64().unwrap();
+    let (_, new_only) =
+        s.get("/api/v1/branches/feature-energy-update/diffs?kind=new&per_page=500", Some(&s.viewer)).await;
+    let news = new_only["items"].as_array().unwrap();
+    assert!(!news.is_empty() && news.iter().all(|i| i["kind"] == "new" && i["production_hash"].is_null()));
+    assert!((news.len() as i64) < total);
+    let (_, conflicts) = s.get("/api/v1/branches/feature-energy-update/diffs?conflict=true", Some(&s.viewer)).await;
+    assert!(conflicts["items"].as_array().unwrap().iter().all(|i| i["conflict"] == true));
+
+    // Bad input is a 400 with a JSON error, an unknown branch or chart a 404.
+    let (st, body) = s.get("/api/v1/branches/feature-energy-update/diffs?kind=renamed", Some(&s.viewer)).await;
+    assert_error(st, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (st, body) = s.get("/api/v1/branches/feature-energy-update/diffs?per_page=501", Some(&s.viewer)).await;
+    assert_error(st, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (st, body) = s.get("/api/v1/branches/feature-energy-update/diffs?page=first", Some(&s.viewer)).await;
+    assert_error(st, &body, StatusCode::BAD_REQUEST, "bad_request");
+    let (st, body) = s.get("/api/v1/branches/nope/diffs", Some(&s.viewer)).await;
+    assert_error(st, &body, StatusCode::NOT_FOUND, "not_found");
+    let (st, body) = s.get("/api/v1/nothing-here", Some(&s.viewer)).await;
+    assert_error(st, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // One item in detail.
+    let id = item["chart_id"].as_str().unwrap();
+    let (st, detail) = s.get(&format!("/api/v1/branches/feature-energy-update/diffs/{id}"), Some(&s.viewer)).await;
+    assert_eq!(st, StatusCode::OK, "{detail}");
+    assert_eq!(detail["chart_id"], id);
+    for key in ["config_diff", "data_diff", "metadata_diff"] {
+        assert!(detail.get(key).is_some(), "{key}");
+    }
+    let (st, body) = s.get("/api/v1/branches/feature-energy-update/diffs/chart-99999", Some(&s.viewer)).await;
+    assert_error(st, &body, StatusCode::NOT_FOUND, "not_found");
+
+    // Rescan answers when done, with the scan time.
+    let (st, report) = s.post("/api/v1/branches/feature-energy-update/rescan", Some(&s.viewer), json!({})).await;
+    assert_eq!(st, StatusCode::OK, "{report}");
+    assert_eq!(report["staging"]["read"], 0, "nothing moved since the demo's scan");
+    assert_eq!(report["items"].as_i64(), Some(total));
+    assert!(report["scanned_at"].is_string() && report["duration_ms"].is_u64());
+
+    // Registration: 201, 409 when it exists, 422 for a store that is not there, 400/422 for bad bodies.
+    let store = format!("sqlite://{}/staging/feature-energy-update.db", s.dir.path().display());
+    let (st, body) =
+        s.post("/api/v1/branches", Some(&s.lead), json!({"branch": "feature/energy-update", "store_url": store})).await;
+    assert_error(st, &body, StatusCode::CONFLICT, "conflict");
+    let copy = s.dir.path().join("copy.db");
+    std::fs::copy(s.dir.path().join("production.db"), &copy).unwrap();
+    let (st, body) = s
+        .post(
+            "/api/v1/branches",
+            Some(&s.lead),
+            json!({"branch": "Release/2025 Q1", "store_url": format!("sqlite://{}", copy.display())}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{body}");
+    assert_eq!(body["name"], "Release-2025-Q1");
+    assert_eq!(body["counts"]["total"], 0);
+    let (st, body) = s
+        .post(
+            "/api/v1/branches",
+            Some(&s.lead),
+            json!({"branch": "feature/ghost", "store_url": "sqlite:///nowhere/ghost.db"}),
+        )
+        .await;
+    assert_error(st, &body, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable");
+    assert!(body["error"]["message"].as_str().unwrap().contains("ghost.db"), "{body}");
+    let (st, body) = s.post("/api/v1/branches", Some(&s.lead), json!({"store_url": "sqlite://x.db"})).await;
+    assert_error(st, &body, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable");
+    let big = "x".repeat(100_000);
+    let (st, body) =
+        s.post("/api/v1/branches", Some(&s.lead), json!({"branch": big, "store_url": "sqlite://x.db"})).await;
+    assert_error(st, &body, StatusCode::PAYLOAD_TOO_LARGE, "too_large");
+
+    // The CLI sees what the API registered.
+    let listed = run(s.dir.path(), &["branch", "list"]);
+    assert!(listed.contains("Release-2025-Q1") && listed.contains("feature-energy-update"), "{listed}");
+}
+
+#[tokio::test]
+async fn pages_render_on_the_server_and_escape_chart_content() {
+    let s = spawn_server();
+    let client = reqwest::Client::new();
+    let html = |path: &'static str| {
+        let client = client.clone();
+        let url = format!("{}{path}", s.base);
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (st, home) = html("/").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(home.contains("data-testid=\"branch-row\"") && home.contains("feature-energy-update"));
+
+    let (st, list) = html("/branches/feature-energy-update?kind=new").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(list.contains(">NEW<") && !list.contains(">MODIFIED<"), "only new items are listed");
+
+    // Chart 5's title is markup; it must arrive as text, never as a tag.
+    let (st, found) = html("/branches/feature-energy-update?q=claims").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(found.contains("&lt;script&gt;alert("), "the title shows as text: {found}");
+    assert!(!found.contains("<script>alert("), "chart content was rendered as HTML");
+    let (st, page) = html("/branches/feature-energy-update/charts/chart-00005").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("&lt;script&gt;alert(") && !page.contains("<script>alert("));
+    assert!(!page.contains("<em>emphasis</em>"), "subtitle markup stays text");
+    let (_, all) = html("/branches/feature-energy-update?per_page=500").await;
+    assert!(!all.contains("<script>alert("));
+}

@@ -1,0 +1,358 @@
+//! The engine on real databases, each check on SQLite and on PostgreSQL: migrations, the audit
+//! table's append-only rule, chart stores, registration and the baseline, three-way
+//! classification end to end, incremental and full rescans, unreadable rows and stores, the
+//! content-addressed version store, filters, and the diff detail.
+
+use app::types::{DiffQuery, ItemKind};
+use chartgate::branches::{self, NewBranch};
+use chartgate::charts::{ChartStore, RawChart};
+use chartgate::error::Error;
+use chartgate::state::AppState;
+use chartgate::{diffs, scan};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::on_both;
+use crate::support::{chart, edited, TestEnv};
+
+async fn register(state: &AppState, branch: &str, store: &ChartStore) -> Result<app::types::BranchSummary, Error> {
+    branches::register(
+        state,
+        NewBranch { branch, store_url: Some(&store.url), fork: false, preview_url: None, actor: "test" },
+    )
+    .await
+}
+
+async fn items(state: &AppState, branch: &str, q: DiffQuery) -> Vec<app::types::DiffItem> {
+    diffs::list(state, branch, &DiffQuery { per_page: Some(500), ..q }).await.unwrap().items
+}
+
+fn by_id<'a>(items: &'a [app::types::DiffItem], id: &str) -> Option<&'a app::types::DiffItem> {
+    items.iter().find(|i| i.chart_id == id)
+}
+
+async fn migrations_are_idempotent_and_audit_is_append_only(env: &TestEnv) {
+    let (state, _) = env.state().await;
+    state.db.migrate().await.expect("migrating twice is a no-op");
+    chartgate::audit::append(
+        &state.db.pool,
+        chartgate::audit::Event { actor: "t", action: "test", ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let update = sqlx::query("update audit_events set actor = 'x'").execute(&state.db.pool).await;
+    assert!(update.is_err(), "update of an audit event must be refused");
+    let delete = sqlx::query("delete from audit_events").execute(&state.db.pool).await;
+    assert!(delete.is_err(), "delete of an audit event must be refused");
+    let n: i64 = sqlx::query("select count(*) from audit_events").fetch_one(&state.db.pool).await.unwrap().get(0);
+    assert_eq!(n, 1);
+}
+on_both!(migrations_are_idempotent_and_audit_is_append_only);
+
+async fn stores_read_write_and_name_themselves_in_errors(env: &TestEnv) {
+    let store = env.store("store").await;
+    let charts = vec![chart("a", "Alpha"), chart("b", "Beta")];
+    store.put_many(&charts).await.unwrap();
+    let mut stamps = store.stamps().await.unwrap();
+    stamps.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(stamps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let read = store.read(&["b".into(), "missing".into()]).await.unwrap();
+    assert_eq!(read, vec![charts[1].clone()]);
+    store.delete("a").await.unwrap();
+    assert_eq!(store.get("a").await.unwrap(), None);
+
+    let missing = match env.kind {
+        crate::support::Kind::Sqlite => format!("sqlite://{}/nope.db", env.dir.path().display()),
+        crate::support::Kind::Postgres => store.url.replace("_store", "_never_created"),
+    };
+    let err = ChartStore::open(&missing, false).await.err().expect("a missing store is an error");
+    let text = err.to_string();
+    assert!(text.contains("chart store") && text.contains("nope.db") || text.contains("never_created"), "{text}");
+}
+on_both!(stores_read_write_and_name_themselves_in_errors);
+
+/// Production and a staging copy with every kind of change and of non-change.
+async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
+    let (state, production) = env.state().await;
+    let base: Vec<RawChart> = ["same", "cfg", "data", "meta", "gone", "conflict", "prodonly", "reorder", "touched"]
+        .iter()
+        .map(|id| chart(id, &format!("Chart {id}")))
+        .collect();
+    production.put_many(&base).await.unwrap();
+    let staging = env.store("staging").await;
+    staging.copy_from(&production).await.unwrap();
+    register(&state, "feature/x", &staging).await.unwrap();
+
+    let find = |id: &str| base.iter().find(|c| c.id == id).unwrap().clone();
+    let mut reordered = find("reorder");
+    reordered.config = r#"{"yAxis":{"min":0.0},"title":"Chart reorder","type":"line"}"#.into();
+    reordered.updated_at = "2025-03-03T00:00:00Z".into();
+    let mut touched = find("touched");
+    touched.updated_at = "2025-04-04T00:00:00Z".into();
+    touched.metadata = r#"{"source":"WB","unit":"%","updated_at":"2025-04-04"}"#.into();
+    let mut new = chart("new", "Énergie solaire 太阳能");
+    new.updated_at = "2025-05-05T00:00:00Z".into();
+    staging
+        .put_many(&[
+            edited(&find("cfg"), "config", |v| v["title"] = json!("Chart cfg, renamed")),
+            edited(&find("data"), "data", |v| v["rows"][0]["value"] = json!(42)),
+            edited(&find("meta"), "metadata", |v| v["unit"] = json!("per cent")),
+            edited(&find("conflict"), "config", |v| v["type"] = json!("bar")),
+            reordered,
+            touched,
+            new,
+        ])
+        .await
+        .unwrap();
+    staging.delete("gone").await.unwrap();
+    production
+        .put_many(&[
+            edited(&find("conflict"), "config", |v| v["type"] = json!("scatter")),
+            edited(&find("prodonly"), "metadata", |v| v["unit"] = json!("‰")),
+        ])
+        .await
+        .unwrap();
+    branches::rescan(&state, "feature-x", false).await.unwrap();
+    (state, production, staging)
+}
+
+async fn classification_end_to_end(env: &TestEnv) {
+    let (state, _, _) = scenario(env).await;
+    let all = items(&state, "feature/x", DiffQuery::default()).await;
+    let mut summary: Vec<(String, ItemKind, bool, Vec<String>)> =
+        all.iter().map(|i| (i.chart_id.clone(), i.kind, i.conflict, i.parts.clone())).collect();
+    summary.sort_by(|a, b| a.0.cmp(&b.0));
+    let parts = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        summary,
+        vec![
+            ("cfg".into(), ItemKind::Modified, false, parts(&["config"])),
+            ("conflict".into(), ItemKind::Modified, true, parts(&["config"])),
+            ("data".into(), ItemKind::Modified, false, parts(&["data"])),
+            ("gone".into(), ItemKind::Deleted, false, parts(&["config", "data", "metadata"])),
+            ("meta".into(), ItemKind::Modified, false, parts(&["metadata"])),
+            ("new".into(), ItemKind::New, false, parts(&["config", "data", "metadata"])),
+        ],
+        "same, prodonly, reorder and touched are not items"
+    );
+    let gone = by_id(&all, "gone").unwrap();
+    assert_eq!(gone.staging_hash, None);
+    assert!(gone.production_hash.is_some());
+    let new = by_id(&all, "new").unwrap();
+    assert_eq!((new.production_hash.as_deref(), new.baseline_hash.as_deref()), (None, None));
+    assert_eq!(new.title, "Énergie solaire 太阳能");
+    let summary = branches::get(&state, "feature-x").await.unwrap();
+    assert_eq!((summary.counts.total, summary.counts.conflicts, summary.counts.pending), (6, 1, 6));
+}
+on_both!(classification_end_to_end);
+
+async fn filters_search_and_pages(env: &TestEnv) {
+    let (state, _, _) = scenario(env).await;
+    let ids = |items: Vec<app::types::DiffItem>| {
+        let mut v: Vec<String> = items.into_iter().map(|i| i.chart_id).collect();
+        v.sort();
+        v
+    };
+    let q = |f: fn(&mut DiffQuery)| {
+        let mut q = DiffQuery::default();
+        f(&mut q);
+        q
+    };
+    assert_eq!(ids(items(&state, "feature-x", q(|q| q.kind = Some("new".into()))).await), ["new"]);
+    assert_eq!(ids(items(&state, "feature-x", q(|q| q.part = Some("data".into()))).await), ["data", "gone", "new"]);
+    assert_eq!(ids(items(&state, "feature-x", q(|q| q.conflict = Some(true))).await), ["conflict"]);
+    assert_eq!(
+        ids(items(&state, "feature-x", q(|q| q.q = Some("ÉNERGIE".into()))).await),
+        ["new"],
+        "case-folded, non-ASCII"
+    );
+    assert_eq!(ids(items(&state, "feature-x", q(|q| q.q = Some("太阳".into()))).await), ["new"]);
+    assert_eq!(ids(items(&state, "feature-x", q(|q| q.q = Some("slug-me".into()))).await), ["meta"]);
+    assert!(items(&state, "feature-x", q(|q| q.q = Some("%".into()))).await.is_empty(), "% is literal");
+    assert_eq!(items(&state, "feature-x", q(|q| q.status = Some("pending".into()))).await.len(), 6);
+    assert!(items(&state, "feature-x", q(|q| q.status = Some("approved".into()))).await.is_empty());
+
+    let sorted = |q: DiffQuery| {
+        let state = state.clone();
+        async move { diffs::list(&state, "feature-x", &q).await.unwrap() }
+    };
+    let p1 = sorted(DiffQuery { sort: Some("slug".into()), per_page: Some(4), ..Default::default() }).await;
+    let p2 =
+        sorted(DiffQuery { sort: Some("slug".into()), per_page: Some(4), page: Some(2), ..Default::default() }).await;
+    assert_eq!((p1.total, p1.items.len(), p2.items.len()), (6, 4, 2));
+    let slugs: Vec<String> = p1.items.iter().chain(&p2.items).map(|i| i.slug.clone()).collect();
+    let mut expected = slugs.clone();
+    expected.sort();
+    assert_eq!(slugs, expected);
+
+    for bad in [
+        DiffQuery { kind: Some("renamed".into()), ..Default::default() },
+        DiffQuery { status: Some("maybe".into()), ..Default::default() },
+        DiffQuery { part: Some("title".into()), ..Default::default() },
+        DiffQuery { per_page: Some(501), ..Default::default() },
+        DiffQuery { sort: Some("size".into()), ..Default::default() },
+    ] {
+        assert!(matches!(diffs::list(&state, "feature-x", &bad).await, Err(Error::BadRequest(_))), "{bad:?}");
+    }
+    assert!(matches!(diffs::list(&state, "nope", &DiffQuery::default()).await, Err(Error::NotFound(_))));
+}
+on_both!(filters_search_and_pages);
+
+async fn rescans_are_incremental_and_full_scans_catch_silent_edits(env: &TestEnv) {
+    let (state, _, staging) = scenario(env).await;
+    let r = branches::rescan(&state, "feature-x", false).await.unwrap();
+    assert_eq!((r.staging.read, r.production.read, r.items), (0, 0, 6), "nothing moved");
+
+    let mut cfg = staging.get("same").await.unwrap().unwrap();
+    cfg.config = json!({"type": "table", "title": "Chart same"}).to_string();
+    cfg.updated_at = "2025-09-09T00:00:00Z".into();
+    staging.put_many(&[cfg.clone()]).await.unwrap();
+    let r = branches::rescan(&state, "feature-x", false).await.unwrap();
+    assert_eq!((r.staging.read, r.staging.canonicalised, r.items), (1, 1, 7));
+
+    // An edit that forgets `updated_at` is invisible to an incremental scan, not to a full one.
+    let silent = RawChart { updated_at: cfg.updated_at.clone(), ..chart("same", "Chart same") };
+    staging.put_many(&[silent]).await.unwrap();
+    assert_eq!(branches::rescan(&state, "feature-x", false).await.unwrap().items, 7);
+    let full = branches::rescan(&state, "feature-x", true).await.unwrap();
+    assert_eq!(full.staging.read, full.staging.listed);
+    assert_eq!(full.items, 6, "back to the baseline's content: no longer an item");
+    let summary = branches::get(&state, "feature-x").await.unwrap();
+    assert!(summary.last_scan_at.is_some() && summary.scan_error.is_none());
+}
+on_both!(rescans_are_incremental_and_full_scans_catch_silent_edits);
+
+async fn versions_are_stored_once(env: &TestEnv) {
+    let (state, production, staging) = scenario(env).await;
+    let count = || async {
+        sqlx::query("select count(*) from versions").fetch_one(&state.db.pool).await.unwrap().get::<i64, _>(0)
+    };
+    let before = count().await;
+    let second = env.store("staging2").await;
+    second.copy_from(&production).await.unwrap();
+    register(&state, "feature/y", &second).await.unwrap();
+    branches::rescan(&state, "feature-x", true).await.unwrap();
+    assert_eq!(count().await, before, "the same content is never stored twice");
+    let all = items(&state, "feature-x", DiffQuery::default()).await;
+    for i in &all {
+        for h in [&i.staging_hash, &i.production_hash, &i.baseline_hash].into_iter().flatten() {
+            assert!(diffs::version(&state.db, h).await.unwrap().is_some(), "version {h} is stored");
+        }
+    }
+    let _ = staging;
+}
+on_both!(versions_are_stored_once);
+
+async fn unreadable_rows_and_stores(env: &TestEnv) {
+    let (state, _, staging) = scenario(env).await;
+    let mut broken = staging.get("same").await.unwrap().unwrap();
+    broken.data = "{\"rows\": [".into();
+    broken.updated_at = "2025-10-10T00:00:00Z".into();
+    staging.put_many(&[broken]).await.unwrap();
+    branches::rescan(&state, "feature-x", false).await.unwrap();
+    let all = items(&state, "feature-x", DiffQuery::default()).await;
+    assert_eq!(all.len(), 7, "the other items still load");
+    let bad = by_id(&all, "same").unwrap();
+    let error = bad.error.as_deref().unwrap();
+    assert!(
+        error.contains("staging store") && error.contains("chart same") && error.contains("data is not valid JSON"),
+        "{error}"
+    );
+    assert_eq!(bad.title, "Chart same", "named after its readable baseline");
+
+    // A registration against a store that does not exist is refused, naming it.
+    let missing = match env.kind {
+        crate::support::Kind::Sqlite => format!("sqlite://{}/missing.db", env.dir.path().display()),
+        crate::support::Kind::Postgres => staging.url.replace("_staging", "_missing"),
+    };
+    let err = branches::register(
+        &state,
+        NewBranch { branch: "feature/z", store_url: Some(&missing), fork: false, preview_url: None, actor: "t" },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Unprocessable(_)), "{err:?}");
+    assert!(err.to_string().contains("missing"), "{err}");
+
+    // A store that goes away: the scan fails naming it, the branch shows why, the items stay.
+    if env.kind == crate::support::Kind::Sqlite {
+        drop(staging);
+        let path = chartgate::db::sqlite_path(&items_store_url(&state, "feature-x").await).to_string();
+        std::fs::rename(&path, format!("{path}.moved")).unwrap();
+        state.stores.forget(&items_store_url(&state, "feature-x").await).await;
+        let err = branches::rescan(&state, "feature-x", false).await.unwrap_err();
+        assert!(matches!(err, Error::Store(_)), "{err:?}");
+        let summary = branches::get(&state, "feature-x").await.unwrap();
+        assert!(summary.scan_error.unwrap().contains("staging.db"));
+        assert_eq!(items(&state, "feature-x", DiffQuery::default()).await.len(), 7);
+    }
+}
+on_both!(unreadable_rows_and_stores);
+
+async fn items_store_url(state: &AppState, branch: &str) -> String {
+    sqlx::query("select store_url from branches where name = $1")
+        .bind(branch)
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn registration_rules(env: &TestEnv) {
+    let (state, production, staging) = scenario(env).await;
+    let again = register(&state, "feature/x", &staging).await.unwrap_err();
+    assert!(matches!(again, Error::Conflict(_)), "{again:?}");
+    let by_env_name = register(&state, "feature-x", &staging).await.unwrap_err();
+    assert!(matches!(by_env_name, Error::Conflict(_)), "the raw and the environment name are one branch");
+
+    // --fork: the store is created from the template as a copy of production.
+    let forked = branches::register(
+        &state,
+        NewBranch { branch: "feature/forked", store_url: None, fork: true, preview_url: None, actor: "t" },
+    )
+    .await
+    .unwrap();
+    assert_eq!(forked.name, "feature-forked");
+    assert_eq!(forked.counts.total, 0, "a fresh fork changes nothing");
+    let store = ChartStore::open(&state.config.staging_url("feature-forked"), false).await.unwrap();
+    assert_eq!(store.stamps().await.unwrap().len(), production.stamps().await.unwrap().len());
+
+    let events: Vec<String> =
+        sqlx::query("select action from audit_events where action = 'branch.register' order by id")
+            .fetch_all(&state.db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(events.len(), 2, "every registration is audited");
+    let archived = branches::archive(&state, "feature/forked", "t").await.unwrap();
+    assert_eq!(archived.state, "archived");
+    assert!(branches::open_names(&state).await.unwrap().iter().all(|n| n != "feature-forked"));
+    store.pool().close().await;
+}
+on_both!(registration_rules);
+
+async fn detail_shows_each_part(env: &TestEnv) {
+    let (state, _, _) = scenario(env).await;
+    let d = diffs::detail(&state, "feature-x", "data").await.unwrap();
+    assert_eq!(d.data_diff.changed.len(), 1);
+    assert_eq!(d.data_diff.changed[0].key.entity, "France", "rows are matched by key");
+    assert_eq!(d.data_diff.changed[0].new, Some(json!(42)));
+    assert!(d.config_diff.changes.is_empty() && d.metadata_diff.changes.is_empty());
+
+    let c = diffs::detail(&state, "feature-x", "conflict").await.unwrap();
+    assert_eq!(c.config_diff.changes[0].path, "/type");
+    assert_eq!(c.config_diff.changes[0].new, Some(json!("bar")));
+    let prod = c.production_config_diff.expect("a conflict shows production's own change");
+    assert_eq!(prod.changes[0].new, Some(json!("scatter")));
+    assert!(c.baseline.is_some() && c.staging.is_some() && c.production.is_some());
+
+    let gone = diffs::detail(&state, "feature-x", "gone").await.unwrap();
+    assert!(gone.staging.is_none());
+    assert_eq!(gone.data_diff.removed.len(), 10);
+
+    assert!(matches!(diffs::detail(&state, "feature-x", "same").await, Err(Error::NotFound(_))));
+    let _ = scan::PRODUCTION;
+}
+on_both!(detail_shows_each_part);

@@ -1,0 +1,179 @@
+//! Test environments: fresh databases per test on SQLite (a temp dir) or PostgreSQL (new
+//! databases on the server of `CHARTGATE_TEST_PG_URL`, default the local one), and chart stores
+//! filled with small, hand-written charts.
+
+use std::sync::Mutex;
+
+use chartgate::charts::{ChartStore, RawChart};
+use chartgate::config::Config;
+use chartgate::state::AppState;
+use rand::Rng;
+use serde_json::{json, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestEnv {
+    pub kind: Kind,
+    pub dir: tempfile::TempDir,
+    pg_base: Option<url::Url>,
+    prefix: String,
+    created: Mutex<Vec<String>>,
+}
+
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl TestEnv {
+    /// `None` (after saying so loudly) when PostgreSQL is wanted but not configured and not
+    /// reachable; a configured but unreachable server is a failure.
+    pub async fn new(kind: Kind) -> Option<TestEnv> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let prefix = format!("cgt_{:08x}", rand::thread_rng().gen::<u32>());
+        let pg_base = match kind {
+            Kind::Sqlite => None,
+            Kind::Postgres => {
+                let configured = std::env::var("CHARTGATE_TEST_PG_URL").ok();
+                let url = configured.clone().unwrap_or_else(|| DEFAULT_PG.to_string());
+                match chartgate::db::connect(&url, false, false, 1).await {
+                    Ok(pool) => pool.close().await,
+                    Err(e) if configured.is_some() => panic!("CHARTGATE_TEST_PG_URL={url} is not reachable: {e}"),
+                    Err(e) => {
+                        eprintln!("\n!!! SKIPPED a PostgreSQL test: no PostgreSQL at {url} ({e}); set CHARTGATE_TEST_PG_URL\n");
+                        return None;
+                    }
+                }
+                Some(url::Url::parse(&url).expect("a valid URL"))
+            }
+        };
+        Some(TestEnv { kind, dir, pg_base, prefix, created: Mutex::new(Vec::new()) })
+    }
+
+    /// The URL of a fresh database called `name` in this environment (created on PostgreSQL).
+    pub async fn database(&self, name: &str) -> String {
+        match &self.pg_base {
+            None => format!("sqlite://{}/{name}.db", self.dir.path().display()),
+            Some(base) => {
+                let url = self.pg_url(name);
+                let _ = base;
+                chartgate::branches::create_postgres_database(&url).await.expect("create database");
+                self.created.lock().unwrap().push(self.pg_name(name));
+                url
+            }
+        }
+    }
+
+    fn pg_name(&self, name: &str) -> String {
+        format!("{}_{name}", self.prefix)
+    }
+
+    fn pg_url(&self, name: &str) -> String {
+        let mut u = self.pg_base.clone().expect("postgres");
+        u.set_path(&format!("/{}", self.pg_name(name)));
+        u.to_string()
+    }
+
+    /// A configuration with its own Chartgate database and production store.
+    pub async fn config(&self) -> Config {
+        let staging_url_template = match self.kind {
+            Kind::Sqlite => format!("sqlite://{}/staging/{{branch}}.db", self.dir.path().display()),
+            Kind::Postgres => self.pg_url("stg_{branch}"),
+        };
+        if self.kind == Kind::Postgres {
+            // Databases the fork creates from the template are dropped with the rest.
+            self.created.lock().unwrap().push(self.pg_name("stg_feature-forked"));
+        }
+        Config {
+            database_url: self.database("chartgate").await,
+            production_url: self.database("production").await,
+            staging_url_template: staging_url_template.replace("%7B", "{").replace("%7D", "}"),
+            scan_interval: "0s".into(),
+            ..Config::default()
+        }
+    }
+
+    pub async fn state(&self) -> (AppState, ChartStore) {
+        let config = self.config().await;
+        let production = ChartStore::open(&config.production_url, true).await.expect("production store");
+        production.create_schema().await.expect("schema");
+        (AppState::new(config).await.expect("state"), production)
+    }
+
+    /// A new, empty chart store.
+    pub async fn store(&self, name: &str) -> ChartStore {
+        let url = self.database(name).await;
+        let store = ChartStore::open(&url, true).await.expect("store");
+        store.create_schema().await.expect("schema");
+        store
+    }
+
+    pub async fn cleanup(self) {
+        let Some(base) = &self.pg_base else { return };
+        let admin = chartgate::db::connect(base.as_str(), false, false, 1).await.expect("admin connection");
+        let created = self.created.lock().unwrap().clone();
+        for name in created {
+            let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
+        }
+        admin.close().await;
+    }
+}
+
+/// Runs a check on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! on_both {
+    ($check:ident) => {
+        mod $check {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let env = $crate::support::TestEnv::new($crate::support::Kind::Sqlite).await.unwrap();
+                super::$check(&env).await;
+                env.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(env) = $crate::support::TestEnv::new($crate::support::Kind::Postgres).await else { return };
+                super::$check(&env).await;
+                env.cleanup().await;
+            }
+        }
+    };
+}
+
+pub fn rows(entities: &[&str], years: std::ops::Range<i64>, scale: f64) -> Value {
+    let mut rows = Vec::new();
+    for e in entities {
+        for y in years.clone() {
+            rows.push(json!({"entity": e, "time": y, "value": (y - 1990) as f64 * scale}));
+        }
+    }
+    json!({ "rows": rows })
+}
+
+pub fn chart(id: &str, title: &str) -> RawChart {
+    RawChart {
+        id: id.into(),
+        slug: format!("slug-{id}"),
+        config: json!({"type": "line", "title": title, "yAxis": {"min": 0}}).to_string(),
+        data: rows(&["France", "Chad"], 2000..2005, 1.5).to_string(),
+        metadata: json!({"unit": "%", "source": "WB"}).to_string(),
+        updated_at: "2025-01-01T00:00:00Z".into(),
+    }
+}
+
+/// A copy of `c` with one JSON part changed by `f` and a new timestamp.
+pub fn edited(c: &RawChart, part: &str, f: impl FnOnce(&mut Value)) -> RawChart {
+    let mut out = c.clone();
+    let text = match part {
+        "config" => &mut out.config,
+        "data" => &mut out.data,
+        _ => &mut out.metadata,
+    };
+    let mut v: Value = serde_json::from_str(text).unwrap();
+    f(&mut v);
+    *text = v.to_string();
+    out.updated_at = "2025-02-02T00:00:00Z".into();
+    out
+}
