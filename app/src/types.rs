@@ -274,4 +274,90 @@ pub struct DiffDetail {
     pub production_config_diff: Option<JsonDiff>,
     pub staging_preview_url: Option<String>,
     pub production_preview_url: Option<String>,
+    /// Every decision on this chart, across branches, newest first.
+    #[serde(default)]
+    pub history: Vec<AuditEvent>,
+}
+
+/// A decision on one item, bound to the content the reviewer saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRequest {
+    pub status: ReviewStatus,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkReviewRequest {
+    pub status: ReviewStatus,
+    pub chart_ids: Vec<String>,
+    pub comment: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkDecided {
+    pub chart_id: String,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkRefused {
+    pub chart_id: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkReviewResult {
+    pub status: ReviewStatus,
+    pub decided: Vec<BulkDecided>,
+    pub refused: Vec<BulkRefused>,
+}
+
+/// The merge gate: `pass` only when every item is decided and no decision is stale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Gate {
+    pub pass: bool,
+    pub total: i64,
+    pub pending: i64,
+    pub approved: i64,
+    pub rejected: i64,
+    pub stale: i64,
+    pub conflicts: i64,
+    /// Items that cannot be decided because a side is unreadable.
+    pub errors: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub branch: Option<String>,
+    pub chart_id: Option<String>,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub branch: Option<String>,
+    pub actor: Option<String>,
+    pub chart_id: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
 }

@@ -1,22 +1,28 @@
 //! The REST API (`/api/v1`, design §4) and the health probes. Handlers check the caller's role,
 //! parse input, and call the feature modules; errors become `{error: {code, message}}`.
 
-use app::types::{BranchSummary, DiffDetail, DiffPage, DiffQuery, Role};
+use app::types::{
+    AuditEvent, AuditQuery, BranchSummary, BulkReviewRequest, BulkReviewResult, DiffDetail, DiffItem, DiffPage,
+    DiffQuery, Gate, ReviewRequest, Role,
+};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::query as audit_query;
 use crate::auth::Caller;
 use crate::branches::{self, NewBranch};
-use crate::diffs;
 use crate::error::{Error, Result};
 use crate::scan::ScanReport;
 use crate::state::AppState;
+use crate::{diffs, reviews};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +35,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/branches/{branch}/rescan", post(rescan))
         .route("/api/v1/branches/{branch}/diffs", get(list_diffs))
         .route("/api/v1/branches/{branch}/diffs/{chart_id}", get(get_diff))
+        .route("/api/v1/branches/{branch}/diffs/{chart_id}/review", post(review))
+        .route("/api/v1/branches/{branch}/reviews/bulk", post(review_bulk))
+        .route("/api/v1/branches/{branch}/gate", get(gate))
+        .route("/api/v1/charts/{chart_id}/history", get(chart_history))
+        .route("/api/v1/audit", get(audit_events))
         .route("/api/v1/{*rest}", any(api_not_found))
 }
 
@@ -165,4 +176,60 @@ async fn get_diff(
 ) -> Result<Json<DiffDetail>> {
     user.require(Role::Viewer)?;
     Ok(Json(diffs::detail(&state, &branch, &chart_id).await?))
+}
+
+async fn review(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path((branch, chart_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ReviewRequest>,
+) -> Result<Json<DiffItem>> {
+    Ok(Json(reviews::decide(&state, &branch, &chart_id, &user, &body).await?))
+}
+
+async fn review_bulk(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(branch): Path<String>,
+    ApiJson(body): ApiJson<BulkReviewRequest>,
+) -> Result<Json<BulkReviewResult>> {
+    Ok(Json(reviews::decide_many(&state, &branch, &user, &body).await?))
+}
+
+async fn gate(State(state): State<AppState>, Caller(user): Caller, Path(branch): Path<String>) -> Result<Json<Gate>> {
+    user.require(Role::Viewer)?;
+    Ok(Json(reviews::gate(&state, &branch).await?))
+}
+
+async fn chart_history(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(chart_id): Path<String>,
+) -> Result<Json<Vec<AuditEvent>>> {
+    user.require(Role::Viewer)?;
+    Ok(Json(audit_query::chart_history(&state.db, &chart_id).await?))
+}
+
+/// Audit events as JSON pages, or as one streamed CSV with `Accept: text/csv`.
+async fn audit_events(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    headers: HeaderMap,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Result<Response> {
+    user.require(Role::Lead)?;
+    let wants_csv =
+        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"));
+    if !wants_csv {
+        return Ok(Json(audit_query::list(&state.db, &q).await?).into_response());
+    }
+    let stream = audit_query::csv_stream(state.db.clone(), q)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"chartgate-audit.csv\""),
+        ],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }

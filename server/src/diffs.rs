@@ -240,6 +240,7 @@ pub async fn detail(state: &AppState, branch: &str, chart_id: &str) -> Result<Di
         production_config_diff,
         staging_preview_url: preview(staging_template, &name, &item.slug),
         production_preview_url: preview(state.config.production_preview_url.as_deref(), &name, &item.slug),
+        history: crate::audit::query::chart_history(&state.db, &item.chart_id).await?,
         baseline,
         staging,
         production,

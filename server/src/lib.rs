@@ -15,6 +15,7 @@ pub mod demo;
 pub mod diff;
 pub mod diffs;
 pub mod error;
+pub mod reviews;
 pub mod scan;
 pub mod service;
 pub mod state;

@@ -72,7 +72,7 @@ async fn stores_read_write_and_name_themselves_in_errors(env: &TestEnv) {
 on_both!(stores_read_write_and_name_themselves_in_errors);
 
 /// Production and a staging copy with every kind of change and of non-change.
-async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
+pub async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
     let (state, production) = env.state().await;
     let base: Vec<RawChart> = ["same", "cfg", "data", "meta", "gone", "conflict", "prodonly", "reorder", "touched"]
         .iter()

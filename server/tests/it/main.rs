@@ -3,4 +3,5 @@
 
 mod api;
 mod engine;
+mod reviews;
 mod support;

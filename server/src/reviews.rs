@@ -1,0 +1,240 @@
+//! Decisions bound to exact content, bulk decisions, and the merge gate.
+//!
+//! A decision names the (staging hash, production hash) the reviewer saw. It is written only if
+//! those are still the item's current hashes — checked and written in one statement, so a scan
+//! landing in between cannot slip a different content under an approval. Every decision, and
+//! every bulk action, is appended to the audit trail in the same transaction.
+
+use app::types::{
+    BulkDecided, BulkRefused, BulkReviewRequest, BulkReviewResult, DiffItem, Gate, ReviewRequest, ReviewStatus, Role,
+};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::audit::{self, Event};
+use crate::auth::User;
+use crate::db;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use crate::{branches, diffs};
+
+const MAX_COMMENT: usize = 4000;
+const MAX_BULK: usize = 1000;
+
+fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
+    let comment = comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT) {
+        return Err(Error::BadRequest(format!("a comment has at most {MAX_COMMENT} characters")));
+    }
+    Ok(comment)
+}
+
+/// The branch must be open: merged and archived branches keep their reviews as they were.
+async fn open_branch(state: &AppState, branch: &str) -> Result<String> {
+    let summary = branches::get(state, branch).await?;
+    if summary.state != "open" {
+        return Err(Error::Conflict(format!("branch {} is {}; its reviews are closed", summary.name, summary.state)));
+    }
+    Ok(summary.name)
+}
+
+/// One decision as it is written.
+struct Decision<'a> {
+    branch: &'a str,
+    chart_id: &'a str,
+    status: ReviewStatus,
+    reviewer: &'a str,
+    comment: Option<&'a str>,
+    staging_hash: Option<&'a str>,
+    production_hash: Option<&'a str>,
+}
+
+/// Writes the decision if the item still has its `staging_hash`/`production_hash`; false otherwise.
+async fn write_decision(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: Decision<'_>) -> Result<bool> {
+    let Decision { branch, chart_id, status, reviewer, comment, staging_hash, production_hash } = d;
+    let written = sqlx::query(
+        "insert into reviews (branch, chart_id, status, reviewer, comment, at, staging_hash, production_hash)
+         select i.branch, i.chart_id, $3, $4, $5, $6, i.staging_hash, i.production_hash
+         from branch_items i
+         where i.branch = $1 and i.chart_id = $2 and i.error is null
+           and coalesce(i.staging_hash, '') = coalesce($7, '') and coalesce(i.production_hash, '') = coalesce($8, '')
+         on conflict (branch, chart_id) do update set status = excluded.status, reviewer = excluded.reviewer,
+           comment = excluded.comment, at = excluded.at, staging_hash = excluded.staging_hash,
+           production_hash = excluded.production_hash",
+    )
+    .bind(branch)
+    .bind(chart_id)
+    .bind(status.as_str())
+    .bind(reviewer)
+    .bind(comment)
+    .bind(db::now())
+    .bind(staging_hash)
+    .bind(production_hash)
+    .execute(&mut **tx)
+    .await?;
+    if written.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::append(
+        &mut **tx,
+        Event {
+            actor: reviewer,
+            action: match status {
+                ReviewStatus::Approved => "review.approve",
+                ReviewStatus::Rejected => "review.reject",
+                ReviewStatus::Pending => "review.reset",
+            },
+            branch: Some(branch),
+            chart_id: Some(chart_id),
+            staging_hash,
+            production_hash,
+            detail: comment.map(|c| json!({ "comment": c })),
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Records one decision. 409 (with the current hashes) when the content moved since the
+/// reviewer saw it; 409 for an unreadable item; 404 when the chart is not an item.
+pub async fn decide(
+    state: &AppState,
+    branch: &str,
+    chart_id: &str,
+    user: &User,
+    req: &ReviewRequest,
+) -> Result<DiffItem> {
+    user.require(Role::Reviewer)?;
+    let comment = check_comment(&req.comment)?;
+    let name = open_branch(state, branch).await?;
+    branches::rescan(state, &name, false).await?;
+    let current = diffs::item(state, &name, chart_id).await?;
+    if let Some(e) = &current.error {
+        return Err(Error::Conflict(format!("chart {chart_id} cannot be decided until it is readable: {e}")));
+    }
+    let written = {
+        let _guard = state.db.write_guard().await;
+        let mut tx = state.db.pool.begin().await?;
+        let written = write_decision(
+            &mut tx,
+            Decision {
+                branch: &name,
+                chart_id,
+                status: req.status,
+                reviewer: &user.email,
+                comment,
+                staging_hash: req.staging_hash.as_deref(),
+                production_hash: req.production_hash.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        written
+    };
+    if !written {
+        let now = diffs::item(state, &name, chart_id).await?;
+        return Err(Error::ConflictWith {
+            message: format!("chart {chart_id} changed since you saw it; review the current content"),
+            detail: json!({"staging_hash": now.staging_hash, "production_hash": now.production_hash}),
+        });
+    }
+    diffs::item(state, &name, chart_id).await
+}
+
+/// Decides many items, each bound to its current hashes, in one transaction. Conflicts are
+/// refused for approval in bulk: they need a reviewer to look at the production side.
+pub async fn decide_many(
+    state: &AppState,
+    branch: &str,
+    user: &User,
+    req: &BulkReviewRequest,
+) -> Result<BulkReviewResult> {
+    user.require(Role::Reviewer)?;
+    if req.chart_ids.is_empty() || req.chart_ids.len() > MAX_BULK {
+        return Err(Error::BadRequest(format!("chart_ids must hold 1 to {MAX_BULK} ids")));
+    }
+    let comment = check_comment(&req.comment)?;
+    let name = open_branch(state, branch).await?;
+    branches::rescan(state, &name, false).await?;
+    let mut decided = Vec::new();
+    let mut refused = Vec::new();
+    let _guard = state.db.write_guard().await;
+    let mut tx = state.db.pool.begin().await?;
+    let mut seen = std::collections::HashSet::new();
+    for id in &req.chart_ids {
+        if !seen.insert(id.as_str()) {
+            continue;
+        }
+        let row = sqlx::query("select staging_hash, production_hash, conflict, error from branch_items where branch = $1 and chart_id = $2")
+            .bind(&name)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            refused.push(BulkRefused { chart_id: id.clone(), reason: "not an item of this branch".into() });
+            continue;
+        };
+        let (s, p): (Option<String>, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
+        let conflict = row.try_get::<i64, _>(2)? != 0;
+        let error: Option<String> = row.try_get(3)?;
+        if error.is_some() {
+            refused.push(BulkRefused { chart_id: id.clone(), reason: "unreadable: fix the store first".into() });
+        } else if conflict && req.status == ReviewStatus::Approved {
+            refused.push(BulkRefused {
+                chart_id: id.clone(),
+                reason: "conflict: approve it on its own page after seeing production's change".into(),
+            });
+        } else if write_decision(
+            &mut tx,
+            Decision {
+                branch: &name,
+                chart_id: id,
+                status: req.status,
+                reviewer: &user.email,
+                comment,
+                staging_hash: s.as_deref(),
+                production_hash: p.as_deref(),
+            },
+        )
+        .await?
+        {
+            decided.push(BulkDecided { chart_id: id.clone(), staging_hash: s, production_hash: p });
+        } else {
+            refused.push(BulkRefused { chart_id: id.clone(), reason: "changed during the request".into() });
+        }
+    }
+    audit::append(
+        &mut *tx,
+        Event {
+            actor: &user.email,
+            action: "review.bulk",
+            branch: Some(&name),
+            detail: Some(json!({
+                "status": req.status.as_str(),
+                "decided": decided.iter().map(|d| &d.chart_id).collect::<Vec<_>>(),
+                "refused": refused,
+            })),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(BulkReviewResult { status: req.status, decided, refused })
+}
+
+/// The merge gate, after a rescan so it judges the content as it is now.
+pub async fn gate(state: &AppState, branch: &str) -> Result<Gate> {
+    let name = branches::resolve(state, branch);
+    branches::rescan(state, &name, false).await?;
+    let c = diffs::counts(&state.db, &name).await?;
+    Ok(Gate {
+        pass: c.pending == 0 && c.stale == 0 && c.errors == 0,
+        total: c.total,
+        pending: c.pending,
+        approved: c.approved,
+        rejected: c.rejected,
+        stale: c.stale,
+        conflicts: c.conflicts,
+        errors: c.errors,
+    })
+}
