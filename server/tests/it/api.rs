@@ -257,3 +257,94 @@ async fn pages_render_on_the_server_and_escape_chart_content() {
     let (_, all) = html("/branches/feature-energy-update?per_page=500").await;
     assert!(!all.contains("<script>alert("));
 }
+
+#[tokio::test]
+async fn reviews_gate_and_audit_over_http() {
+    let s = spawn_server();
+    let reviewer = token_for(s.dir.path(), "rita@example.org", "reviewer");
+    let (_, page) =
+        s.get("/api/v1/branches/feature-energy-update/diffs?per_page=500&conflict=false", Some(&s.viewer)).await;
+    let items: Vec<Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["conflict"] == false && i["error"].is_null())
+        .cloned()
+        .collect();
+    let first = &items[0];
+    let id = first["chart_id"].as_str().unwrap();
+    let body = json!({"status": "approved", "staging_hash": first["staging_hash"], "production_hash": first["production_hash"], "comment": "ok"});
+    let path = format!("/api/v1/branches/feature-energy-update/diffs/{id}/review");
+
+    let (st, err) = s.post(&path, None, body.clone()).await;
+    assert_error(st, &err, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (st, err) = s.post(&path, Some(&s.viewer), body.clone()).await;
+    assert_error(st, &err, StatusCode::FORBIDDEN, "forbidden");
+    let (st, err) = s.post(&path, Some(&reviewer), json!({"status": "maybe"})).await;
+    assert_error(st, &err, StatusCode::UNPROCESSABLE_ENTITY, "unprocessable");
+    let (st, done) = s.post(&path, Some(&reviewer), body.clone()).await;
+    assert_eq!(st, StatusCode::OK, "{done}");
+    assert_eq!(done["review"]["status"], "approved");
+    assert_eq!(done["review"]["reviewer"], "rita@example.org");
+
+    let old =
+        json!({"status": "rejected", "staging_hash": "0".repeat(64), "production_hash": first["production_hash"]});
+    let (st, err) = s.post(&path, Some(&reviewer), old).await;
+    assert_error(st, &err, StatusCode::CONFLICT, "conflict");
+    assert_eq!(err["error"]["detail"]["staging_hash"], first["staging_hash"], "the 409 names the current hashes");
+
+    // Bulk: the rest, with the conflicts refused by reason.
+    let (_, all) = s.get("/api/v1/branches/feature-energy-update/diffs?per_page=500", Some(&s.viewer)).await;
+    let ids: Vec<Value> = all["items"].as_array().unwrap().iter().map(|i| i["chart_id"].clone()).collect();
+    let (st, bulk) = s
+        .post(
+            "/api/v1/branches/feature-energy-update/reviews/bulk",
+            Some(&reviewer),
+            json!({"status": "approved", "chart_ids": ids}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{bulk}");
+    let refused = bulk["refused"].as_array().unwrap();
+    assert!(
+        !refused.is_empty() && refused.iter().all(|r| r["reason"].as_str().unwrap().contains("conflict")),
+        "{bulk}"
+    );
+
+    let (st, gate) = s.get("/api/v1/branches/feature-energy-update/gate", Some(&s.viewer)).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(gate["pass"], false);
+    assert_eq!(gate["pending"].as_i64(), Some(refused.len() as i64), "{gate}");
+    for key in ["pass", "pending", "rejected", "stale", "conflicts"] {
+        assert!(gate.get(key).is_some(), "gate lacks {key}");
+    }
+
+    // The audit trail: leads only, filters, CSV.
+    let (st, err) = s.get("/api/v1/audit", Some(&reviewer)).await;
+    assert_error(st, &err, StatusCode::FORBIDDEN, "forbidden");
+    let (st, events) = s.get(&format!("/api/v1/audit?chart_id={id}&actor=rita@example.org"), Some(&s.lead)).await;
+    assert_eq!(st, StatusCode::OK, "{events}");
+    let actions: Vec<&str> =
+        events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["review.approve", "review.approve"], "the single decision, then the bulk's; {events}");
+    let (st, err) = s.get("/api/v1/audit?since=yesterday", Some(&s.lead)).await;
+    assert_error(st, &err, StatusCode::BAD_REQUEST, "bad_request");
+    let (_, registrations) = s.get("/api/v1/audit?action=branch&since=2000-01-01", Some(&s.lead)).await;
+    assert!(registrations["total"].as_i64().unwrap() >= 2);
+
+    let csv = reqwest::Client::new()
+        .get(format!("{}/api/v1/audit?branch=feature/energy-update&action=review", s.base))
+        .bearer_auth(&s.lead)
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("id,at,actor,action,branch,chart_id,staging_hash,production_hash,detail"));
+    let rows: Vec<&str> = lines.collect();
+    let decided = bulk["decided"].as_array().unwrap().len();
+    assert_eq!(rows.len(), 1 + decided + 1, "one approve, one per bulk decision, and the bulk action");
+    assert!(rows.iter().any(|r| r.contains(id) && r.contains("review.approve") && r.contains("rita@example.org")));
+}
