@@ -7,6 +7,7 @@ pub mod api;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;
+pub mod sync;
 pub mod types;
 
 pub use pages::{shell, App};

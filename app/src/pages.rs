@@ -1,6 +1,7 @@
 //! The page shell, the router and the pages, one module per page.
 
 mod branches;
+pub mod chart_svg;
 mod common;
 mod diff_detail;
 mod diff_list;

@@ -1,0 +1,1 @@
+//! Wire types of sync jobs (filled in by the sync work).
