@@ -1,34 +1,69 @@
 //! Server functions: the pages' only way to the server. Each checks its input and calls the
-//! [`ChartgateService`](crate::service::ChartgateService) provided as context.
+//! [`ChartgateService`](crate::service::ChartgateService) provided as context, as the signed-in
+//! user the server's session middleware found.
 
 use leptos::prelude::*;
 
-use crate::types::{BranchSummary, DiffDetail, DiffPage, DiffQuery};
+use crate::error::AppError;
+use crate::types::{
+    AuditPage, AuditQuery, BranchSummary, ChartVersion, CurrentUser, DiffDetail, DiffItem, DiffPage, DiffQuery,
+    ReviewRequest,
+};
 
 #[cfg(feature = "ssr")]
-fn service() -> Result<crate::service::SharedService, ServerFnError> {
-    use_context::<crate::service::SharedService>().ok_or_else(|| ServerFnError::new("the service is not configured"))
+fn service() -> Result<crate::service::SharedService, AppError> {
+    use_context::<crate::service::SharedService>().ok_or(AppError::Internal)
 }
 
 #[cfg(feature = "ssr")]
-fn to_server_error(err: crate::service::ServiceError) -> ServerFnError {
-    ServerFnError::new(err.to_string())
+fn signed_in() -> Result<CurrentUser, AppError> {
+    use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<CurrentUser>().cloned())
+        .ok_or(AppError::Unauthorized)
+}
+
+/// Who is signed in (the server's session middleware put them in the request).
+#[server]
+pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
+    Ok(signed_in().ok())
 }
 
 #[server]
-pub async fn list_branches() -> Result<Vec<BranchSummary>, ServerFnError> {
-    service()?.branches().await.map_err(to_server_error)
+pub async fn list_branches() -> Result<Vec<BranchSummary>, AppError> {
+    signed_in()?;
+    service()?.branches().await
 }
 
 #[server]
-pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, ServerFnError> {
+pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, AppError> {
+    signed_in()?;
     if branch.is_empty() {
-        return Err(ServerFnError::new("no branch given"));
+        return Err(AppError::BadRequest("no branch given".into()));
     }
-    service()?.diffs(&branch, &query).await.map_err(to_server_error)
+    service()?.diffs(&branch, &query).await
 }
 
 #[server]
-pub async fn get_diff(branch: String, chart_id: String) -> Result<DiffDetail, ServerFnError> {
-    service()?.diff_detail(&branch, &chart_id).await.map_err(to_server_error)
+pub async fn get_diff(branch: String, chart_id: String) -> Result<DiffDetail, AppError> {
+    signed_in()?;
+    service()?.diff_detail(&branch, &chart_id).await
+}
+
+/// Records a decision bound to the hashes the reviewer saw.
+#[server]
+pub async fn review_item(branch: String, chart_id: String, review: ReviewRequest) -> Result<DiffItem, AppError> {
+    let user = signed_in()?;
+    service()?.decide(&user, &branch, &chart_id, &review).await
+}
+
+#[server]
+pub async fn audit_events(query: AuditQuery) -> Result<AuditPage, AppError> {
+    let user = signed_in()?;
+    service()?.audit(&user, &query).await
+}
+
+#[server]
+pub async fn get_version(hash: String) -> Result<ChartVersion, AppError> {
+    signed_in()?;
+    service()?.version(&hash).await
 }

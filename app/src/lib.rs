@@ -4,6 +4,7 @@
 //! with `hydrate` into the browser bundle (the same components hydrated).
 
 pub mod api;
+pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod service;

@@ -5,6 +5,8 @@ pub mod chart_svg;
 mod common;
 mod diff_detail;
 mod diff_list;
+mod login;
+pub mod review;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -16,6 +18,7 @@ use leptos_router::{
 use branches::BranchesPage;
 use diff_detail::DiffDetailPage;
 use diff_list::DiffListPage;
+use login::LoginPage;
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -46,6 +49,9 @@ pub fn App() -> impl IntoView {
         }
     });
 
+    let user = Resource::new(|| (), |_| crate::api::whoami());
+    provide_context(UserResource(user));
+    provide_context(review::Ui { flash: RwSignal::new(None), help: RwSignal::new(false) });
     view! {
         <Stylesheet id="leptos" href="/pkg/chartgate.css" />
         <Title text="Chartgate" />
@@ -55,11 +61,19 @@ pub fn App() -> impl IntoView {
                     "Chartgate"
                 </a>
                 <span class="tagline">"staging → production, one approved chart at a time"</span>
+                <Suspense>
+                    {move || Suspend::new(async move {
+                        user.await.ok().flatten().map(|u| view! { <UserMenu user=u /> })
+                    })}
+                </Suspense>
             </header>
             <main>
+                <review::FlashMessage />
+                <review::ShortcutHelp />
                 // Async: pages arrive complete, so they read well before (or without) WebAssembly.
                 <Routes fallback=|| view! { <common::NotFound /> }>
                     <Route path=path!("") view=BranchesPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/branches/:branch") view=DiffListPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/branches/:branch/charts/:chart_id")
@@ -70,4 +84,32 @@ pub fn App() -> impl IntoView {
             </main>
         </Router>
     }
+}
+
+/// The signed-in user and the sign-out button (a plain form: works without WebAssembly).
+#[component]
+fn UserMenu(user: crate::types::CurrentUser) -> impl IntoView {
+    view! {
+        <nav class="user-menu">
+            <a href="/audit">"Audit"</a>
+            <span class="muted" data-testid="current-user">{format!("{} · {}", user.email, user.role.as_str())}</span>
+            <form method="post" action="/auth/logout">
+                <button type="submit" class="link">"Sign out"</button>
+            </form>
+        </nav>
+    }
+}
+
+/// The signed-in user, loaded once per page view; pages await it to decide which controls show.
+#[derive(Clone, Copy)]
+pub struct UserResource(pub Resource<Result<Option<crate::types::CurrentUser>, crate::error::AppError>>);
+
+impl UserResource {
+    pub async fn can(self, role: crate::types::Role) -> bool {
+        self.0.await.ok().flatten().is_some_and(|u| u.can(role))
+    }
+}
+
+pub fn user_resource() -> UserResource {
+    use_context::<UserResource>().expect("the app provides the user")
 }

@@ -5,26 +5,27 @@
 
 use std::sync::Arc;
 
-use crate::types::{BranchSummary, DiffDetail, DiffPage, DiffQuery};
+use crate::types::{
+    AuditPage, AuditQuery, BranchSummary, ChartVersion, CurrentUser, DiffDetail, DiffItem, DiffPage, DiffQuery,
+    ReviewRequest,
+};
 
-/// What a service call can fail with, in words safe to show a user.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ServiceError {
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("something went wrong on our side; it has been logged")]
-    Internal,
-}
+pub use crate::error::AppError as ServiceError;
 
 #[async_trait::async_trait]
 pub trait ChartgateService: Send + Sync + 'static {
     async fn branches(&self) -> Result<Vec<BranchSummary>, ServiceError>;
     async fn diffs(&self, branch: &str, query: &DiffQuery) -> Result<DiffPage, ServiceError>;
     async fn diff_detail(&self, branch: &str, chart_id: &str) -> Result<DiffDetail, ServiceError>;
+    async fn decide(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        chart_id: &str,
+        review: &ReviewRequest,
+    ) -> Result<DiffItem, ServiceError>;
+    async fn audit(&self, user: &CurrentUser, query: &AuditQuery) -> Result<AuditPage, ServiceError>;
+    async fn version(&self, hash: &str) -> Result<ChartVersion, ServiceError>;
 }
 
 /// How the server hands the service to server functions (`provide_context`).

@@ -33,6 +33,20 @@ impl Role {
     }
 }
 
+/// Who is signed in, as the pages see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
+impl CurrentUser {
+    pub fn can(&self, role: Role) -> bool {
+        self.role >= role
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum ItemKind {
@@ -217,6 +231,9 @@ pub struct HunkLine {
     /// `equal`, `delete` or `insert`.
     pub tag: String,
     pub text: String,
+    /// The line cut into runs, `true` where the words changed (inserted or deleted lines only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<(bool, String)>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -277,6 +294,11 @@ pub struct DiffDetail {
     /// Every decision on this chart, across branches, newest first.
     #[serde(default)]
     pub history: Vec<AuditEvent>,
+    /// The neighbours in the branch's default order (last change first), for `j`/`k`.
+    #[serde(default)]
+    pub prev_chart_id: Option<String>,
+    #[serde(default)]
+    pub next_chart_id: Option<String>,
 }
 
 /// A decision on one item, bound to the content the reviewer saw.

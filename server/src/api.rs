@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/branches/{branch}/gate", get(gate))
         .route("/api/v1/charts/{chart_id}/history", get(chart_history))
         .route("/api/v1/audit", get(audit_events))
+        .merge(crate::sync::api::router())
         .route("/api/v1/{*rest}", any(api_not_found))
 }
 

@@ -126,7 +126,9 @@ pub async fn user_by_token(db: &Db, token: &str) -> Result<Option<User>> {
     row.map(|r| user_from_row(&r)).transpose()
 }
 
-/// The caller of an API request: `Authorization: Bearer <token>`, else 401.
+/// The caller of an API request: `Authorization: Bearer <token>`, or the signed-in browser user
+/// the session middleware found (state changes from the browser passed its Origin check). 401
+/// otherwise.
 pub struct Caller(pub User);
 
 impl FromRequestParts<AppState> for Caller {
@@ -134,12 +136,18 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(|h| h.strip_prefix("Bearer ")).map(str::trim).filter(|t| !t.is_empty());
-        let Some(token) = token else {
-            return Err(Error::Unauthorized);
-        };
-        match user_by_token(&state.db, token).await? {
-            Some(user) => Ok(Caller(user)),
+        if let Some(header) = header {
+            let token = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty());
+            let Some(token) = token else {
+                return Err(Error::Unauthorized);
+            };
+            return match user_by_token(&state.db, token).await? {
+                Some(user) => Ok(Caller(user)),
+                None => Err(Error::Unauthorized),
+            };
+        }
+        match parts.extensions.get::<app::types::CurrentUser>() {
+            Some(u) => Ok(Caller(User { id: u.id, email: u.email.clone(), role: u.role })),
             None => Err(Error::Unauthorized),
         }
     }

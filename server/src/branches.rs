@@ -91,7 +91,9 @@ pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSumm
         .await?;
         tx.commit().await?;
     }
-    rescan(state, &name, true).await?;
+    // Incremental is enough: the branch has no staging states yet, so every staging row is read,
+    // and production was refreshed just above.
+    rescan(state, &name, false).await?;
     get(state, &name).await
 }
 

@@ -56,6 +56,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TokensCommand,
     },
+    /// Enqueue a sync of a branch's approved charts to production (and wait for it, with progress).
+    Sync {
+        branch: String,
+        /// Compute every outcome; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run the job here (beside any server) and wait until it ends.
+        #[arg(long)]
+        wait: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -161,6 +171,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let token = auth::create_token(&state.db, &email).await?;
             println!("{token}");
             Ok(())
+        }
+        Command::Sync { branch, dry_run, wait } => {
+            crate::sync::command::run(AppState::new(config).await?, &branch, dry_run, wait).await
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct Config {
     pub production_url: String,
     pub staging_url_template: String,
     pub hook_secret: Option<String>,
+    /// The previous hook secret, still accepted while GitHub's webhook is switched to the new one.
+    pub hook_secret_previous: Option<String>,
     pub listen: String,
     pub branch_name_max: usize,
     pub archive_after: String,
@@ -32,6 +34,13 @@ pub struct Config {
     pub full_scan_interval: String,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// How long a browser session lasts.
+    pub session_ttl: String,
+    /// Trusted-proxy mode: take the signed-in user's email from this header (an SSO proxy in
+    /// front sets it). Only for deployments where nothing else can reach the server.
+    pub trusted_proxy_header: Option<String>,
+    /// Mark cookies `Secure`; unset means "when the request came over TLS" (`X-Forwarded-Proto`).
+    pub secure_cookies: Option<bool>,
 }
 
 impl Default for Config {
@@ -41,6 +50,7 @@ impl Default for Config {
             production_url: "sqlite://data/production.db".into(),
             staging_url_template: "sqlite://data/staging/{branch}.db".into(),
             hook_secret: None,
+            hook_secret_previous: None,
             listen: "127.0.0.1:3000".into(),
             branch_name_max: 50,
             archive_after: "3d".into(),
@@ -50,6 +60,9 @@ impl Default for Config {
             scan_interval: "60s".into(),
             full_scan_interval: "1h".into(),
             body_limit: 2 * 1024 * 1024,
+            session_ttl: "12h".into(),
+            trusted_proxy_header: None,
+            secure_cookies: None,
         }
     }
 }
@@ -84,6 +97,7 @@ impl Config {
         parse_duration("archive_after", &self.archive_after)?;
         parse_duration("scan_interval", &self.scan_interval)?;
         parse_duration("full_scan_interval", &self.full_scan_interval)?;
+        parse_duration("session_ttl", &self.session_ttl)?;
         if !self.staging_url_template.contains("{branch}") {
             return Err(Error::BadRequest("staging_url_template must contain {branch}".into()));
         }
@@ -103,6 +117,10 @@ impl Config {
 
     pub fn full_scan_interval(&self) -> Duration {
         parse_duration("full_scan_interval", &self.full_scan_interval).unwrap_or(Duration::from_secs(3600))
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        parse_duration("session_ttl", &self.session_ttl).unwrap_or(Duration::from_secs(12 * 3600))
     }
 
     /// The store URL of a branch's staging environment.

@@ -215,6 +215,20 @@ async fn maybe_version(db: &Db, hash: &Option<String>) -> Result<Option<ChartVer
     }
 }
 
+/// The item before or after `item` in the list's default order (last change first, then slug).
+async fn neighbour(state: &AppState, branch: &str, item: &DiffItem, before: bool) -> Result<Option<String>> {
+    let sql = if before {
+        "select chart_id from branch_items where branch = $1 and (changed_at > $2 or (changed_at = $2 and slug < $3))
+         order by changed_at asc, slug desc limit 1"
+    } else {
+        "select chart_id from branch_items where branch = $1 and (changed_at < $2 or (changed_at = $2 and slug > $3))
+         order by changed_at desc, slug asc limit 1"
+    };
+    let row =
+        sqlx::query(sql).bind(branch).bind(&item.changed_at).bind(&item.slug).fetch_optional(&state.db.pool).await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 fn preview(template: Option<&str>, branch: &str, slug: &str) -> Option<String> {
     template.map(|t| t.replace("{branch}", branch).replace("{slug}", slug))
 }
@@ -241,6 +255,8 @@ pub async fn detail(state: &AppState, branch: &str, chart_id: &str) -> Result<Di
         staging_preview_url: preview(staging_template, &name, &item.slug),
         production_preview_url: preview(state.config.production_preview_url.as_deref(), &name, &item.slug),
         history: crate::audit::query::chart_history(&state.db, &item.chart_id).await?,
+        prev_chart_id: neighbour(state, &name, &item, true).await?,
+        next_chart_id: neighbour(state, &name, &item, false).await?,
         baseline,
         staging,
         production,

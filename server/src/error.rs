@@ -99,18 +99,21 @@ impl IntoResponse for Error {
     }
 }
 
-impl From<Error> for app::service::ServiceError {
+impl From<Error> for app::error::AppError {
     fn from(e: Error) -> Self {
-        use app::service::ServiceError as S;
+        use app::error::AppError as A;
         match e {
-            Error::NotFound(m) => S::NotFound(m),
-            Error::BadRequest(m) | Error::Unprocessable(m) => S::BadRequest(m),
-            Error::TooLarge => S::BadRequest("the request is too large".into()),
-            Error::Conflict(m) | Error::ConflictWith { message: m, .. } => S::Conflict(m),
-            Error::Store(m) => S::BadRequest(m),
+            Error::NotFound(m) => A::NotFound(m),
+            Error::BadRequest(m) | Error::Unprocessable(m) | Error::Store(m) | Error::Unavailable(m) => {
+                A::BadRequest(m)
+            }
+            Error::TooLarge => A::BadRequest("the request is too large".into()),
+            Error::Unauthorized => A::Unauthorized,
+            Error::Forbidden(m) => A::Forbidden(m),
+            Error::Conflict(m) | Error::ConflictWith { message: m, .. } => A::Conflict(m),
             other => {
                 tracing::error!(error = ?other, "service call failed");
-                S::Internal
+                A::Internal
             }
         }
     }

@@ -29,7 +29,16 @@ pub const STAGING: &str = "staging";
 pub const BASELINE: &str = "baseline";
 
 /// Rows read from a store per batch.
-const BATCH: usize = 256;
+const BATCH: usize = 240;
+
+/// Parameters per multi-row statement. SQLite looks bound parameters up by name in a list, so a
+/// statement's binding cost grows with the square of its parameter count: thousands of
+/// parameters per statement cost more than the rows themselves. A few hundred is the sweet spot.
+const MAX_PARAMS: usize = 240;
+
+fn rows_per_statement(columns: usize) -> usize {
+    (MAX_PARAMS / columns).max(1)
+}
 
 /// What Chartgate knows of one chart on one side.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +79,8 @@ pub struct SideStats {
     pub canonicalised: usize,
     pub removed: usize,
     pub errors: usize,
+    /// The store's files had not changed since the last scan: nothing was listed or read.
+    pub unchanged_store: bool,
 }
 
 const STATE_COLUMNS: &str = "chart_id, slug, title, updated_at, raw_fp, hash, config_fp, data_fp, metadata_fp, error";
@@ -112,7 +123,19 @@ pub fn fingerprints<'a>(states: impl IntoIterator<Item = &'a States>) -> Fingerp
     out
 }
 
-/// Brings one side's states up to date with its store and returns them.
+/// What a side's refresh found.
+pub struct Refreshed {
+    /// The side's states, when they were loaded (`None`: the store did not change at all since
+    /// the last scan, so nothing was listed, loaded or read).
+    pub states: Option<States>,
+    pub stats: SideStats,
+}
+
+/// Brings one side's states up to date with its store.
+///
+/// A SQLite store whose files did not change since the last scan is not even listed (see
+/// [`ChartStore::change_marker`]); otherwise `(id, updated_at)` is listed and only new or moved
+/// rows are read — all rows when `full`. Only states that differ are written back.
 pub async fn refresh_side(
     db: &Db,
     store: &ChartStore,
@@ -120,7 +143,12 @@ pub async fn refresh_side(
     branch: &str,
     full: bool,
     known: &Fingerprints,
-) -> Result<(States, SideStats)> {
+) -> Result<Refreshed> {
+    let marker_key = format!("{side}:{branch}");
+    let marker = store.change_marker();
+    if !full && marker.is_some() && store.last_marker(&marker_key) == marker {
+        return Ok(Refreshed { states: None, stats: SideStats { unchanged_store: true, ..Default::default() } });
+    }
     let mut states = load_states(db, side, branch).await?;
     let stamps = store.stamps().await?;
     let mut stats = SideStats { listed: stamps.len(), ..Default::default() };
@@ -135,7 +163,8 @@ pub async fn refresh_side(
     stats.read = to_read.len();
     stats.removed = removed.len();
     if to_read.is_empty() && removed.is_empty() {
-        return Ok((states, stats));
+        store.set_marker(&marker_key, marker);
+        return Ok(Refreshed { states: Some(states), stats });
     }
 
     let mut lookup = fingerprints([&states]);
@@ -167,7 +196,8 @@ pub async fn refresh_side(
         let versions: Vec<&CanonicalChart> = processed.iter().filter_map(|(_, v)| v.as_ref()).collect();
         stats.canonicalised += versions.len();
         insert_versions(db, &versions).await?;
-        changed.extend(processed.into_iter().map(|(s, _)| s));
+        // A re-read row that says what Chartgate already knew needs no write.
+        changed.extend(processed.into_iter().map(|(s, _)| s).filter(|s| states.get(&s.chart_id) != Some(s)));
     }
     reader.await.map_err(Error::internal)?;
 
@@ -179,7 +209,8 @@ pub async fn refresh_side(
     for s in changed {
         states.insert(s.chart_id.clone(), s);
     }
-    Ok((states, stats))
+    store.set_marker(&marker_key, marker);
+    Ok(Refreshed { states: Some(states), stats })
 }
 
 fn state_of(raw: &RawChart, known: &Fingerprints, label: &str) -> (ChartState, Option<CanonicalChart>) {
@@ -230,7 +261,7 @@ pub async fn insert_versions(db: &Db, versions: &[&CanonicalChart]) -> Result<()
     let now = db::now();
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
-    for chunk in versions.chunks(64) {
+    for chunk in versions.chunks(rows_per_statement(6)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 6, 6))).collect();
         let sql = format!(
             "insert into versions (hash, slug, config, data, metadata, created_at) values {} on conflict (hash) do nothing",
@@ -249,7 +280,7 @@ pub async fn insert_versions(db: &Db, versions: &[&CanonicalChart]) -> Result<()
 async fn write_states(db: &Db, side: &str, branch: &str, states: &[ChartState], removed: &[String]) -> Result<()> {
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
-    for chunk in removed.chunks(500) {
+    for chunk in removed.chunks(MAX_PARAMS - 2) {
         let sql = format!(
             "delete from chart_states where side = $1 and branch = $2 and chart_id in ({})",
             placeholders(2, chunk.len())
@@ -260,7 +291,7 @@ async fn write_states(db: &Db, side: &str, branch: &str, states: &[ChartState], 
         }
         q.execute(&mut *tx).await?;
     }
-    for chunk in states.chunks(400) {
+    for chunk in states.chunks(rows_per_statement(12)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 12, 12))).collect();
         let sql = format!(
             "insert into chart_states (side, branch, {STATE_COLUMNS}) values {}
@@ -375,7 +406,7 @@ pub async fn write_items(db: &Db, branch: &str, items: &[ItemRow]) -> Result<()>
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
     sqlx::query("delete from branch_items where branch = $1").bind(branch).execute(&mut *tx).await?;
-    for chunk in items.chunks(400) {
+    for chunk in items.chunks(rows_per_statement(13)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 13, 13))).collect();
         let sql = format!(
             "insert into branch_items (branch, chart_id, slug, title, search, kind, conflict, parts, staging_hash,
@@ -426,13 +457,22 @@ pub async fn scan_branch(
     full: bool,
 ) -> Result<ScanReport> {
     let started = Instant::now();
-    let (prod_states, prod_stats) = refresh_side(db, production, PRODUCTION, "", full, &Fingerprints::new()).await?;
+    let prod = refresh_side(db, production, PRODUCTION, "", full, &Fingerprints::new()).await?;
+    let prod_states = match prod.states {
+        Some(s) => s,
+        None => load_states(db, PRODUCTION, "").await?,
+    };
     let known = fingerprints([&prod_states]);
-    let (stage_states, stage_stats) = refresh_side(db, staging, STAGING, branch, full, &known).await?;
+    let stage = refresh_side(db, staging, STAGING, branch, full, &known).await?;
+    let (prod_stats, stage_stats) = (prod.stats, stage.stats);
     let moved = full
         || prod_stats.read + prod_stats.removed + stage_stats.read + stage_stats.removed > 0
         || !has_scanned(db, branch).await?;
     let items = if moved {
+        let stage_states = match stage.states {
+            Some(s) => s,
+            None => load_states(db, STAGING, branch).await?,
+        };
         let baseline = load_states(db, BASELINE, branch).await?;
         let items = items_of(&baseline, &stage_states, &prod_states);
         write_items(db, branch, &items).await?;

@@ -2,10 +2,15 @@
 //! API calls, so the browser and the API cannot drift apart.
 
 use app::service::{ChartgateService, ServiceError};
-use app::types::{BranchSummary, DiffDetail, DiffPage, DiffQuery};
+use app::types::{
+    AuditPage, AuditQuery, BranchSummary, ChartVersion, CurrentUser, DiffDetail, DiffItem, DiffPage, DiffQuery,
+    ReviewRequest, Role,
+};
 
+use crate::auth::User;
+use crate::error::Error;
 use crate::state::AppState;
-use crate::{branches, diffs};
+use crate::{audit, branches, diffs, reviews};
 
 pub struct Services {
     state: AppState,
@@ -30,4 +35,27 @@ impl ChartgateService for Services {
     async fn diff_detail(&self, branch: &str, chart_id: &str) -> Result<DiffDetail, ServiceError> {
         Ok(diffs::detail(&self.state, branch, chart_id).await?)
     }
+
+    async fn decide(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        chart_id: &str,
+        review: &ReviewRequest,
+    ) -> Result<DiffItem, ServiceError> {
+        Ok(reviews::decide(&self.state, branch, chart_id, &as_user(user), review).await?)
+    }
+
+    async fn audit(&self, user: &CurrentUser, query: &AuditQuery) -> Result<AuditPage, ServiceError> {
+        as_user(user).require(Role::Lead)?;
+        Ok(audit::query::list(&self.state.db, query).await?)
+    }
+
+    async fn version(&self, hash: &str) -> Result<ChartVersion, ServiceError> {
+        Ok(diffs::version(&self.state.db, hash).await?.ok_or_else(|| Error::NotFound(format!("no version {hash}")))?)
+    }
+}
+
+fn as_user(u: &CurrentUser) -> User {
+    User { id: u.id, email: u.email.clone(), role: u.role }
 }

@@ -19,6 +19,7 @@ pub struct AppState {
     pub db: Db,
     pub stores: StorePools,
     pub scan_locks: ScanLocks,
+    pub login_limiter: crate::session::LoginLimiter,
     pub leptos_options: LeptosOptions,
 }
 
@@ -39,6 +40,7 @@ impl AppState {
             db,
             stores: StorePools::default(),
             scan_locks: ScanLocks::default(),
+            login_limiter: Default::default(),
             leptos_options,
         })
     }

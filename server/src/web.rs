@@ -14,7 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::error::{Error, Result};
 use crate::service::Services;
 use crate::state::AppState;
-use crate::{api, branches};
+use crate::{api, branches, forms, session};
 
 pub fn router(state: AppState) -> Router {
     let service: SharedService = Arc::new(Services::new(state.clone()));
@@ -22,6 +22,8 @@ pub fn router(state: AppState) -> Router {
     let options = state.leptos_options.clone();
     Router::new()
         .merge(api::router())
+        .merge(session::router())
+        .merge(forms::router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -32,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         // A limit the extractors enforce, so an oversized body is a JSON 413 like every API error.
         .layer(axum::extract::DefaultBodyLimit::max(state.config.body_limit))
         .layer(CatchPanicLayer::custom(|_| Error::internal("a request handler panicked").into_response()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::middleware))
         .layer(axum::middleware::from_fn(server_timing))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -56,9 +59,11 @@ pub async fn serve(state: AppState) -> Result<()> {
         .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", state.config.listen)))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
     let scanner = tokio::spawn(background_scans(state.clone()));
+    let sync_tasks = crate::sync::spawn_background(state.clone());
     println!("chartgate listening on http://{addr}");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::internal)?;
     scanner.abort();
+    sync_tasks.abort();
     Ok(())
 }
 

@@ -68,3 +68,23 @@ pub fn short_hash(hash: &Option<String>) -> String {
         None => "absent".to_string(),
     }
 }
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `2026-11-22T01:40:08.4912Z` as `2026-11-22 01:40 UTC`.
+pub fn short_time(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(date), Some(hm)) if t.len() >= 16 => format!("{date} {hm} UTC"),
+        _ => t.to_string(),
+    }
+}

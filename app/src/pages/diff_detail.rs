@@ -1,11 +1,17 @@
-//! One changed chart: what the branch changed in its config, data and metadata.
+//! One changed chart: production and staging drawn side by side (baseline too for conflicts),
+//! the review controls, then the config diff (side by side, changed words marked), the data
+//! diff (old → new by row key), the metadata diff, and every decision ever made on the chart.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use super::common::{short_hash, ErrorBox, ItemBadges};
+use super::chart_svg::ChartSvg;
+use super::common::{encode, short_hash, short_time, ErrorBox, ItemBadges};
+use super::review::{submit_review, ui, ReviewControls};
 use crate::api::get_diff;
-use crate::types::{DataDiff, DiffDetail, JsonDiff, RowChange};
+use crate::types::{
+    AuditEvent, DataDiff, DiffDetail, DiffItem, Hunk, HunkLine, JsonDiff, ReviewStatus, Role, RowChange,
+};
 
 #[component]
 pub fn DiffDetailPage() -> impl IntoView {
@@ -15,45 +21,144 @@ pub fn DiffDetailPage() -> impl IntoView {
         (p.get("branch").unwrap_or_default(), p.get("chart_id").unwrap_or_default())
     };
     let detail = Resource::new(key, |(b, c)| get_diff(b, c));
+    let reload = Callback::new(move |_| detail.refetch());
+    let me = super::user_resource();
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading the chart…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading the chart…"</p> }>
             {move || Suspend::new(async move {
                 let (branch, _) = key();
+                let can_review = me.can(Role::Reviewer).await;
                 match detail.await {
                     Err(e) => view! { <ErrorBox message=e.to_string() /> }.into_any(),
-                    Ok(d) => view! { <DetailBody branch d /> }.into_any(),
+                    Ok(d) => view! { <DetailBody branch d reload can_review /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
-fn DetailBody(branch: String, d: DiffDetail) -> impl IntoView {
-    let item = d.item.clone();
+fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: bool) -> impl IntoView {
+    let item = RwSignal::new(d.item.clone());
+    let snapshot: DiffItem = d.item.clone();
+    let query = use_query_map();
+    let stacked = RwSignal::new(query.read_untracked().get("layout").as_deref() == Some("stacked"));
+    let link = |id: &Option<String>| id.as_ref().map(|id| format!("/branches/{branch}/charts/{}", encode(id)));
+    let (prev, next) = (link(&d.prev_chart_id), link(&d.next_chart_id));
+    {
+        let (prev, next, branch) = (prev.clone(), next.clone(), branch.clone());
+        let navigate = use_navigate();
+        let help = ui().help;
+        super::review::use_shortcuts(move |key| match key {
+            "j" => {
+                if let Some(n) = &next {
+                    navigate(n, Default::default());
+                }
+            }
+            "k" => {
+                if let Some(p) = &prev {
+                    navigate(p, Default::default());
+                }
+            }
+            "?" => help.update(|h| *h = !*h),
+            "Escape" => help.set(false),
+            "a" | "r" | "u" if can_review => {
+                let status = match key {
+                    "a" => ReviewStatus::Approved,
+                    "r" => ReviewStatus::Rejected,
+                    _ => ReviewStatus::Pending,
+                };
+                let comment = document()
+                    .get_element_by_id("review-comment")
+                    .and_then(|e| {
+                        leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::HtmlTextAreaElement>(e).ok()
+                    })
+                    .map(|t| t.value());
+                submit_review(branch.clone(), item, status, comment, reload);
+            }
+            _ => {}
+        });
+    }
+    let review = move || item.get().review;
+    let conflict = snapshot.conflict;
+    let (baseline, staging, production) = (d.baseline.clone(), d.staging.clone(), d.production.clone());
     view! {
-        <p>
+        <nav class="crumbs">
             <a href=format!("/branches/{branch}")>{format!("← {branch}")}</a>
-        </p>
-        <h1 data-testid="chart-title">{item.title.clone()}</h1>
-        <p class="muted">{format!("{} · {}", item.slug, item.chart_id)}</p>
-        <p>
-            <ItemBadges item=item.clone() />
-        </p>
-        {item.error.clone().map(|e| view! { <ErrorBox message=e /> })}
+            <span class="nav-items">
+                {prev.map(|p| view! { <a href=p rel="prev" title="previous (k)">"← previous"</a> })}
+                {next.map(|n| view! { <a href=n rel="next" title="next (j)">"next →"</a> })}
+            </span>
+        </nav>
+        <h1 data-testid="chart-title">{snapshot.title.clone()}</h1>
+        <p class="muted">{format!("{} · {} · changed {}", snapshot.slug, snapshot.chart_id, short_time(&snapshot.changed_at))}</p>
+        <p>{move || view! { <ItemBadges item=item.get() /> }}</p>
+        {snapshot.error.clone().map(|e| view! { <ErrorBox message=e /> })}
+        <section class="review-panel" data-testid="review-panel">
+            <div class="review-state">
+                {move || {
+                    let r = review();
+                    let who = r
+                        .reviewer
+                        .clone()
+                        .map(|who| format!(" by {who} at {}", r.at.as_deref().map(short_time).unwrap_or_default()))
+                        .unwrap_or_default();
+                    view! {
+                        <strong data-testid="review-status">{r.effective().as_str()}</strong>
+                        <span class="muted">{who}</span>
+                        {r.stale.then(|| view! { <span class="badge stale">"STALE: the content changed since this decision"</span> })}
+                        {r.comment.clone().map(|c| view! { <blockquote>{c}</blockquote> })}
+                    }
+                }}
+            </div>
+            {conflict
+                .then(|| {
+                    view! {
+                        <p class="conflict-note">
+                            "Conflict: production changed this chart since the branch forked. Look at the production side below before approving; the approval is bound to what production holds now."
+                        </p>
+                    }
+                })}
+            {if can_review {
+                view! { <ReviewControls branch=branch.clone() item reload with_comment=true /> }.into_any()
+            } else {
+                view! { <p class="muted">"Your role can view but not decide."</p> }.into_any()
+            }}
+        </section>
         <dl class="hashes">
             <dt>"baseline"</dt>
-            <dd><code>{short_hash(&item.baseline_hash)}</code></dd>
+            <dd><code>{short_hash(&snapshot.baseline_hash)}</code></dd>
             <dt>"staging"</dt>
-            <dd><code>{short_hash(&item.staging_hash)}</code></dd>
+            <dd><code>{short_hash(&snapshot.staging_hash)}</code></dd>
             <dt>"production"</dt>
-            <dd><code>{short_hash(&item.production_hash)}</code></dd>
+            <dd><code>{short_hash(&snapshot.production_hash)}</code></dd>
         </dl>
         <p class="links">
-            {d.staging_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"staging preview"</a> })}
+            {d.production_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"live production page ↗"</a> })}
             " "
-            {d.production_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"production preview"</a> })}
+            {d.staging_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"live staging page ↗"</a> })}
         </p>
+        <section>
+            <h2>
+                "Charts"
+                <a
+                    class="layout-toggle"
+                    href=move || if stacked.get() { "?layout=side" } else { "?layout=stacked" }
+                    data-testid="layout-toggle"
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        stacked.update(|s| *s = !*s);
+                    }
+                >
+                    {move || if stacked.get() { "side by side" } else { "stacked" }}
+                </a>
+            </h2>
+            <div class=move || if stacked.get() { "charts stacked" } else { "charts side-by-side" } data-testid="charts">
+                {conflict.then(|| view! { <ChartSvg version=baseline.clone() other=None label="Baseline" /> })}
+                <ChartSvg version=production.clone() other=staging.clone() label="Production" />
+                <ChartSvg version=staging.clone() other=production.clone().or(baseline.clone()) label="Staging" />
+            </div>
+        </section>
         <section>
             <h2>"Config"</h2>
             <JsonDiffView diff=d.config_diff.clone() />
@@ -70,6 +175,10 @@ fn DetailBody(branch: String, d: DiffDetail) -> impl IntoView {
             <h2>"Metadata"</h2>
             <JsonDiffView diff=d.metadata_diff.clone() />
         </section>
+        <section>
+            <h2>"Review history of this chart"</h2>
+            <History events=d.history.clone() />
+        </section>
     }
 }
 
@@ -80,11 +189,46 @@ fn show(v: &Option<serde_json::Value>) -> String {
     }
 }
 
+/// A line of a hunk, with its changed words marked.
+fn line_view(l: &HunkLine) -> impl IntoView {
+    let words = if l.words.is_empty() { vec![(false, l.text.clone())] } else { l.words.clone() };
+    words
+        .into_iter()
+        .map(|(emph, text)| if emph { view! { <mark>{text}</mark> }.into_any() } else { text.into_any() })
+        .collect_view()
+}
+
+/// Pairs each run of deleted lines with the inserted lines that follow it, for two columns.
+fn side_by_side(h: &Hunk) -> Vec<(Option<HunkLine>, Option<HunkLine>)> {
+    let mut rows = Vec::new();
+    let mut i = 0;
+    let lines = &h.lines;
+    while i < lines.len() {
+        if lines[i].tag == "equal" {
+            rows.push((Some(lines[i].clone()), Some(lines[i].clone())));
+            i += 1;
+            continue;
+        }
+        let dels: Vec<HunkLine> = lines[i..].iter().take_while(|l| l.tag == "delete").cloned().collect();
+        i += dels.len();
+        let ins: Vec<HunkLine> = lines[i..].iter().take_while(|l| l.tag == "insert").cloned().collect();
+        i += ins.len();
+        for k in 0..dels.len().max(ins.len()) {
+            rows.push((dels.get(k).cloned(), ins.get(k).cloned()));
+        }
+    }
+    rows
+}
+
 #[component]
 fn JsonDiffView(diff: JsonDiff) -> impl IntoView {
     if diff.changes.is_empty() {
         return view! { <p class="muted">"No change."</p> }.into_any();
     }
+    let cell = |l: Option<HunkLine>| match l {
+        Some(l) => view! { <td class=format!("code {}", l.tag)>{line_view(&l)}</td> }.into_any(),
+        None => view! { <td class="code empty"></td> }.into_any(),
+    };
     view! {
         <table class="json-changes" data-testid="json-changes">
             <thead>
@@ -100,15 +244,15 @@ fn JsonDiffView(diff: JsonDiff) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
-        <pre class="hunks">
+        <table class="sbs" data-testid="side-by-side">
+            <thead><tr><th>"Before"</th><th>"After"</th></tr></thead>
             {diff.hunks.iter().map(|h| view! {
-                <span class="hunk-head">{format!("@@ -{},{} +{},{} @@\n", h.old_start, h.old_len, h.new_start, h.new_len)}</span>
-                {h.lines.iter().map(|l| {
-                    let sign = match l.tag.as_str() { "insert" => "+", "delete" => "-", _ => " " };
-                    view! { <span class=format!("line {}", l.tag)>{format!("{sign} {}\n", l.text)}</span> }
-                }).collect_view()}
+                <tbody>
+                    <tr class="hunk-head"><td colspan="2">{format!("@@ -{},{} +{},{} @@", h.old_start, h.old_len, h.new_start, h.new_len)}</td></tr>
+                    {side_by_side(h).into_iter().map(|(old, new)| view! { <tr>{cell(old)}{cell(new)}</tr> }).collect_view()}
+                </tbody>
             }).collect_view()}
-        </pre>
+        </table>
     }
     .into_any()
 }
@@ -121,6 +265,7 @@ fn row_view(kind: &'static str, r: &RowChange) -> impl IntoView {
             <td>{r.key.entity.clone()}</td>
             <td>{r.key.time.to_string()}</td>
             <td class="old">{show(&r.old)}</td>
+            <td class="arrow">"→"</td>
             <td class="new">{show(&r.new)}</td>
         </tr>
     }
@@ -132,7 +277,7 @@ fn DataDiffView(diff: DataDiff) -> impl IntoView {
         return view! { <p class="muted">{format!("No change ({} rows).", diff.unchanged)}</p> }.into_any();
     }
     view! {
-        <p class="muted">
+        <p class="muted" data-testid="data-summary">
             {format!(
                 "{} added, {} removed, {} changed, {} unchanged",
                 diff.added.len(),
@@ -143,12 +288,44 @@ fn DataDiffView(diff: DataDiff) -> impl IntoView {
         </p>
         <table class="data-diff" data-testid="data-diff">
             <thead>
-                <tr><th></th><th>"Series"</th><th>"Entity"</th><th>"Time"</th><th>"Old"</th><th>"New"</th></tr>
+                <tr><th></th><th>"Series"</th><th>"Entity"</th><th>"Time"</th><th>"Old"</th><th></th><th>"New"</th></tr>
             </thead>
             <tbody>
                 {diff.changed.iter().map(|r| row_view("changed", r)).collect_view()}
                 {diff.added.iter().map(|r| row_view("added", r)).collect_view()}
                 {diff.removed.iter().map(|r| row_view("removed", r)).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn History(events: Vec<AuditEvent>) -> impl IntoView {
+    if events.is_empty() {
+        return view! { <p class="muted" data-testid="history-empty">"No decision yet, on any branch."</p> }.into_any();
+    }
+    view! {
+        <table class="history" data-testid="history">
+            <thead><tr><th>"When"</th><th>"Branch"</th><th>"Who"</th><th>"Decision"</th><th>"Content"</th><th>"Comment"</th></tr></thead>
+            <tbody>
+                {events.into_iter().map(|e| {
+                    let comment = e.detail.as_ref().and_then(|d| d.get("comment")).and_then(|c| c.as_str()).map(str::to_string);
+                    view! {
+                        <tr>
+                            <td>{short_time(&e.at)}</td>
+                            <td>{e.branch.clone().unwrap_or_default()}</td>
+                            <td>{e.actor.clone()}</td>
+                            <td>{e.action.trim_start_matches("review.").to_string()}</td>
+                            <td>
+                                {e.staging_hash.clone().map(|h| view! {
+                                    <a href=format!("/versions/{h}")><code>{h.chars().take(10).collect::<String>()}</code></a>
+                                })}
+                            </td>
+                            <td>{comment}</td>
+                        </tr>
+                    }
+                }).collect_view()}
             </tbody>
         </table>
     }

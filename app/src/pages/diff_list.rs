@@ -5,9 +5,10 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::common::{ErrorBox, ItemBadges};
+use super::common::{encode, short_time, ErrorBox, ItemBadges};
+use super::review::{focus_search, submit_review, ui, ReviewControls};
 use crate::api::list_diffs;
-use crate::types::{DiffPage, DiffQuery};
+use crate::types::{DiffItem, DiffPage, DiffQuery, ReviewStatus, Role};
 
 fn query_from_map(map: &leptos_router::params::ParamsMap) -> DiffQuery {
     let get = |k: &str| map.get(k).filter(|v| !v.is_empty());
@@ -50,17 +51,6 @@ fn link_with(branch: &str, q: &DiffQuery, key: &str, value: Option<&str>) -> Str
     }
 }
 
-fn encode(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 #[component]
 pub fn DiffListPage() -> impl IntoView {
     let params = use_params_map();
@@ -68,25 +58,67 @@ pub fn DiffListPage() -> impl IntoView {
     let branch = move || params.read().get("branch").unwrap_or_default();
     let diff_query = move || query_from_map(&query.read());
     let page = Resource::new(move || (branch(), diff_query()), |(b, q)| list_diffs(b, q));
+    let reload = Callback::new(move |_| page.refetch());
+    // Survives reloads, so deciding with the keyboard keeps your place.
+    let selected = RwSignal::new(0usize);
+    let me = super::user_resource();
 
     view! {
         <h1>"Branch " <span class="branch-name">{branch}</span></h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading the diff…"</p> }>
             {move || Suspend::new(async move {
                 let b = branch();
                 let q = diff_query();
+                let can_review = me.can(Role::Reviewer).await;
                 match page.await {
                     Err(e) => view! { <ErrorBox message=e.to_string() /> }.into_any(),
-                    Ok(p) => view! { <DiffListBody branch=b query=q page=p /> }.into_any(),
+                    Ok(p) => view! { <DiffListBody branch=b query=q page=p reload selected can_review /> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
-fn DiffListBody(branch: String, query: DiffQuery, page: DiffPage) -> impl IntoView {
+fn DiffListBody(
+    branch: String,
+    query: DiffQuery,
+    page: DiffPage,
+    reload: Callback<()>,
+    selected: RwSignal<usize>,
+    can_review: bool,
+) -> impl IntoView {
     let c = page.counts.clone();
+    let rows: Vec<RwSignal<DiffItem>> = page.items.iter().cloned().map(RwSignal::new).collect();
+    if selected.get_untracked() >= rows.len() {
+        selected.set(rows.len().saturating_sub(1));
+    }
+    {
+        let rows = rows.clone();
+        let branch = branch.clone();
+        let help = ui().help;
+        super::review::use_shortcuts(move |key| {
+            let n = rows.len();
+            match key {
+                "j" if n > 0 => selected.update(|s| *s = (*s + 1).min(n - 1)),
+                "k" => selected.update(|s| *s = s.saturating_sub(1)),
+                "/" => focus_search(),
+                "?" => help.update(|h| *h = !*h),
+                "Escape" => help.set(false),
+                "a" | "r" | "u" if can_review => {
+                    if let Some(row) = rows.get(selected.get_untracked()) {
+                        let status = match key {
+                            "a" => ReviewStatus::Approved,
+                            "r" => ReviewStatus::Rejected,
+                            _ => ReviewStatus::Pending,
+                        };
+                        submit_review(branch.clone(), *row, status, None, reload);
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
     let filter = |label: &'static str, key: &'static str, value: Option<&'static str>, count: Option<i64>| {
         let current = match key {
             "kind" => query.kind.as_deref(),
@@ -112,7 +144,8 @@ fn DiffListBody(branch: String, query: DiffQuery, page: DiffPage) -> impl IntoVi
     };
     view! {
         <p class="muted">
-            "Last scanned " {page.last_scan_at.clone().unwrap_or_else(|| "never".into())}
+            "Last scanned " {page.last_scan_at.as_deref().map(short_time).unwrap_or_else(|| "never".into())}
+            " · press " <kbd>"?"</kbd> " for keyboard shortcuts"
         </p>
         {page.scan_error.clone().map(|e| view! { <ErrorBox message=e /> })}
         <nav class="filters" aria-label="Filters">
@@ -149,6 +182,7 @@ fn DiffListBody(branch: String, query: DiffQuery, page: DiffPage) -> impl IntoVi
                     placeholder="Search slug or title"
                     value=query.q.clone().unwrap_or_default()
                     data-testid="search"
+                    id="search"
                 />
                 <select name="sort">
                     <option value="changed" selected=query.sort.as_deref() != Some("slug")>
@@ -178,26 +212,39 @@ fn DiffListBody(branch: String, query: DiffQuery, page: DiffPage) -> impl IntoVi
                             <th>"Changes"</th>
                             <th>"Parts"</th>
                             <th>"Changed"</th>
+                            <th>"Decide"</th>
                         </tr>
                     </thead>
                     <tbody>
-                        {page
-                            .items
+                        {rows
                             .iter()
-                            .map(|item| {
+                            .enumerate()
+                            .map(|(index, row)| {
+                                let row = *row;
+                                let item = row.get_untracked();
                                 let href = format!("/branches/{}/charts/{}", branch, encode(&item.chart_id));
+                                let is_selected = move || selected.get() == index;
                                 view! {
-                                    <tr data-testid="diff-row">
+                                    <tr
+                                        data-testid="diff-row"
+                                        data-chart-id=item.chart_id.clone()
+                                        class=move || if is_selected() { "selected" } else { "" }
+                                        aria-selected=move || is_selected().to_string()
+                                    >
                                         <td>
                                             <a href=href class="title">{item.title.clone()}</a>
                                             <div class="muted slug">{item.slug.clone()}</div>
                                             {item.error.clone().map(|e| view! { <div class="error-text">{e}</div> })}
                                         </td>
-                                        <td>
-                                            <ItemBadges item=item.clone() />
-                                        </td>
+                                        <td>{move || view! { <ItemBadges item=row.get() /> }}</td>
                                         <td>{item.parts.join(", ")}</td>
-                                        <td class="muted">{item.changed_at.clone()}</td>
+                                        <td class="muted">{short_time(&item.changed_at)}</td>
+                                        <td>
+                                            {can_review
+                                                .then(|| {
+                                                    view! { <ReviewControls branch=branch.clone() item=row reload /> }
+                                                })}
+                                        </td>
                                     </tr>
                                 }
                             })

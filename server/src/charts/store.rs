@@ -8,6 +8,7 @@ use std::sync::Arc;
 use sqlx::{AnyPool, Row};
 use tokio::sync::Mutex;
 
+use super::version::canonicalize;
 use crate::db::{self, placeholders, redact, Backend};
 use crate::error::{Error, Result};
 
@@ -34,7 +35,14 @@ pub struct ChartStore {
     pub url: String,
     pub backend: Backend,
     pool: AnyPool,
+    /// The change marker each scanner (`side:branch`) saw when it last listed this store.
+    markers: Arc<std::sync::Mutex<HashMap<String, Option<ChangeMarker>>>>,
 }
+
+/// Modification time and length of a SQLite store's file and its write-ahead log: any commit
+/// changes one of them. Listing `updated_at` of a SQLite store reads every page of the table
+/// (the column sits after ~25 KB of JSON), so an unchanged file is worth knowing about.
+pub type ChangeMarker = [(u128, u64); 2];
 
 pub const CHARTS_TABLE: &str = "create table if not exists charts (
     id         text primary key,
@@ -50,7 +58,35 @@ impl ChartStore {
     pub async fn open(url: &str, create: bool) -> Result<ChartStore> {
         let backend = Backend::of(url)?;
         let pool = db::connect(url, create, false, 4).await.map_err(|e| store_error(url, e))?;
-        Ok(ChartStore { url: url.to_string(), backend, pool })
+        Ok(ChartStore { url: url.to_string(), backend, pool, markers: Default::default() })
+    }
+
+    /// The store's change marker: SQLite only (PostgreSQL keeps large text out of line, so its
+    /// listing is cheap anyway); `None` when it cannot be taken.
+    pub fn change_marker(&self) -> Option<ChangeMarker> {
+        if self.backend != Backend::Sqlite {
+            return None;
+        }
+        let path = db::sqlite_path(&self.url);
+        let stat = |p: &str| -> Option<(u128, u64)> {
+            match std::fs::metadata(p) {
+                Ok(m) => {
+                    let mtime = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+                    Some((mtime, m.len()))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some((0, 0)),
+                Err(_) => None,
+            }
+        };
+        Some([stat(path)?, stat(&format!("{path}-wal"))?])
+    }
+
+    pub fn last_marker(&self, key: &str) -> Option<ChangeMarker> {
+        self.markers.lock().expect("marker lock").get(key).copied().flatten()
+    }
+
+    pub fn set_marker(&self, key: &str, marker: Option<ChangeMarker>) {
+        self.markers.lock().expect("marker lock").insert(key.to_string(), marker);
     }
 
     /// The store's name in messages (its URL without a password).
@@ -84,7 +120,7 @@ impl ChartStore {
     /// Reads the given charts (those that exist).
     pub async fn read(&self, ids: &[String]) -> Result<Vec<RawChart>> {
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(240) {
             let sql = format!(
                 "select id, slug, config, data, metadata, updated_at from charts where id in ({})",
                 placeholders(0, chunk.len())
@@ -135,7 +171,7 @@ impl ChartStore {
     /// Copies every chart of `from` into this store (used by `branch add --fork`).
     pub async fn copy_from(&self, from: &ChartStore) -> Result<usize> {
         let ids: Vec<String> = from.stamps().await?.into_iter().map(|s| s.id).collect();
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(240) {
             self.put_many(&from.read(chunk).await?).await?;
         }
         Ok(ids.len())
@@ -144,6 +180,106 @@ impl ChartStore {
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Compare-and-swap of one chart, in one transaction (the sync job's only write path).
+    ///
+    /// Reads the row (locked: `begin immediate` on SQLite, `for update` on PostgreSQL),
+    /// canonicalises it and compares its version hash: equal to `target`'s hash, nothing to do;
+    /// different from `expected` (the hash the approval was made on, `None` for "absent"), nothing
+    /// is written either. Otherwise writes `target` (`None` deletes) unless `dry_run`, and commits.
+    /// A constraint the write breaks (a slug another chart uses) is an [`Error::Conflict`]; an
+    /// unreachable store an [`Error::Store`].
+    pub async fn compare_and_swap(
+        &self,
+        id: &str,
+        expected: Option<&str>,
+        target: Option<&Target<'_>>,
+        dry_run: bool,
+    ) -> Result<Swap> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(|e| self.fail(e))?;
+        let lock = if self.backend == Backend::Postgres { " for update" } else { "" };
+        let row = sqlx::query(&format!(
+            "select id, slug, config, data, metadata, updated_at from charts where id = $1{lock}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.fail(e))?;
+        let current = match row.as_ref().map(raw_from_row).transpose().map_err(|e| self.fail(e))? {
+            None => None,
+            Some(raw) => match canonicalize(&raw) {
+                Ok(c) => Some(c.hash),
+                Err(e) => return Ok(Swap::Unreadable(format!("production chart {id}: {e}"))),
+            },
+        };
+        if current.as_deref() == target.map(|t| t.hash) {
+            return Ok(Swap::AlreadyThere);
+        }
+        if current.as_deref() != expected {
+            return Ok(Swap::Changed { found: current });
+        }
+        if dry_run {
+            return Ok(Swap::Written);
+        }
+        let written = match target {
+            None => sqlx::query("delete from charts where id = $1").bind(id).execute(&mut *tx).await,
+            Some(t) => {
+                let sql = if current.is_some() {
+                    "update charts set slug = $2, config = $3, data = $4, metadata = $5, updated_at = $6 where id = $1"
+                } else {
+                    "insert into charts (id, slug, config, data, metadata, updated_at) values ($1, $2, $3, $4, $5, $6)"
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(t.slug)
+                    .bind(t.config)
+                    .bind(t.data)
+                    .bind(t.metadata)
+                    .bind(db::now())
+                    .execute(&mut *tx)
+                    .await
+            }
+        };
+        match written {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                let slug = target.map(|t| t.slug).unwrap_or_default();
+                return Err(Error::Conflict(format!(
+                    "production already has another chart with slug {slug:?} (or id {id:?})"
+                )));
+            }
+            Err(e) => return Err(self.fail(e)),
+        }
+        tx.commit().await.map_err(|e| self.fail(e))?;
+        Ok(Swap::Written)
+    }
+}
+
+/// The content a compare-and-swap writes: a canonical version and its hash.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    pub hash: &'a str,
+    pub slug: &'a str,
+    pub config: &'a str,
+    pub data: &'a str,
+    pub metadata: &'a str,
+}
+
+/// What [`ChartStore::compare_and_swap`] found and did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Swap {
+    /// Production held the expected version; the target was written (or, dry, would be).
+    Written,
+    /// Production already holds the target; nothing written.
+    AlreadyThere,
+    /// Production holds neither (`found`: what it holds); nothing written.
+    Changed { found: Option<String> },
+    /// The production row is not valid JSON; nothing written.
+    Unreadable(String),
 }
 
 fn raw_from_row(r: &sqlx::any::AnyRow) -> Result<RawChart, sqlx::Error> {

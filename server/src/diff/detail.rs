@@ -69,7 +69,7 @@ fn walk(path: &str, old: &Value, new: &Value, out: &mut Vec<JsonChange>) {
     }
 }
 
-/// Unified-diff hunks with three lines of context.
+/// Unified-diff hunks with three lines of context; changed lines carry their changed words.
 pub fn hunks(old: &str, new: &str) -> Vec<Hunk> {
     let diff = TextDiff::from_lines(old, new);
     diff.grouped_ops(3)
@@ -80,13 +80,21 @@ pub fn hunks(old: &str, new: &str) -> Vec<Hunk> {
             let (old_start, new_start) = (first.old_range().start, first.new_range().start);
             let mut lines = Vec::new();
             for op in group {
-                for c in diff.iter_changes(op) {
+                for c in diff.iter_inline_changes(op) {
                     let tag = match c.tag() {
                         ChangeTag::Equal => "equal",
                         ChangeTag::Delete => "delete",
                         ChangeTag::Insert => "insert",
                     };
-                    lines.push(HunkLine { tag: tag.into(), text: c.value().trim_end_matches('\n').to_string() });
+                    let words: Vec<(bool, String)> = if c.tag() == ChangeTag::Equal {
+                        Vec::new()
+                    } else {
+                        c.iter_strings_lossy()
+                            .map(|(emph, text)| (emph, text.trim_end_matches('\n').to_string()))
+                            .collect()
+                    };
+                    let text: String = c.iter_strings_lossy().map(|(_, t)| t.into_owned()).collect();
+                    lines.push(HunkLine { tag: tag.into(), text: text.trim_end_matches('\n').to_string(), words });
                 }
             }
             Hunk {
@@ -182,6 +190,9 @@ mod tests {
         let inserted: Vec<&str> =
             d.hunks.iter().flat_map(|h| &h.lines).filter(|l| l.tag == "insert").map(|l| l.text.as_str()).collect();
         assert!(inserted.iter().any(|l| l.contains("GDP per capita")), "{inserted:?}");
+        let title =
+            d.hunks.iter().flat_map(|h| &h.lines).find(|l| l.tag == "insert" && l.text.contains("GDP per")).unwrap();
+        assert!(title.words.iter().any(|(emph, w)| *emph && w.contains("per capita")), "{:?}", title.words);
     }
 
     #[test]

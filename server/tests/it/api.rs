@@ -23,7 +23,7 @@ impl Drop for TestServer {
     }
 }
 
-fn chartgate(dir: &std::path::Path) -> Command {
+pub fn chartgate(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chartgate"));
     cmd.current_dir(dir)
         .env_remove("CHARTGATE_CONFIG")
@@ -44,7 +44,7 @@ pub fn run(dir: &std::path::Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn token_for(dir: &std::path::Path, email: &str, role: &str) -> String {
+pub fn token_for(dir: &std::path::Path, email: &str, role: &str) -> String {
     run(dir, &["users", "add", email, "--role", role]);
     run(dir, &["tokens", "create", email]).lines().last().unwrap().trim().to_string()
 }
@@ -225,37 +225,183 @@ async fn the_api_end_to_end() {
     assert!(listed.contains("Release-2025-Q1") && listed.contains("feature-energy-update"), "{listed}");
 }
 
+/// Creates a user with a password through the CLI (`--password-stdin`).
+fn user_with_password(dir: &std::path::Path, email: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = chartgate(dir)
+        .args(["users", "add", email, "--role", role, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A browser-like client: no redirects followed, so tests see every answer.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Signs in through the form endpoint and returns the session cookie (`name=value`).
+async fn sign_in(s: &TestServer, email: &str, password: &str) -> Option<String> {
+    let resp = browser()
+        .post(format!("{}/auth/login", s.base))
+        .header("Origin", &s.base)
+        .form(&[("email", email), ("password", password), ("next", "/branches")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp.headers().get("set-cookie")?.to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    Some(cookie.split(';').next().unwrap().to_string())
+}
+
+async fn page(s: &TestServer, cookie: &str, path: &str) -> (StatusCode, String) {
+    let r = browser().get(format!("{}{path}", s.base)).header("Cookie", cookie).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn pages_render_on_the_server_and_escape_chart_content() {
     let s = spawn_server();
-    let client = reqwest::Client::new();
-    let html = |path: &'static str| {
-        let client = client.clone();
-        let url = format!("{}{path}", s.base);
-        async move {
-            let r = client.get(url).send().await.unwrap();
-            (r.status(), r.text().await.unwrap())
-        }
-    };
-    let (st, home) = html("/").await;
+    user_with_password(s.dir.path(), "lena@example.org", "lead", "correct horse battery");
+    let cookie = sign_in(&s, "lena@example.org", "correct horse battery").await.expect("signed in");
+
+    let (st, home) = page(&s, &cookie, "/").await;
     assert_eq!(st, StatusCode::OK);
     assert!(home.contains("data-testid=\"branch-row\"") && home.contains("feature-energy-update"));
+    assert!(home.contains("lena@example.org"), "the header names the user");
 
-    let (st, list) = html("/branches/feature-energy-update?kind=new").await;
+    let (st, list) = page(&s, &cookie, "/branches/feature-energy-update?kind=new").await;
     assert_eq!(st, StatusCode::OK);
     assert!(list.contains(">NEW<") && !list.contains(">MODIFIED<"), "only new items are listed");
+    assert!(list.contains("data-testid=\"decide-approved\""), "a lead sees the review controls");
 
     // Chart 5's title is markup; it must arrive as text, never as a tag.
-    let (st, found) = html("/branches/feature-energy-update?q=claims").await;
+    let (st, found) = page(&s, &cookie, "/branches/feature-energy-update?q=claims").await;
     assert_eq!(st, StatusCode::OK);
     assert!(found.contains("&lt;script&gt;alert("), "the title shows as text: {found}");
     assert!(!found.contains("<script>alert("), "chart content was rendered as HTML");
-    let (st, page) = html("/branches/feature-energy-update/charts/chart-00005").await;
+    let (st, detail) = page(&s, &cookie, "/branches/feature-energy-update/charts/chart-00005").await;
     assert_eq!(st, StatusCode::OK);
-    assert!(page.contains("&lt;script&gt;alert(") && !page.contains("<script>alert("));
-    assert!(!page.contains("<em>emphasis</em>"), "subtitle markup stays text");
-    let (_, all) = html("/branches/feature-energy-update?per_page=500").await;
-    assert!(!all.contains("<script>alert("));
+    assert!(detail.contains("&lt;script&gt;alert(") && !detail.contains("<script>alert("));
+    assert!(!detail.contains("<em>emphasis</em>"), "subtitle markup stays text");
+    assert!(detail.contains("data-testid=\"chart-svg\""), "charts are drawn on the server");
+}
+
+#[tokio::test]
+async fn sign_in_sessions_and_csrf() {
+    let s = spawn_server();
+    user_with_password(s.dir.path(), "vera@example.org", "viewer", "viewer password");
+    user_with_password(s.dir.path(), "rex@example.org", "reviewer", "reviewer password");
+
+    // Anonymous page views go to the sign-in page; anonymous server functions get a 401.
+    let r = browser().get(format!("{}/branches/feature-energy-update", s.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?next=%2Fbranches%2Ffeature-energy-update");
+    let (st, login) = page(&s, "", "/login?error=invalid").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(login.contains("Wrong email or password"));
+
+    // A wrong password: back to the form with an error, no cookie.
+    let resp = browser()
+        .post(format!("{}/auth/login", s.base))
+        .header("Origin", &s.base)
+        .form(&[("email", "vera@example.org"), ("password", "not it")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(resp.headers()["location"].to_str().unwrap().starts_with("/login?error=invalid"));
+    assert!(resp.headers().get("set-cookie").is_none());
+
+    // A sign-in form posted from another site is refused.
+    let resp = browser()
+        .post(format!("{}/auth/login", s.base))
+        .header("Origin", "http://evil.example")
+        .form(&[("email", "vera@example.org"), ("password", "viewer password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // A viewer's session reads pages and the API, but cannot decide.
+    let viewer = sign_in(&s, "vera@example.org", "viewer password").await.unwrap();
+    let (st, list) = page(&s, &viewer, "/branches/feature-energy-update").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(!list.contains("data-testid=\"decide-approved\""), "no controls for a viewer");
+    let api = browser().get(format!("{}/api/v1/branches", s.base)).header("Cookie", &viewer).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::OK, "the browser session works on the API");
+    let (_, items) =
+        s.get("/api/v1/branches/feature-energy-update/diffs?conflict=false&per_page=1", Some(&s.viewer)).await;
+    let item = &items["items"][0];
+    let id = item["chart_id"].as_str().unwrap().to_string();
+    let decide = |cookie: String, origin: Option<String>| {
+        let url = format!("{}/api/v1/branches/feature-energy-update/diffs/{id}/review", s.base);
+        let body = json!({"status": "approved", "staging_hash": item["staging_hash"], "production_hash": item["production_hash"]});
+        async move {
+            let mut req = browser().post(url).header("Cookie", cookie).json(&body);
+            if let Some(o) = origin {
+                req = req.header("Origin", o);
+            }
+            req.send().await.unwrap().status()
+        }
+    };
+    assert_eq!(decide(viewer.clone(), Some(s.base.clone())).await, StatusCode::FORBIDDEN, "viewer cannot approve");
+
+    // A reviewer's cookie without an Origin (a cross-site form or script) is refused; with it, it works.
+    let reviewer = sign_in(&s, "rex@example.org", "reviewer password").await.unwrap();
+    assert_eq!(decide(reviewer.clone(), None).await, StatusCode::FORBIDDEN, "CSRF-less POST refused");
+    assert_eq!(decide(reviewer.clone(), Some("http://evil.example".into())).await, StatusCode::FORBIDDEN);
+    assert_eq!(decide(reviewer.clone(), Some(s.base.clone())).await, StatusCode::OK);
+
+    // The plain-form fallback: decides and redirects back with a notice.
+    let form = browser()
+        .post(format!("{}/branches/feature-energy-update/charts/{id}/review", s.base))
+        .header("Cookie", &reviewer)
+        .header("Origin", &s.base)
+        .form(&[
+            ("status", "rejected"),
+            ("staging_hash", item["staging_hash"].as_str().unwrap_or("")),
+            ("production_hash", item["production_hash"].as_str().unwrap_or("")),
+            ("comment", "labels are wrong"),
+            ("next", "/branches/feature-energy-update"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::SEE_OTHER);
+    assert_eq!(form.headers()["location"], "/branches/feature-energy-update?notice=rejected");
+    let (_, after) = s.get(&format!("/api/v1/branches/feature-energy-update/diffs/{id}"), Some(&s.viewer)).await;
+    assert_eq!(after["review"]["status"], "rejected");
+    assert_eq!(after["review"]["comment"], "labels are wrong");
+
+    // Signing out ends the session; an expired session is no session.
+    let out = browser()
+        .post(format!("{}/auth/logout", s.base))
+        .header("Cookie", &reviewer)
+        .header("Origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    let (st, _) = page(&s, &reviewer, "/branches/feature-energy-update").await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "a signed-out cookie is no longer a session");
+    let db = chartgate::db::connect(&format!("sqlite://{}/chartgate.db", s.dir.path().display()), false, false, 1)
+        .await
+        .unwrap();
+    sqlx::query("update sessions set expires_at = '2000-01-01T00:00:00Z'").execute(&db).await.unwrap();
+    let (st, _) = page(&s, &viewer, "/branches/feature-energy-update").await;
+    assert_eq!(st, StatusCode::SEE_OTHER, "an expired session is refused");
+
+    // Five wrong passwords lock the email, even with the right one after.
+    for _ in 0..5 {
+        sign_in(&s, "rex@example.org", "wrong").await;
+    }
+    assert!(sign_in(&s, "rex@example.org", "reviewer password").await.is_none(), "rate-limited");
 }
 
 #[tokio::test]

@@ -5,3 +5,4 @@ mod api;
 mod engine;
 mod reviews;
 mod support;
+mod sync;
