@@ -1,5 +1,6 @@
 //! The page shell, the router and the pages, one module per page.
 
+mod audit;
 mod branches;
 pub mod chart_svg;
 mod common;
@@ -7,6 +8,7 @@ mod diff_detail;
 mod diff_list;
 mod login;
 pub mod review;
+mod version;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -15,10 +17,12 @@ use leptos_router::{
     path, SsrMode,
 };
 
+use audit::AuditPageView;
 use branches::BranchesPage;
 use diff_detail::DiffDetailPage;
 use diff_list::DiffListPage;
 use login::LoginPage;
+use version::VersionPage;
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -74,6 +78,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <common::NotFound /> }>
                     <Route path=path!("") view=BranchesPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view=AuditPageView ssr=SsrMode::Async />
+                    <Route path=path!("/versions/:hash") view=VersionPage ssr=SsrMode::Async />
                     <Route path=path!("/branches/:branch") view=DiffListPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/branches/:branch/charts/:chart_id")

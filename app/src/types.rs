@@ -382,4 +382,15 @@ pub struct AuditPage {
     pub total: i64,
     pub page: u32,
     pub per_page: u32,
+    /// Decisions per day and reviewer over everything the filters match (not just this page).
+    #[serde(default)]
+    pub per_day: Vec<DayCount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub actor: String,
+    pub decisions: i64,
 }

@@ -211,16 +211,26 @@ async fn chart_history(
     Ok(Json(audit_query::chart_history(&state.db, &chart_id).await?))
 }
 
-/// Audit events as JSON pages, or as one streamed CSV with `Accept: text/csv`.
+#[derive(Deserialize)]
+struct Format {
+    format: Option<String>,
+}
+
+/// Audit events as JSON pages, or as one streamed CSV with `Accept: text/csv` (or `format=csv`,
+/// for a plain download link).
 async fn audit_events(
     State(state): State<AppState>,
     Caller(user): Caller,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<AuditQuery>,
+    ApiQuery(format): ApiQuery<Format>,
 ) -> Result<Response> {
     user.require(Role::Lead)?;
-    let wants_csv =
-        headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/csv"));
+    let wants_csv = format.format.as_deref() == Some("csv")
+        || headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"));
     if !wants_csv {
         return Ok(Json(audit_query::list(&state.db, &q).await?).into_response());
     }

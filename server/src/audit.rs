@@ -40,7 +40,7 @@ where
 
 /// Reading the trail: filters, pages, CSV, and one chart's decisions across branches.
 pub mod query {
-    use app::types::{AuditEvent, AuditPage, AuditQuery};
+    use app::types::{AuditEvent, AuditPage, AuditQuery, DayCount};
     use futures::Stream;
     use sqlx::Row;
 
@@ -138,7 +138,22 @@ pub mod query {
             query = query.bind(b);
         }
         let events = query.fetch_all(&db.pool).await?.iter().map(event_from_row).collect::<Result<_>>()?;
-        Ok(AuditPage { events, total, page, per_page })
+        let per_day_sql = format!(
+            "select substr(at, 1, 10) as day, actor, count(*) from audit_events{clause}
+             and action in ('review.approve', 'review.reject', 'review.reset')
+             group by substr(at, 1, 10), actor order by day, actor"
+        );
+        let mut per_day = sqlx::query(&per_day_sql);
+        for b in &binds {
+            per_day = per_day.bind(b);
+        }
+        let per_day = per_day
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(DayCount { day: r.try_get(0)?, actor: r.try_get(1)?, decisions: r.try_get(2)? }))
+            .collect::<Result<_>>()?;
+        Ok(AuditPage { events, total, page, per_page, per_day })
     }
 
     /// Every decision on one chart, across branches, newest first.

@@ -935,7 +935,7 @@ mod tests {
 
     #[test]
     fn every_skip_has_its_reason() {
-        let skipped = |i: ItemState| plan_item(&i).outcome.map(|(o, r)| (o, r));
+        let skipped = |i: ItemState| plan_item(&i).outcome;
         let s = SyncOutcome::Skipped;
         assert_eq!(skipped(item(None, ("", ""), ("s", "p"))), Some((s, reason::PENDING)));
         assert_eq!(skipped(item(Some("pending"), ("s", "p"), ("s", "p"))), Some((s, reason::PENDING)));

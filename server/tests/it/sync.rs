@@ -198,7 +198,8 @@ async fn every_skip_has_its_reason(env: &TestEnv) {
     // stale: approved, then staging changed.
     decide(&state, "feature-x", "cfg", ReviewStatus::Approved).await;
     let cfg = staging.get("cfg").await.unwrap().unwrap();
-    staging.put_many(&[edited(&cfg, "config", |v| v["title"] = json!("Changed after approval"))]).await.unwrap();
+    let changed = edited(&cfg, "config", |v| v["title"] = json!("Changed after approval"));
+    staging.put_many(&[RawChart { updated_at: "2026-01-01T00:00:00Z".into(), ..changed }]).await.unwrap();
     // production changed: approved, then production edited the chart.
     decide(&state, "feature-x", "data", ReviewStatus::Approved).await;
     let prod_data = production.get("data").await.unwrap().unwrap();
@@ -268,9 +269,14 @@ async fn compare_and_swap_writes_only_over_the_expected_version(env: &TestEnv) {
     assert_eq!(store.compare_and_swap("a", None, Some(&target), false).await.unwrap(), Swap::Written, "created");
 
     // A slug another chart holds: the write fails as a conflict, the transaction rolls back.
-    let mut clash = b.clone();
-    clash.slug = "slug-other".into();
-    let clash_target = Target { slug: &clash.slug, ..target };
+    let clash = canonicalize(&RawChart { slug: "slug-other".into(), ..a.clone() }).unwrap();
+    let clash_target = Target {
+        hash: &clash.hash,
+        slug: &clash.slug,
+        config: &clash.config,
+        data: &clash.data,
+        metadata: &clash.metadata,
+    };
     let err = store.compare_and_swap("a", Some(&b.hash), Some(&clash_target), false).await.unwrap_err();
     assert!(matches!(&err, Error::Conflict(m) if m.contains("slug-other")), "{err:?}");
     assert_eq!(hash_in(&store, "a").await.as_deref(), Some(b.hash.as_str()));
