@@ -1,4 +1,5 @@
 import { defineConfig } from '@playwright/test';
+import { AUTH_FILE } from './tests/helpers';
 
 // Runs against an already started server (scripts/test.sh starts one and exports BASE_URL).
 // Uses Debian's Chromium: browsers are never downloaded.
@@ -30,8 +31,10 @@ export default defineConfig({
       ],
     },
   },
+  // `setup` signs in once (tests/auth.setup.ts); both browser projects reuse its session cookie.
   projects: [
-    { name: 'js', use: { javaScriptEnabled: true } },
-    { name: 'no-js', use: { javaScriptEnabled: false } },
+    { name: 'setup', testMatch: /.*\.setup\.ts/ },
+    { name: 'js', use: { javaScriptEnabled: true, storageState: AUTH_FILE }, dependencies: ['setup'] },
+    { name: 'no-js', use: { javaScriptEnabled: false, storageState: AUTH_FILE }, dependencies: ['setup'] },
   ],
 });

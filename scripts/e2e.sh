@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end tests against the real server: fresh demo stores (300 charts) in a temporary
-# directory, the debug server on a free port, a lead's API token, then Playwright in headless
+# directory, the debug server on a free port, a lead (password and API token), then Playwright in headless
 # Debian Chromium. Needs `cargo leptos build` first (scripts/test.sh runs everything in order).
 # Arguments go to `playwright test`, e.g. scripts/e2e.sh --project=js -g filter
 set -euo pipefail
@@ -57,13 +57,16 @@ until base_url=$(grep -m1 -oE 'chartgate listening on http://127\.0\.0\.1:[0-9]+
 done
 echo "e2e: server at $base_url"
 
-"$bin" users add e2e@example.com --role lead
-token=$("$bin" tokens create e2e@example.com | tail -n 1)
+# A lead who signs in through the browser (fresh password each run) and holds an API token.
+email=e2e@example.com
+password=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$password" | "$bin" users add "$email" --role lead --password-stdin
+token=$("$bin" tokens create "$email" | tail -n 1)
 if [[ -z $token ]]; then
   echo "e2e: 'chartgate tokens create' printed no token" >&2
   exit 1
 fi
-export BASE_URL=$base_url CHARTGATE_TOKEN=$token
+export BASE_URL=$base_url CHARTGATE_TOKEN=$token CHARTGATE_E2E_EMAIL=$email CHARTGATE_E2E_PASSWORD=$password
 
 if ! (cd end2end && npx playwright test --forbid-only "$@"); then
   echo "e2e: last server log lines:" >&2

@@ -1,16 +1,9 @@
-import { expect, test, type Page, type TestInfo } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import * as path from 'node:path';
+import { ready, SCREENSHOTS } from './helpers';
 
 const BRANCH = 'feature-energy-update';
 const KINDS = /^(NEW|MODIFIED|DELETED)$/;
-const SCREENSHOTS = path.join(__dirname, '..', 'screenshots');
-
-/** In the js project, wait until the app has hydrated (it sets `data-hydrated` on <body>). */
-async function ready(page: Page, testInfo: TestInfo) {
-  if (testInfo.project.use.javaScriptEnabled !== false) {
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
-  }
-}
 
 async function badgeTexts(page: Page): Promise<string[]> {
   const texts = await page.locator('[data-testid=diff-row] [data-testid=kind-badge]').allInnerTexts();

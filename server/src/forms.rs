@@ -41,8 +41,8 @@ async fn review(
     Form(form): Form<ReviewForm>,
 ) -> Response {
     let next = match form.next.as_deref() {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") => n.to_string(),
-        _ => format!("/branches/{branch}/charts/{chart_id}"),
+        Some(_) => crate::session::local_path(form.next.as_deref()),
+        None => format!("/branches/{branch}/charts/{chart_id}"),
     };
     let Ok(Caller(user)) = caller else {
         let back: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();

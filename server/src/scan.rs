@@ -123,6 +123,10 @@ pub fn fingerprints<'a>(states: impl IntoIterator<Item = &'a States>) -> Fingerp
     out
 }
 
+fn marker_key(side: &str, branch: &str) -> String {
+    format!("{side}:{branch}")
+}
+
 /// What a side's refresh found.
 pub struct Refreshed {
     /// The side's states, when they were loaded (`None`: the store did not change at all since
@@ -144,9 +148,9 @@ pub async fn refresh_side(
     full: bool,
     known: &Fingerprints,
 ) -> Result<Refreshed> {
-    let marker_key = format!("{side}:{branch}");
+    let marker_key = marker_key(side, branch);
     let marker = store.change_marker();
-    if !full && marker.is_some() && store.last_marker(&marker_key) == marker {
+    if !full && store.unchanged_for(&marker_key) {
         return Ok(Refreshed { states: None, stats: SideStats { unchanged_store: true, ..Default::default() } });
     }
     let mut states = load_states(db, side, branch).await?;
@@ -458,17 +462,30 @@ pub async fn scan_branch(
 ) -> Result<ScanReport> {
     let started = Instant::now();
     let prod = refresh_side(db, production, PRODUCTION, "", full, &Fingerprints::new()).await?;
-    let prod_states = match prod.states {
-        Some(s) => s,
-        None => load_states(db, PRODUCTION, "").await?,
+    let mut prod_states = prod.states;
+    // Production's states are needed to reuse its versions for staging rows; when staging did not
+    // change at all (the common rescan), they are not loaded.
+    let staging_unchanged = !full && staging.unchanged_for(&marker_key(STAGING, branch));
+    let known = match (&prod_states, staging_unchanged) {
+        (_, true) => Fingerprints::new(),
+        (Some(states), false) => fingerprints([states]),
+        (None, false) => {
+            let loaded = load_states(db, PRODUCTION, "").await?;
+            let known = fingerprints([&loaded]);
+            prod_states = Some(loaded);
+            known
+        }
     };
-    let known = fingerprints([&prod_states]);
     let stage = refresh_side(db, staging, STAGING, branch, full, &known).await?;
     let (prod_stats, stage_stats) = (prod.stats, stage.stats);
     let moved = full
         || prod_stats.read + prod_stats.removed + stage_stats.read + stage_stats.removed > 0
         || !has_scanned(db, branch).await?;
     let items = if moved {
+        let prod_states = match prod_states {
+            Some(s) => s,
+            None => load_states(db, PRODUCTION, "").await?,
+        };
         let stage_states = match stage.states {
             Some(s) => s,
             None => load_states(db, STAGING, branch).await?,

@@ -126,7 +126,7 @@ fn session_cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
 }
 
 /// Only local paths are followed after sign-in, so `next` cannot send anyone elsewhere.
-fn local_path(next: Option<&str>) -> String {
+pub fn local_path(next: Option<&str>) -> String {
     match next {
         Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
         _ => "/".to_string(),

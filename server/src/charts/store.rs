@@ -81,6 +81,12 @@ impl ChartStore {
         Some([stat(path)?, stat(&format!("{path}-wal"))?])
     }
 
+    /// True when this store's files are exactly as `key`'s last scan left them.
+    pub fn unchanged_for(&self, key: &str) -> bool {
+        let now = self.change_marker();
+        now.is_some() && self.last_marker(key) == now
+    }
+
     pub fn last_marker(&self, key: &str) -> Option<ChangeMarker> {
         self.markers.lock().expect("marker lock").get(key).copied().flatten()
     }

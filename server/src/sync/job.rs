@@ -68,6 +68,10 @@ impl Default for WorkerOptions {
     }
 }
 
+/// Claims after which a job that keeps hitting an error of Chartgate's own database is failed
+/// instead of resumed again.
+const MAX_ATTEMPTS: i64 = 5;
+
 /// The variable of the test hook [`WorkerOptions::item_delay`], in milliseconds.
 pub const ITEM_DELAY_VAR: &str = "CHARTGATE_SYNC_ITEM_DELAY_MS";
 
@@ -434,20 +438,25 @@ impl Worker {
         let heartbeat = tokio::spawn(beat(self.clone(), job.id));
         let result = self.execute(&job).await;
         heartbeat.abort();
-        match result {
+        let e = match result {
+            Ok(()) | Err(Stop::Lost) => return Ok(()),
+            Err(Stop::Failed(e)) => e,
+        };
+        let ours = matches!(e, Error::Database(_) | Error::Migrate(_) | Error::Internal(_));
+        if ours && job.attempts < MAX_ATTEMPTS {
+            // Chartgate's own database failed (perhaps after a production write whose outcome
+            // it could not record). Failing the job now could misreport that write, so the job
+            // stays `running`; its heartbeat has stopped, and it is resumed like a crashed one.
+            tracing::error!(job = job.id, error = ?e, "sync job interrupted; it resumes once its heartbeat is stale");
+            return Ok(());
+        }
+        tracing::warn!(job = job.id, error = %e, "sync job failed");
+        if matches!(e, Error::Store(_)) {
+            self.state.stores.forget(&self.state.config.production_url).await;
+        }
+        match self.finish(&job, Some(e.public_message())).await {
             Ok(()) | Err(Stop::Lost) => Ok(()),
-            Err(Stop::Failed(e)) => {
-                tracing::warn!(job = job.id, error = %e, "sync job failed");
-                if matches!(e, Error::Store(_)) {
-                    self.state.stores.forget(&self.state.config.production_url).await;
-                }
-                match self.finish(&job, Some(e.public_message())).await {
-                    Ok(()) | Err(Stop::Lost) => Ok(()),
-                    // Chartgate's own database is failing: the job stays `running`, its heartbeat
-                    // stops, and it is resumed once the database answers again.
-                    Err(Stop::Failed(e)) => Err(e),
-                }
-            }
+            Err(Stop::Failed(e)) => Err(e),
         }
     }
 

@@ -204,7 +204,7 @@ async fn every_skip_has_its_reason(env: &TestEnv) {
     decide(&state, "feature-x", "data", ReviewStatus::Approved).await;
     let prod_data = production.get("data").await.unwrap().unwrap();
     let prod_edit = edited(&prod_data, "metadata", |v| v["unit"] = json!("hotfix"));
-    production.put_many(&[prod_edit.clone()]).await.unwrap();
+    production.put_many(std::slice::from_ref(&prod_edit)).await.unwrap();
     // rejected; conflict (pending); pending; applied.
     decide(&state, "feature-x", "meta", ReviewStatus::Rejected).await;
     decide(&state, "feature-x", "gone", ReviewStatus::Approved).await;
