@@ -3,6 +3,7 @@
 //! user the server's session middleware found.
 
 use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
 use crate::types::{
@@ -34,7 +35,8 @@ pub async fn list_branches() -> Result<Vec<BranchSummary>, AppError> {
     service()?.branches().await
 }
 
-#[server]
+/// JSON input: a query whose fields are all empty must still arrive as a query.
+#[server(input = Json)]
 pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, AppError> {
     signed_in()?;
     if branch.is_empty() {
@@ -50,13 +52,13 @@ pub async fn get_diff(branch: String, chart_id: String) -> Result<DiffDetail, Ap
 }
 
 /// Records a decision bound to the hashes the reviewer saw.
-#[server]
+#[server(input = Json)]
 pub async fn review_item(branch: String, chart_id: String, review: ReviewRequest) -> Result<DiffItem, AppError> {
     let user = signed_in()?;
     service()?.decide(&user, &branch, &chart_id, &review).await
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn audit_events(query: AuditQuery) -> Result<AuditPage, AppError> {
     let user = signed_in()?;
     service()?.audit(&user, &query).await

@@ -129,10 +129,11 @@ fn DiffListBody(
         };
         let active = current == value;
         let href = link_with(&branch, &query, key, value);
+        let testid = format!("filter-{key}-{}", value.unwrap_or("all"));
         view! {
-            <a class=if active { "chip active" } else { "chip" } href=href>
+            <a class=if active { "chip active" } else { "chip" } href=href data-testid=testid>
                 {label}
-                {count.map(|n| view! { <span class="count">{n}</span> })}
+                {count.map(|n| view! { <span class="count" data-testid="count">{n}</span> })}
             </a>
         }
     };
