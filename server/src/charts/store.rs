@@ -115,6 +115,15 @@ impl ChartStore {
     }
 
     pub async fn stamps(&self) -> Result<Vec<Stamp>> {
+        if self.backend == Backend::Sqlite {
+            return self
+                .sqlite_read(|conn| {
+                    let mut stmt = conn.prepare_cached("select id, updated_at from charts")?;
+                    let rows = stmt.query_map([], |r| Ok(Stamp { id: r.get(0)?, updated_at: r.get(1)? }))?;
+                    rows.collect()
+                })
+                .await;
+        }
         let rows =
             sqlx::query("select id, updated_at from charts").fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
         rows.iter()
@@ -123,8 +132,60 @@ impl ChartStore {
             .map_err(|e| self.fail(e))
     }
 
+    /// Runs a read on a SQLite store through rusqlite on a blocking thread.
+    ///
+    /// Scans read every byte of every chart; sqlx's SQLite driver hands each row from its worker
+    /// thread to the async side one message at a time, which costs more in thread wake-ups than
+    /// the reading itself. A plain read-only connection on a blocking thread reads a whole batch
+    /// in one go.
+    async fn sqlite_read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let path = db::sqlite_path(&self.url).to_string();
+        let url = self.url.clone();
+        tokio::task::spawn_blocking(move || {
+            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = rusqlite::Connection::open_with_flags(&path, flags)?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            f(&conn)
+        })
+        .await
+        .map_err(crate::error::Error::internal)?
+        .map_err(|e| Error::Store(format!("chart store {} is not usable: {e}", redact(&url))))
+    }
+
     /// Reads the given charts (those that exist).
     pub async fn read(&self, ids: &[String]) -> Result<Vec<RawChart>> {
+        if self.backend == Backend::Sqlite {
+            let ids = ids.to_vec();
+            return self
+                .sqlite_read(move |conn| {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(240) {
+                        let marks = vec!["?"; chunk.len()].join(", ");
+                        let sql = format!(
+                            "select id, slug, config, data, metadata, updated_at from charts where id in ({marks})"
+                        );
+                        let mut stmt = conn.prepare_cached(&sql)?;
+                        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+                            Ok(RawChart {
+                                id: r.get(0)?,
+                                slug: r.get(1)?,
+                                config: r.get(2)?,
+                                data: r.get(3)?,
+                                metadata: r.get(4)?,
+                                updated_at: r.get(5)?,
+                            })
+                        })?;
+                        for row in rows {
+                            out.push(row?);
+                        }
+                    }
+                    Ok(out)
+                })
+                .await;
+        }
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(240) {
             let sql = format!(
