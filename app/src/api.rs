@@ -69,3 +69,15 @@ pub async fn get_version(hash: String) -> Result<ChartVersion, AppError> {
     signed_in()?;
     service()?.version(&hash).await
 }
+
+#[server]
+pub async fn list_jobs(branch: Option<String>) -> Result<Vec<crate::sync::SyncJob>, AppError> {
+    signed_in()?;
+    service()?.jobs(branch).await
+}
+
+#[server]
+pub async fn get_job(id: i64) -> Result<crate::sync::SyncJob, AppError> {
+    signed_in()?;
+    service()?.job(id).await
+}

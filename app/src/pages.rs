@@ -6,6 +6,7 @@ pub mod chart_svg;
 mod common;
 mod diff_detail;
 mod diff_list;
+mod jobs;
 mod login;
 pub mod review;
 mod version;
@@ -21,6 +22,7 @@ use audit::AuditPageView;
 use branches::BranchesPage;
 use diff_detail::DiffDetailPage;
 use diff_list::DiffListPage;
+use jobs::{JobPage, JobsPage};
 use login::LoginPage;
 use version::VersionPage;
 
@@ -79,6 +81,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=BranchesPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=AuditPageView ssr=SsrMode::Async />
+                    <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
+                    <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                     <Route path=path!("/versions/:hash") view=VersionPage ssr=SsrMode::Async />
                     <Route path=path!("/branches/:branch") view=DiffListPage ssr=SsrMode::Async />
                     <Route
@@ -97,6 +101,7 @@ pub fn App() -> impl IntoView {
 fn UserMenu(user: crate::types::CurrentUser) -> impl IntoView {
     view! {
         <nav class="user-menu">
+            <a href="/jobs">"Sync jobs"</a>
             <a href="/audit">"Audit"</a>
             <span class="muted" data-testid="current-user">{format!("{} · {}", user.email, user.role.as_str())}</span>
             <form method="post" action="/auth/logout">

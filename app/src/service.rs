@@ -26,6 +26,8 @@ pub trait ChartgateService: Send + Sync + 'static {
     ) -> Result<DiffItem, ServiceError>;
     async fn audit(&self, user: &CurrentUser, query: &AuditQuery) -> Result<AuditPage, ServiceError>;
     async fn version(&self, hash: &str) -> Result<ChartVersion, ServiceError>;
+    async fn jobs(&self, branch: Option<String>) -> Result<Vec<crate::sync::SyncJob>, ServiceError>;
+    async fn job(&self, id: i64) -> Result<crate::sync::SyncJob, ServiceError>;
 }
 
 /// How the server hands the service to server functions (`provide_context`).

@@ -15,7 +15,9 @@ use crate::reviews;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/branches/{branch}/charts/{chart_id}/review", post(review))
+    Router::new()
+        .route("/branches/{branch}/charts/{chart_id}/review", post(review))
+        .route("/jobs/{id}/rerun", post(rerun))
 }
 
 #[derive(Deserialize)]
@@ -70,4 +72,35 @@ async fn review(
         }
     };
     Redirect::to(&with_notice(&next, notice)).into_response()
+}
+
+/// Runs a finished job's sync again (leads): the retry path after a failed or partial job.
+async fn rerun(State(state): State<AppState>, caller: Result<Caller, Error>, Path(id): Path<i64>) -> Response {
+    let Ok(Caller(user)) = caller else {
+        return Redirect::to(&format!("/login?next=%2Fjobs%2F{id}")).into_response();
+    };
+    let result = async {
+        user.require(app::types::Role::Lead)?;
+        let job = crate::sync::get_job(&state.db, id).await?;
+        crate::sync::enqueue(
+            &state,
+            crate::sync::NewJob {
+                branch: &job.branch,
+                dry_run: job.dry_run,
+                trigger: app::sync::SyncTrigger::Api,
+                actor: &user.email,
+                delivery_id: None,
+                idempotency_key: None,
+            },
+        )
+        .await
+    }
+    .await;
+    match result {
+        Ok(enqueued) => Redirect::to(&format!("/jobs/{}", enqueued.job_id)).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, job = id, "re-run refused");
+            Redirect::to(&format!("/jobs/{id}?notice=error")).into_response()
+        }
+    }
 }

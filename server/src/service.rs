@@ -54,6 +54,14 @@ impl ChartgateService for Services {
     async fn version(&self, hash: &str) -> Result<ChartVersion, ServiceError> {
         Ok(diffs::version(&self.state.db, hash).await?.ok_or_else(|| Error::NotFound(format!("no version {hash}")))?)
     }
+
+    async fn jobs(&self, branch: Option<String>) -> Result<Vec<app::sync::SyncJob>, ServiceError> {
+        Ok(crate::sync::list_jobs(&self.state, branch.as_deref()).await?)
+    }
+
+    async fn job(&self, id: i64) -> Result<app::sync::SyncJob, ServiceError> {
+        Ok(crate::sync::get_job(&self.state.db, id).await?)
+    }
 }
 
 fn as_user(u: &CurrentUser) -> User {

@@ -105,7 +105,7 @@ fn AuditBody(query: AuditQuery, page: AuditPage) -> impl IntoView {
             <a href=csv download="chartgate-audit.csv" data-testid="csv-link">"Download CSV"</a>
         </form>
         <DecisionsPlot per_day=page.per_day.clone() />
-        <p class="muted" data-testid="audit-total">{format!("{} events", page.total)}</p>
+        <p class="muted" data-testid="audit-total">{format!("{} event{}", page.total, if page.total == 1 { "" } else { "s" })}</p>
         {if page.events.is_empty() {
             view! { <section class="empty" data-testid="audit-empty"><p>"No event matches these filters."</p></section> }.into_any()
         } else {

@@ -85,6 +85,15 @@ pub fn submit_review(
     });
 }
 
+/// The current page as a local URL. The server's `search` comes without its `?`; the browser's
+/// with it.
+pub fn here(path: &str, search: &str) -> String {
+    match search.trim_start_matches('?') {
+        "" => path.to_string(),
+        q => format!("{path}?{q}"),
+    }
+}
+
 /// Approve / reject / reset buttons for one item, with an optional comment box.
 #[component]
 pub fn ReviewControls(
@@ -127,7 +136,7 @@ pub fn ReviewControls(
                 name="production_hash"
                 value=move || item.read().production_hash.clone().unwrap_or_default()
             />
-            <input type="hidden" name="next" value=move || format!("{}{}", location.pathname.get(), location.search.get()) />
+            <input type="hidden" name="next" value=move || here(&location.pathname.get(), &location.search.get()) />
             {with_comment
                 .then(|| {
                     view! {
@@ -157,7 +166,7 @@ pub fn FlashMessage() -> impl IntoView {
                 Flash { kind: "warn", text: "The chart changed since you loaded it; review it again.".into() }
             }
             "forbidden" => Flash { kind: "error", text: "Your role cannot decide reviews.".into() },
-            _ => Flash { kind: "error", text: "The decision was not saved.".into() },
+            _ => Flash { kind: "error", text: "That did not go through; nothing was changed.".into() },
         })
     };
     move || {
@@ -229,5 +238,15 @@ pub fn ShortcutHelp() -> impl IntoView {
                 </div>
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn here_keeps_the_query_with_one_question_mark() {
+        assert_eq!(super::here("/branches/b", "kind=new"), "/branches/b?kind=new");
+        assert_eq!(super::here("/branches/b", "?kind=new"), "/branches/b?kind=new");
+        assert_eq!(super::here("/branches/b", ""), "/branches/b");
     }
 }
