@@ -262,7 +262,10 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
 
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path().to_string();
-    if changes_state && !has_bearer && (cookie.is_some() || path.starts_with("/auth/")) && !same_origin(req.headers()) {
+    // Whatever authenticates a browser without the page's help (a cookie, or the SSO proxy's
+    // header) must come with this server's Origin when it changes state.
+    let ambient = cookie.is_some() || proxied.is_some() || path.starts_with("/auth/");
+    if changes_state && !has_bearer && ambient && !same_origin(req.headers()) {
         tracing::warn!(%path, "cross-site request refused");
         return Error::Forbidden("cross-site request refused: the Origin is not this server".into()).into_response();
     }

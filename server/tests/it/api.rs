@@ -50,6 +50,11 @@ pub fn token_for(dir: &std::path::Path, email: &str, role: &str) -> String {
 }
 
 pub fn spawn_server() -> TestServer {
+    spawn_server_with(&[])
+}
+
+/// A server with extra environment (configuration variables).
+pub fn spawn_server_with(env: &[(&str, &str)]) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), &["demo", "--charts", "60"]);
     let lead = token_for(dir.path(), "lead@example.org", "lead");
@@ -57,6 +62,7 @@ pub fn spawn_server() -> TestServer {
     let mut child = chartgate(dir.path())
         .arg("serve")
         .env("CHARTGATE_LISTEN", "127.0.0.1:0")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -493,4 +499,81 @@ async fn reviews_gate_and_audit_over_http() {
     let decided = bulk["decided"].as_array().unwrap().len();
     assert_eq!(rows.len(), 1 + decided + 1, "one approve, one per bulk decision, and the bulk action");
     assert!(rows.iter().any(|r| r.contains(id) && r.contains("review.approve") && r.contains("rita@example.org")));
+}
+
+#[tokio::test]
+async fn trusted_proxy_and_the_jobs_pages() {
+    let s = spawn_server_with(&[("CHARTGATE_TRUSTED_PROXY_HEADER", "X-Forwarded-Email")]);
+    let as_proxy = |path: String, email: &'static str| {
+        let url = format!("{}{path}", s.base);
+        async move {
+            let r = browser().get(url).header("X-Forwarded-Email", email).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    // The proxy's header signs a known user in; an unknown one is nobody.
+    let (st, home) = as_proxy("/".into(), "lead@example.org").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(home.contains("lead@example.org · lead"), "the header names the proxied user");
+    let (st, _) = as_proxy("/".into(), "stranger@example.org").await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+
+    // A sync of everything approvable, then its pages.
+    let (_, all) = s.get("/api/v1/branches/feature-energy-update/diffs?per_page=500", Some(&s.lead)).await;
+    let ids: Vec<Value> = all["items"].as_array().unwrap().iter().map(|i| i["chart_id"].clone()).collect();
+    let (st, _) = s
+        .post(
+            "/api/v1/branches/feature-energy-update/reviews/bulk",
+            Some(&s.lead),
+            json!({"status": "approved", "chart_ids": ids}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, accepted) = s.post("/api/v1/sync", Some(&s.lead), json!({"branch": "feature/energy-update"})).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["job_id"].as_i64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let job = loop {
+        let (_, job) = s.get(&format!("/api/v1/sync/jobs/{id}"), Some(&s.viewer)).await;
+        if matches!(job["status"].as_str(), Some("succeeded" | "partial" | "failed")) {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "the job did not finish: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await; // polling interval, not synchronisation
+    };
+    assert_eq!(job["status"], "partial", "conflicts were not approved in bulk: {job}");
+
+    let (st, list) = as_proxy("/jobs".into(), "viewer@example.org").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(list.contains("data-testid=\"job-row\"") && list.contains(&format!("#{id}")));
+    let (st, page) = as_proxy(format!("/jobs/{id}"), "lead@example.org").await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(page.contains("data-testid=\"job-status\"") && page.contains(">partial<"), "{page}");
+    let total = job["total"].as_i64().unwrap();
+    assert!(page.contains(&format!("{total} of {total} items")), "progress is shown");
+    assert!(page.contains("skipped: ") && page.contains("data-testid=\"rerun\""), "counts and the re-run button");
+    let (_, viewer_page) = as_proxy(format!("/jobs/{id}"), "viewer@example.org").await;
+    assert!(!viewer_page.contains("data-testid=\"rerun\""), "only leads may re-run");
+
+    // Through the proxy too, a cross-site POST is refused.
+    let forged = browser()
+        .post(format!("{}/jobs/{id}/rerun", s.base))
+        .header("X-Forwarded-Email", "lead@example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    // Re-run: a new job, and the browser lands on it.
+    let rerun = browser()
+        .post(format!("{}/jobs/{id}/rerun", s.base))
+        .header("X-Forwarded-Email", "lead@example.org")
+        .header("Origin", &s.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rerun.status(), StatusCode::SEE_OTHER);
+    let location = rerun.headers()["location"].to_str().unwrap().to_string();
+    let new_id: i64 = location.trim_start_matches("/jobs/").parse().unwrap();
+    assert!(new_id > id, "{location}");
 }
