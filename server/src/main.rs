@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// Scans parse and rebuild hundreds of megabytes of JSON as many small allocations; mimalloc
+/// serves those markedly faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
