@@ -53,13 +53,10 @@ pub fn spawn_server() -> TestServer {
     spawn_server_with(&[])
 }
 
-/// A server with extra environment (configuration variables).
-pub fn spawn_server_with(env: &[(&str, &str)]) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    run(dir.path(), &["demo", "--charts", "60"]);
-    let lead = token_for(dir.path(), "lead@example.org", "lead");
-    let viewer = token_for(dir.path(), "viewer@example.org", "viewer");
-    let mut child = chartgate(dir.path())
+/// Starts `chartgate serve` on a random port in `dir` and waits (with a deadline) for the
+/// line that announces its address.
+pub fn serve_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = chartgate(dir)
         .arg("serve")
         .env("CHARTGATE_LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
@@ -76,6 +73,16 @@ pub fn spawn_server_with(env: &[(&str, &str)]) -> TestServer {
         }
     });
     let base = rx.recv_timeout(Duration::from_secs(60)).expect("the server announces its address");
+    (child, base)
+}
+
+/// A server with extra environment (configuration variables).
+pub fn spawn_server_with(env: &[(&str, &str)]) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), &["demo", "--charts", "60"]);
+    let lead = token_for(dir.path(), "lead@example.org", "lead");
+    let viewer = token_for(dir.path(), "viewer@example.org", "viewer");
+    let (child, base) = serve_in(dir.path(), env);
     TestServer { base, dir, child, lead, viewer }
 }
 

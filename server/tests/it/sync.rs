@@ -671,8 +671,7 @@ async fn production_down_fails_cleanly_and_a_retry_applies() {
 // ---- The real binary: `chartgate serve` killed with SIGKILL mid-job, and `chartgate sync`. ----
 
 mod process {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Stdio};
+    use std::process::Child;
 
     use super::*;
     use crate::api::{chartgate, run as cli, token_for};
@@ -690,24 +689,9 @@ mod process {
     }
 
     fn serve(dir: &std::path::Path, item_delay_ms: u64) -> Server {
-        let mut child = chartgate(dir)
-            .arg("serve")
-            .env("CHARTGATE_LISTEN", "127.0.0.1:0")
-            .env("CHARTGATE_HOOK_SECRET", "s3cret")
-            .env(chartgate::sync::job::ITEM_DELAY_VAR, item_delay_ms.to_string())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("chartgate listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let base = rx.recv_timeout(Duration::from_secs(60)).expect("the server announces its address");
+        let delay = item_delay_ms.to_string();
+        let env = [("CHARTGATE_HOOK_SECRET", "s3cret"), (chartgate::sync::job::ITEM_DELAY_VAR, delay.as_str())];
+        let (child, base) = crate::api::serve_in(dir, &env);
         Server { base, child }
     }
 
