@@ -124,29 +124,20 @@ pub mod query {
         }
         let page = q.page.unwrap_or(1).max(1);
         let count_sql = format!("select count(*) from audit_events{clause}");
-        let mut count = sqlx::query(&count_sql);
-        for b in &binds {
-            count = count.bind(b);
-        }
+        let count = crate::db::bind_all(sqlx::query(&count_sql), &binds);
         let total: i64 = count.fetch_one(&db.pool).await?.try_get(0)?;
         let sql = format!(
             "select {COLUMNS} from audit_events{clause} order by id desc limit {per_page} offset {}",
             (page as u64 - 1) * per_page as u64
         );
-        let mut query = sqlx::query(&sql);
-        for b in &binds {
-            query = query.bind(b);
-        }
+        let query = crate::db::bind_all(sqlx::query(&sql), &binds);
         let events = query.fetch_all(&db.pool).await?.iter().map(event_from_row).collect::<Result<_>>()?;
         let per_day_sql = format!(
             "select substr(at, 1, 10) as day, actor, count(*) from audit_events{clause}
              and action in ('review.approve', 'review.reject', 'review.reset')
              group by substr(at, 1, 10), actor order by day, actor"
         );
-        let mut per_day = sqlx::query(&per_day_sql);
-        for b in &binds {
-            per_day = per_day.bind(b);
-        }
+        let per_day = crate::db::bind_all(sqlx::query(&per_day_sql), &binds);
         let per_day = per_day
             .fetch_all(&db.pool)
             .await?
@@ -197,10 +188,7 @@ pub mod query {
             let (db, sql, binds) = (db.clone(), sql.clone(), binds.clone());
             async move {
                 let after = after?;
-                let mut query = sqlx::query(&sql);
-                for b in &binds {
-                    query = query.bind(b);
-                }
+                let query = crate::db::bind_all(sqlx::query(&sql), &binds);
                 let rows = match query.bind(after).fetch_all(&db.pool).await {
                     Ok(rows) => rows,
                     Err(e) => return Some((Err(std::io::Error::other(e)), None)),

@@ -22,6 +22,12 @@ pub struct User {
     pub role: Role,
 }
 
+impl From<&app::types::CurrentUser> for User {
+    fn from(u: &app::types::CurrentUser) -> Self {
+        User { id: u.id, email: u.email.clone(), role: u.role }
+    }
+}
+
 impl User {
     /// 403 unless the user has at least `role`.
     pub fn require(&self, role: Role) -> Result<()> {
@@ -96,16 +102,25 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User> {
     })
 }
 
-fn token_hash(token: &str) -> String {
+/// The stored form of a secret token (API token or session cookie).
+pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new 256-bit secret in hex, and the hash under which it is stored.
+pub fn new_secret() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = hex::encode(bytes);
+    let hash = token_hash(&secret);
+    (secret, hash)
 }
 
 /// Creates an API token for a user and returns it; only its hash is kept.
 pub async fn create_token(db: &Db, email: &str) -> Result<String> {
     let user = user_by_email(db, email).await?.ok_or_else(|| Error::NotFound(format!("no user {email}")))?;
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = format!("cgt_{}", hex::encode(bytes));
+    let (secret, _) = new_secret();
+    let token = format!("cgt_{secret}");
     let _guard = db.write_guard().await;
     sqlx::query("insert into api_tokens (token_hash, user_id, created_at) values ($1, $2, $3)")
         .bind(token_hash(&token))
@@ -147,7 +162,7 @@ impl FromRequestParts<AppState> for Caller {
             };
         }
         match parts.extensions.get::<app::types::CurrentUser>() {
-            Some(u) => Ok(Caller(User { id: u.id, email: u.email.clone(), role: u.role })),
+            Some(u) => Ok(Caller(u.into())),
             None => Err(Error::Unauthorized),
         }
     }

@@ -59,7 +59,7 @@ pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSumm
     let lock = state.scan_locks.for_branch(PRODUCTION).await;
     {
         let _held = lock.lock().await;
-        scan::refresh_side(&state.db, &production, PRODUCTION, "", false, &Default::default()).await?;
+        scan::refresh_side(&state.db, &production, PRODUCTION, "", false, Default::default()).await?;
         let _guard = state.db.write_guard().await;
         let mut tx = state.db.pool.begin().await?;
         let inserted = sqlx::query(

@@ -152,3 +152,14 @@ pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
 pub fn placeholders(offset: usize, n: usize) -> String {
     (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
+
+/// Binds `values` in order, for queries whose `where` clause was built with `$1…$n`.
+pub fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    values: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for v in values {
+        query = query.bind(v);
+    }
+    query
+}

@@ -110,10 +110,7 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffP
     }
     let total: i64 = {
         let count_sql = format!("select count(*) from ({sql}) c");
-        let mut query = sqlx::query(&count_sql);
-        for b in &binds {
-            query = query.bind(b);
-        }
+        let query = crate::db::bind_all(sqlx::query(&count_sql), &binds);
         query.fetch_one(&state.db.pool).await?.try_get(0)?
     };
     sql.push_str(match q.sort.as_deref() {
@@ -127,10 +124,7 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffP
     }
     let page = q.page.unwrap_or(1).max(1);
     sql.push_str(&format!(" limit {per_page} offset {}", (page as u64 - 1) * per_page as u64));
-    let mut query = sqlx::query(&sql);
-    for b in &binds {
-        query = query.bind(b);
-    }
+    let query = crate::db::bind_all(sqlx::query(&sql), &binds);
     let rows = query.fetch_all(&state.db.pool).await?;
     let items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
     Ok(DiffPage {

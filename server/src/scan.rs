@@ -146,7 +146,7 @@ pub async fn refresh_side(
     side: &str,
     branch: &str,
     full: bool,
-    known: &Fingerprints,
+    known: Arc<Fingerprints>,
 ) -> Result<Refreshed> {
     let marker_key = marker_key(side, branch);
     let marker = store.change_marker();
@@ -171,9 +171,8 @@ pub async fn refresh_side(
         return Ok(Refreshed { states: Some(states), stats });
     }
 
-    let mut lookup = fingerprints([&states]);
-    lookup.extend(known.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let lookup = Arc::new(lookup);
+    // Known bytes: this side's own, then those the caller knows (production's, for staging).
+    let own = Arc::new(fingerprints([&states]));
     let label: Arc<str> = format!("{side} store {}", store.name()).into();
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RawChart>>>(2);
@@ -191,9 +190,9 @@ pub async fn refresh_side(
     let mut changed = Vec::new();
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
-        let (lookup, label) = (lookup.clone(), label.clone());
+        let (own, known, label) = (own.clone(), known.clone(), label.clone());
         let processed = tokio::task::spawn_blocking(move || {
-            batch.par_iter().map(|raw| state_of(raw, &lookup, &label)).collect::<Vec<_>>()
+            batch.par_iter().map(|raw| state_of(raw, [&own, &known], &label)).collect::<Vec<_>>()
         })
         .await
         .map_err(Error::internal)?;
@@ -217,9 +216,9 @@ pub async fn refresh_side(
     Ok(Refreshed { states: Some(states), stats })
 }
 
-fn state_of(raw: &RawChart, known: &Fingerprints, label: &str) -> (ChartState, Option<CanonicalChart>) {
+fn state_of(raw: &RawChart, known: [&Fingerprints; 2], label: &str) -> (ChartState, Option<CanonicalChart>) {
     let raw_fp = raw_fingerprint(raw);
-    if let Some(k) = known.get(&raw_fp) {
+    if let Some(k) = known.iter().find_map(|m| m.get(&raw_fp)) {
         let state = ChartState { chart_id: raw.id.clone(), updated_at: raw.updated_at.clone(), ..k.clone() };
         return (state, None);
     }
@@ -461,7 +460,7 @@ pub async fn scan_branch(
     full: bool,
 ) -> Result<ScanReport> {
     let started = Instant::now();
-    let prod = refresh_side(db, production, PRODUCTION, "", full, &Fingerprints::new()).await?;
+    let prod = refresh_side(db, production, PRODUCTION, "", full, Default::default()).await?;
     let mut prod_states = prod.states;
     // Production's states are needed to reuse its versions for staging rows; when staging did not
     // change at all (the common rescan), they are not loaded.
@@ -476,7 +475,7 @@ pub async fn scan_branch(
             known
         }
     };
-    let stage = refresh_side(db, staging, STAGING, branch, full, &known).await?;
+    let stage = refresh_side(db, staging, STAGING, branch, full, Arc::new(known)).await?;
     let (prod_stats, stage_stats) = (prod.stats, stage.stats);
     let moved = full
         || prod_stats.read + prod_stats.removed + stage_stats.read + stage_stats.removed > 0

@@ -43,11 +43,11 @@ impl ChartgateService for Services {
         chart_id: &str,
         review: &ReviewRequest,
     ) -> Result<DiffItem, ServiceError> {
-        Ok(reviews::decide(&self.state, branch, chart_id, &as_user(user), review).await?)
+        Ok(reviews::decide(&self.state, branch, chart_id, &User::from(user), review).await?)
     }
 
     async fn audit(&self, user: &CurrentUser, query: &AuditQuery) -> Result<AuditPage, ServiceError> {
-        as_user(user).require(Role::Lead)?;
+        User::from(user).require(Role::Lead)?;
         Ok(audit::query::list(&self.state.db, query).await?)
     }
 
@@ -62,8 +62,4 @@ impl ChartgateService for Services {
     async fn job(&self, id: i64) -> Result<app::sync::SyncJob, ServiceError> {
         Ok(crate::sync::get_job(&self.state.db, id).await?)
     }
-}
-
-fn as_user(u: &CurrentUser) -> User {
-    User { id: u.id, email: u.email.clone(), role: u.role }
 }

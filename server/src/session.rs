@@ -20,13 +20,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Form, Router};
-use rand::RngCore;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::audit::{self, Event};
-use crate::auth::normalise_email;
+use crate::auth::{new_secret, normalise_email, token_hash};
 use crate::db;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -37,10 +35,6 @@ const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/auth/login", post(login)).route("/auth/logout", post(logout))
-}
-
-fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Failed sign-in attempts per email, in this process: five in fifteen minutes lock the email
@@ -69,13 +63,11 @@ impl LoginLimiter {
 }
 
 pub async fn create_session(state: &AppState, user_id: i64) -> Result<String> {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let token = hex::encode(bytes);
+    let (token, hash) = new_secret();
     let expires = time::OffsetDateTime::now_utc() + state.config.session_ttl();
     let _guard = state.db.write_guard().await;
     sqlx::query("insert into sessions (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)")
-        .bind(token_hash(&token))
+        .bind(hash)
         .bind(user_id)
         .bind(db::now())
         .bind(db::format_time(expires))
