@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # End-to-end tests against the real server: fresh demo stores (300 charts) in a temporary
 # directory, the debug server on a free port, a lead (password and API token), then Playwright in headless
-# Debian Chromium. Needs `cargo leptos build` first (scripts/test.sh runs everything in order).
+# Debian Chromium. Needs `scripts/build.sh` first (scripts/test.sh runs everything in order).
 # Arguments go to `playwright test`, e.g. scripts/e2e.sh --project=js -g filter
+# E2E_RELEASE=1 tests the release build instead (`scripts/build.sh --release` first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
-bin=$root/target/debug/chartgate
+if [[ ${E2E_RELEASE:-0} == 1 ]]; then
+  mode=release build_cmd="scripts/build.sh --release"
+else
+  mode=debug build_cmd="scripts/build.sh"
+fi
+bin=$root/target/$mode/chartgate
 
-if [[ ! -x $bin || ! -d target/site/pkg ]]; then
-  echo "e2e: target/debug/chartgate or target/site/pkg missing; run 'cargo leptos build' first" >&2
+missing=()
+for file in "$bin" target/site/pkg/chartgate.js target/site/pkg/chartgate.wasm target/site/pkg/chartgate.css; do
+  [[ -e $file ]] || missing+=("${file#"$root"/}")
+done
+if ((${#missing[@]} > 0)); then
+  echo "e2e: missing ${missing[*]}; run '$build_cmd' first (scripts/setup.sh --test installs what it needs)" >&2
   exit 1
 fi
+# scripts/build.sh records which build target/site/pkg holds (debug and release share it).
+bundle=$(cut -d' ' -f1 target/site/pkg/.build-stamp 2>/dev/null || echo unknown)
+echo "e2e: $mode server, $bundle browser bundle"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chartgate-e2e.XXXXXX")
 server_pid=""
@@ -37,7 +50,19 @@ export CHARTGATE_STAGING_URL_TEMPLATE="sqlite://$tmp/staging/{branch}.db"
 mkdir -p "$tmp/staging"
 
 echo "e2e: creating demo stores in $tmp"
-"$bin" demo --charts 300
+demo_out=$("$bin" demo --charts 300)
+echo "$demo_out"
+# The accounts the demo printed ("ROLE EMAIL password: PASSWORD"); demo_accounts.spec.ts signs in with them.
+CHARTGATE_DEMO_ACCOUNTS=$(sed -n '/^demo accounts/,$p' <<<"$demo_out" | tail -n +2)
+export CHARTGATE_DEMO_ACCOUNTS
+
+# A chain of targets (design §10): the demo's production, and a staging that tracks the main line
+# (a copy of production) and is promoted on releases. The demo's branches stay on production.
+cp "$tmp/production.db" "$tmp/staging-main.db"
+export CHARTGATE_TARGETS__PRODUCTION__STORE_URL="sqlite://$tmp/production.db"
+export CHARTGATE_TARGETS__STAGING__STORE_URL="sqlite://$tmp/staging-main.db"
+export CHARTGATE_TARGETS__STAGING__PROMOTES_TO=production
+export CHARTGATE_TARGETS__STAGING__PROMOTE_ON=release
 
 echo "e2e: starting the server"
 : >"$tmp/serve.out"

@@ -1,30 +1,56 @@
 #!/usr/bin/env bash
-# Installs Chartgate's build and test prerequisites. Idempotent: every tool's version is checked
-# first, so on a prepared machine this finishes in seconds.
+# Installs what Chartgate's scripts need, and nothing more than the chosen mode asks for.
+# Idempotent: every tool's version is checked first, so on a prepared machine this finishes in
+# seconds. Modes combine; without one, everything is installed.
 #
-#   scripts/setup.sh            wasm32 target, cargo-leptos, wasm-bindgen-cli, Chromium, end2end npm deps
-#   scripts/setup.sh --release  the same, plus wasm-opt (for `cargo leptos build --release`)
-#                               (or CHARTGATE_SETUP_RELEASE=1)
+#   scripts/setup.sh --build   what `scripts/build.sh` (debug) needs: the wasm32-unknown-unknown
+#                              target and wasm-bindgen-cli matching the pin in Cargo.toml
+#   scripts/setup.sh --demo    --build plus tools/ (npm: binaryen's wasm-opt, esbuild) for
+#                              `scripts/build.sh --release`; scripts/demo.sh uses this mode
+#                              (--release is the same mode; so is CHARTGATE_SETUP_RELEASE=1)
+#   scripts/setup.sh --test    --build plus the browser tests: Chromium (apt) and end2end/'s npm
+#                              packages (Playwright, never its browsers); scripts/test.sh uses this
+#   scripts/setup.sh           all of the above
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-CARGO_LEPTOS_VERSION=0.3.10
-WASM_OPT_VERSION=0.116.1 # the wasm-opt crate; its binary reports "version 116"
-
-release=${CHARTGATE_SETUP_RELEASE:-0}
+want_release=0 want_e2e=0 chosen=0
+if [[ ${CHARTGATE_SETUP_RELEASE:-0} == 1 ]]; then want_release=1 chosen=1; fi
 for arg in "$@"; do
   case $arg in
-    --release) release=1 ;;
-    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
+    --build) chosen=1 ;;
+    --demo | --release) want_release=1 chosen=1 ;;
+    --test) want_e2e=1 chosen=1 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "setup: unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
+if ((chosen == 0)); then want_release=1 want_e2e=1; fi
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 # First x.y.z in a command's output, or nothing when the command is missing or fails.
 version_of() { { "$@" 2>/dev/null || true; } | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1; }
 as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
+
+# npm_install DIR: `npm ci` in DIR when its node_modules is older than package.json or the lock.
+# Never downloads browsers (Playwright's postinstall is told to skip them).
+npm_install() {
+  local dir=$1 stamp=$1/node_modules/.chartgate-setup-stamp
+  command -v npm >/dev/null || die "npm not found; install Node.js 20 or newer"
+  if [[ -f $stamp && ! $dir/package.json -nt $stamp && ! $dir/package-lock.json -nt $stamp ]]; then
+    say "ok       $dir/node_modules"
+  else
+    say "install  $dir npm packages"
+    local npm_cmd=install
+    if [[ -f $dir/package-lock.json ]]; then npm_cmd=ci; fi
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm "$npm_cmd" --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+}
+
+command -v rustup >/dev/null || die "rustup not found; install Rust from https://rustup.rs"
 
 # Rust target of the browser bundle.
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -34,56 +60,33 @@ else
   rustup target add wasm32-unknown-unknown
 fi
 
-# cargo-leptos builds the server and the browser bundle together.
-if [[ $(version_of cargo leptos --version) == "$CARGO_LEPTOS_VERSION" ]]; then
-  say "ok       cargo-leptos $CARGO_LEPTOS_VERSION"
-else
-  say "install  cargo-leptos $CARGO_LEPTOS_VERSION (takes a while)"
-  cargo install --locked "cargo-leptos@$CARGO_LEPTOS_VERSION"
-fi
-
 # wasm-bindgen-cli must be exactly the version of the wasm-bindgen crate pinned in Cargo.toml.
 wasm_bindgen_version=$(grep -E '^wasm-bindgen[[:space:]]*=' Cargo.toml | grep -oE '"=[0-9][^"]*"' | tr -d '"=' | head -n1)
-if [[ -z $wasm_bindgen_version ]]; then
-  echo 'setup: Cargo.toml pins no wasm-bindgen version (expected wasm-bindgen = "=X.Y.Z")' >&2
-  exit 1
-fi
+[[ -n $wasm_bindgen_version ]] || die 'Cargo.toml pins no wasm-bindgen version (expected wasm-bindgen = "=X.Y.Z")'
 if [[ $(version_of wasm-bindgen --version) == "$wasm_bindgen_version" ]]; then
   say "ok       wasm-bindgen-cli $wasm_bindgen_version"
 else
-  say "install  wasm-bindgen-cli $wasm_bindgen_version (matches Cargo.toml)"
+  say "install  wasm-bindgen-cli $wasm_bindgen_version (matches Cargo.toml; a few minutes)"
   CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback cargo install wasm-bindgen-cli --version "$wasm_bindgen_version"
 fi
 
-# wasm-opt shrinks the release bundle; Debian's binaryen is too old, so it comes from crates.io.
-if [[ $release == 1 ]]; then
-  if { wasm-opt --version 2>/dev/null || true; } | grep -qw 116; then
-    say "ok       wasm-opt 116"
+# Release build tools, pinned in tools/package.json: wasm-opt from npm's binaryen (Debian's
+# binaryen is too old and breaks hydration; the wasm-opt crate takes minutes to compile) and
+# esbuild for the JS glue.
+if ((want_release)); then
+  npm_install tools
+fi
+
+if ((want_e2e)); then
+  # Headless browser of the end-to-end tests (Playwright never downloads its own).
+  if [[ -x /usr/bin/chromium ]]; then
+    say "ok       /usr/bin/chromium"
   else
-    say "install  wasm-opt $WASM_OPT_VERSION"
-    cargo install --locked wasm-opt --version "$WASM_OPT_VERSION"
+    say "install  chromium (apt)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   fi
-fi
-
-# Headless browser of the end-to-end tests (Playwright never downloads its own).
-if [[ -x /usr/bin/chromium ]]; then
-  say "ok       /usr/bin/chromium"
-else
-  say "install  chromium (apt)"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
-fi
-
-# Playwright, reinstalled when package.json or the lock file changed since the last install.
-command -v npm >/dev/null || { echo "setup: npm not found; install Node.js 20 or newer" >&2; exit 1; }
-stamp=end2end/node_modules/.chartgate-setup-stamp
-if [[ -f $stamp && ! end2end/package.json -nt $stamp && ! end2end/package-lock.json -nt $stamp ]]; then
-  say "ok       end2end/node_modules"
-else
-  say "install  end2end npm packages"
-  if [[ -f end2end/package-lock.json ]]; then npm_cmd=ci; else npm_cmd=install; fi
-  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm "$npm_cmd" --no-audit --no-fund --loglevel=error)
-  touch "$stamp"
+  npm_install end2end
 fi
 
 say "done"

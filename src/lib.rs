@@ -1,8 +1,8 @@
 //! The browser entry of Chartgate.
 //!
 //! This is the workspace's root package on purpose (the design card fixes `src/` as the browser
-//! entry): cargo-leptos builds it for `wasm32-unknown-unknown` with the `hydrate` feature and it
-//! hydrates the server-rendered [`app::App`]. On the host it compiles to an empty library, so
+//! entry): `scripts/build.sh` (or, in development, cargo-leptos) builds it for
+//! `wasm32-unknown-unknown` with the `hydrate` feature and it hydrates the server-rendered [`app::App`]. On the host it compiles to an empty library, so
 //! `cargo test --workspace` never mixes the `ssr` and `hydrate` halves of `app`.
 
 #[cfg(feature = "hydrate")]

@@ -1,6 +1,7 @@
-//! Server functions: the pages' only way to the server. Each checks its input and calls the
-//! [`ChartgateService`](crate::service::ChartgateService) provided as context, as the signed-in
-//! user the server's session middleware found.
+//! Server functions: the pages' only way to the server. Each checks who is calling (the signed-in
+//! user the server's session middleware found, and the least role the call needs), checks its
+//! input, and calls the [`ChartgateService`](crate::service::ChartgateService) provided as
+//! context — whose implementation checks the role again in the feature it calls.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -23,6 +24,17 @@ fn signed_in() -> Result<CurrentUser, AppError> {
         .ok_or(AppError::Unauthorized)
 }
 
+/// The signed-in user, if their role is at least `role`; 403 otherwise.
+#[cfg(feature = "ssr")]
+pub(crate) fn signed_in_as(role: crate::types::Role) -> Result<CurrentUser, AppError> {
+    let user = signed_in()?;
+    if user.can(role) {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden(format!("this needs the {} role; you are a {}", role.as_str(), user.role.as_str())))
+    }
+}
+
 /// Who is signed in (the server's session middleware put them in the request).
 #[server]
 pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
@@ -33,6 +45,13 @@ pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
 pub async fn list_branches() -> Result<Vec<BranchSummary>, AppError> {
     signed_in()?;
     service()?.branches().await
+}
+
+/// The targets, in chain order (each after the one it promotes to).
+#[server]
+pub async fn list_targets() -> Result<Vec<crate::types::TargetSummary>, AppError> {
+    signed_in()?;
+    service()?.targets().await
 }
 
 /// JSON input: a query whose fields are all empty must still arrive as a query.
@@ -54,13 +73,13 @@ pub async fn get_diff(branch: String, chart_id: String) -> Result<DiffDetail, Ap
 /// Records a decision bound to the hashes the reviewer saw.
 #[server(input = Json)]
 pub async fn review_item(branch: String, chart_id: String, review: ReviewRequest) -> Result<DiffItem, AppError> {
-    let user = signed_in()?;
+    let user = signed_in_as(crate::types::Role::Reviewer)?;
     service()?.decide(&user, &branch, &chart_id, &review).await
 }
 
 #[server(input = Json)]
 pub async fn audit_events(query: AuditQuery) -> Result<AuditPage, AppError> {
-    let user = signed_in()?;
+    let user = signed_in_as(crate::types::Role::Lead)?;
     service()?.audit(&user, &query).await
 }
 
@@ -68,6 +87,30 @@ pub async fn audit_events(query: AuditQuery) -> Result<AuditPage, AppError> {
 pub async fn get_version(hash: String) -> Result<ChartVersion, AppError> {
     signed_in()?;
     service()?.version(&hash).await
+}
+
+/// The groups of a branch's items with the same change (design §11).
+#[server]
+pub async fn list_groups(branch: String) -> Result<Vec<crate::types::ChangeGroup>, AppError> {
+    signed_in()?;
+    service()?.groups(&branch).await
+}
+
+#[server]
+pub async fn get_group(branch: String, id: String) -> Result<crate::types::GroupDetail, AppError> {
+    signed_in()?;
+    service()?.group(&branch, &id).await
+}
+
+/// Decides a group: one decision per item, each bound to the hashes the page showed.
+#[server(input = Json)]
+pub async fn review_group(
+    branch: String,
+    id: String,
+    review: crate::types::GroupReviewRequest,
+) -> Result<crate::types::BulkReviewResult, AppError> {
+    let user = signed_in_as(crate::types::Role::Reviewer)?;
+    service()?.decide_group(&user, &branch, &id, &review).await
 }
 
 #[server]

@@ -21,6 +21,9 @@ pub enum AppError {
     Conflict(String),
     #[error("something went wrong on our side; it has been logged")]
     Internal,
+    /// A database or store the server needs cannot be reached right now; retrying may work.
+    #[error("{0}")]
+    Unavailable(String),
     /// The request never reached the service (network, encoding).
     #[error("could not reach the server: {0}")]
     Transport(String),

@@ -6,9 +6,11 @@
 pub mod api;
 pub mod error;
 pub mod pages;
+pub mod rows;
 #[cfg(feature = "ssr")]
 pub mod service;
 pub mod sync;
 pub mod types;
+pub mod upgrades;
 
 pub use pages::{shell, App};

@@ -6,9 +6,11 @@ pub mod chart_svg;
 mod common;
 mod diff_detail;
 mod diff_list;
+mod group;
 mod jobs;
 mod login;
 pub mod review;
+mod upgrade;
 mod version;
 
 use leptos::prelude::*;
@@ -22,18 +24,23 @@ use audit::AuditPageView;
 use branches::BranchesPage;
 use diff_detail::DiffDetailPage;
 use diff_list::DiffListPage;
+use group::{GroupPage, GroupsPage};
 use jobs::{JobPage, JobsPage};
 use login::LoginPage;
+use upgrade::{UpgradeDetailPage, UpgradePage};
 use version::VersionPage;
 
 /// The HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -41,6 +48,29 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The page's Content-Security-Policy, bound to a fresh nonce: only the app's own scripts run, the
+/// inline hydration script by its nonce (leptos puts [`leptos::nonce::use_nonce`] on it), the
+/// WebAssembly by `'wasm-unsafe-eval'`. Inline `style=""` attributes (progress bars, legend swatches)
+/// need `'unsafe-inline'` for styles only. The server adds the headers every answer shares.
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    use leptos::nonce::{provide_nonce, use_nonce};
+    if use_nonce().is_none() {
+        provide_nonce();
+    }
+    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+        return;
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&policy) {
+        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
 
@@ -85,6 +115,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                     <Route path=path!("/versions/:hash") view=VersionPage ssr=SsrMode::Async />
                     <Route path=path!("/branches/:branch") view=DiffListPage ssr=SsrMode::Async />
+                    <Route path=path!("/branches/:branch/upgrade") view=UpgradePage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("/branches/:branch/upgrades/:id")
+                        view=UpgradeDetailPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/branches/:branch/groups") view=GroupsPage ssr=SsrMode::Async />
+                    <Route path=path!("/branches/:branch/groups/:id") view=GroupPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/branches/:branch/charts/:chart_id")
                         view=DiffDetailPage
@@ -100,7 +138,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn UserMenu(user: crate::types::CurrentUser) -> impl IntoView {
     view! {
-        <nav class="user-menu">
+        <nav class="user-menu" aria-label="Account">
             <a href="/jobs">"Sync jobs"</a>
             <a href="/audit">"Audit"</a>
             <span class="muted" data-testid="current-user">{format!("{} · {}", user.email, user.role.as_str())}</span>

@@ -4,8 +4,22 @@
 use serde::{Deserialize, Serialize};
 
 /// `queued → running → succeeded | partial | failed`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum JobStatus {
     Queued,
     Running,
@@ -19,24 +33,7 @@ pub enum JobStatus {
 
 impl JobStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Partial => "partial",
-            JobStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobStatus> {
-        match s {
-            "queued" => Some(JobStatus::Queued),
-            "running" => Some(JobStatus::Running),
-            "succeeded" => Some(JobStatus::Succeeded),
-            "partial" => Some(JobStatus::Partial),
-            "failed" => Some(JobStatus::Failed),
-            _ => None,
-        }
+        self.into()
     }
 
     /// The job will not change any more.
@@ -46,8 +43,22 @@ impl JobStatus {
 }
 
 /// What started a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SyncTrigger {
     /// The GitHub merge hook.
     Hook,
@@ -59,26 +70,27 @@ pub enum SyncTrigger {
 
 impl SyncTrigger {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SyncTrigger::Hook => "hook",
-            SyncTrigger::Api => "api",
-            SyncTrigger::Cli => "cli",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SyncTrigger> {
-        match s {
-            "hook" => Some(SyncTrigger::Hook),
-            "api" => Some(SyncTrigger::Api),
-            "cli" => Some(SyncTrigger::Cli),
-            _ => None,
-        }
+        self.into()
     }
 }
 
 /// What the item's decision asks of production.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SyncAction {
     Create,
     Update,
@@ -87,20 +99,7 @@ pub enum SyncAction {
 
 impl SyncAction {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SyncAction::Create => "create",
-            SyncAction::Update => "update",
-            SyncAction::Delete => "delete",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SyncAction> {
-        match s {
-            "create" => Some(SyncAction::Create),
-            "update" => Some(SyncAction::Update),
-            "delete" => Some(SyncAction::Delete),
-            _ => None,
-        }
+        self.into()
     }
 
     /// The outcome of doing it.
@@ -114,8 +113,22 @@ impl SyncAction {
 }
 
 /// What happened to one item. `skipped` and `failed` come with a reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum SyncOutcome {
     Created,
     Updated,
@@ -128,26 +141,7 @@ pub enum SyncOutcome {
 
 impl SyncOutcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SyncOutcome::Created => "created",
-            SyncOutcome::Updated => "updated",
-            SyncOutcome::Deleted => "deleted",
-            SyncOutcome::Unchanged => "unchanged",
-            SyncOutcome::Skipped => "skipped",
-            SyncOutcome::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SyncOutcome> {
-        match s {
-            "created" => Some(SyncOutcome::Created),
-            "updated" => Some(SyncOutcome::Updated),
-            "deleted" => Some(SyncOutcome::Deleted),
-            "unchanged" => Some(SyncOutcome::Unchanged),
-            "skipped" => Some(SyncOutcome::Skipped),
-            "failed" => Some(SyncOutcome::Failed),
-            _ => None,
-        }
+        self.into()
     }
 
     /// The item wrote production (or, in a dry run, would have).
@@ -169,9 +163,13 @@ pub mod reason {
     pub const PRODUCTION_CHANGED: &str = "production changed";
     /// A side of the chart is not valid JSON.
     pub const UNREADABLE: &str = "unreadable";
+    /// The approved version draws an indicator the target's `indicators` table lacks (the data
+    /// deploy has not reached it yet); a later sync writes it (design §9).
+    pub const MISSING_INDICATOR: &str = "missing indicator";
 }
 
 /// One item of a job.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncItem {
     pub chart_id: String,
@@ -189,10 +187,15 @@ pub struct SyncItem {
 }
 
 /// A sync job with its items.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncJob {
     pub id: i64,
     pub branch: String,
+    /// The target the job writes (design §10).
+    pub target: String,
+    /// The move it makes, e.g. `feature-1 → production` or `staging → production`.
+    pub hop: String,
     pub status: JobStatus,
     pub dry_run: bool,
     pub trigger: SyncTrigger,
@@ -208,6 +211,9 @@ pub struct SyncJob {
     pub done: i64,
     /// Why the job failed, safe to show.
     pub error: Option<String>,
+    /// The worker that holds (or last held) the job, `host:pid:tag`: which replica runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
     #[serde(default)]
     pub items: Vec<SyncItem>,
 }
@@ -220,6 +226,7 @@ impl SyncJob {
 }
 
 /// `POST /api/v1/sync`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub branch: String,
@@ -228,12 +235,17 @@ pub struct SyncRequest {
 }
 
 /// The 202 answer of `POST /sync` and of the hook.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobAccepted {
     pub job_id: i64,
+    /// Every job, when one delivery started several (a merge that also promotes a target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job_ids: Vec<i64>,
 }
 
 /// The 200 answer of the hook to a delivery it does not act on.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HookIgnored {
     pub ignored: String,

@@ -6,8 +6,24 @@ use serde::{Deserialize, Serialize};
 /// The three JSON parts of a chart, in the order the UI shows them.
 pub const PARTS: [&str; 3] = ["config", "data", "metadata"];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Role {
     Viewer,
     Reviewer,
@@ -16,24 +32,23 @@ pub enum Role {
 
 impl Role {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Reviewer => "reviewer",
-            Role::Lead => "lead",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "viewer" => Some(Role::Viewer),
-            "reviewer" => Some(Role::Reviewer),
-            "lead" => Some(Role::Lead),
-            _ => None,
-        }
+        self.into()
     }
 }
 
+/// An API token as leads see it: never the secret, only an id to revoke it by.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// The first 12 hex digits of the token's SHA-256 (not of the token).
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub created_at: String,
+}
+
 /// Who is signed in, as the pages see it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentUser {
     pub id: i64,
@@ -47,8 +62,22 @@ impl CurrentUser {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ItemKind {
     New,
     Modified,
@@ -57,25 +86,26 @@ pub enum ItemKind {
 
 impl ItemKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ItemKind::New => "new",
-            ItemKind::Modified => "modified",
-            ItemKind::Deleted => "deleted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ItemKind> {
-        match s {
-            "new" => Some(ItemKind::New),
-            "modified" => Some(ItemKind::Modified),
-            "deleted" => Some(ItemKind::Deleted),
-            _ => None,
-        }
+        self.into()
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ReviewStatus {
     Pending,
     Approved,
@@ -84,24 +114,12 @@ pub enum ReviewStatus {
 
 impl ReviewStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewStatus::Pending => "pending",
-            ReviewStatus::Approved => "approved",
-            ReviewStatus::Rejected => "rejected",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ReviewStatus> {
-        match s {
-            "pending" => Some(ReviewStatus::Pending),
-            "approved" => Some(ReviewStatus::Approved),
-            "rejected" => Some(ReviewStatus::Rejected),
-            _ => None,
-        }
+        self.into()
     }
 }
 
 /// Counts of a branch's items, as the branches list shows them.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemCounts {
     pub total: i64,
@@ -116,6 +134,7 @@ pub struct ItemCounts {
     pub errors: i64,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BranchSummary {
     /// Environment name (`feature/123` becomes `feature-123`).
@@ -131,37 +150,61 @@ pub struct BranchSummary {
     pub archived_at: Option<String>,
     pub last_scan_at: Option<String>,
     pub last_scan_ms: Option<i64>,
-    /// Why the last scan could not read a store, if it could not.
+    /// Why the last scan could not read a store, if it could not, in a viewer's words.
     pub scan_error: Option<String>,
+    /// The same for leads: the store's URL (password hidden) and the driver's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_error_detail: Option<String>,
     pub counts: ItemCounts,
+    /// The target the branch is checked against and synced to (design §10).
+    pub target: String,
+    /// `branch`, or `target` for a target that is an environment of the next one.
+    pub kind: String,
 }
 
+/// The decision on an item. Whether it still counts is the server's answer (`in_force`, from
+/// the one definition in Chartgate's database); the pages only show it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReviewState {
+    /// What was decided.
     pub status: ReviewStatus,
     pub reviewer: Option<String>,
     pub at: Option<String>,
     pub comment: Option<String>,
     /// The decision was made on content that has changed since: it counts as pending.
     pub stale: bool,
+    /// The status that counts: `status`, or `pending` when the decision is stale.
+    pub in_force: ReviewStatus,
 }
 
 impl ReviewState {
     pub fn pending() -> Self {
-        ReviewState { status: ReviewStatus::Pending, reviewer: None, at: None, comment: None, stale: false }
+        ReviewState {
+            status: ReviewStatus::Pending,
+            reviewer: None,
+            at: None,
+            comment: None,
+            stale: false,
+            in_force: ReviewStatus::Pending,
+        }
     }
 
-    /// The status that counts: a stale decision is pending.
+    /// The status that counts, as the server decided it.
     pub fn effective(&self) -> ReviewStatus {
-        if self.stale {
-            ReviewStatus::Pending
-        } else {
-            self.status
-        }
+        self.in_force
+    }
+
+    /// What a fresh decision looks like before the server confirms it (optimistic updates).
+    pub fn decided(&mut self, status: ReviewStatus) {
+        self.status = status;
+        self.stale = false;
+        self.in_force = status;
     }
 }
 
 /// One chart a branch changed.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiffItem {
     pub chart_id: String,
@@ -180,8 +223,16 @@ pub struct DiffItem {
     pub error: Option<String>,
     /// When staging last changed the chart.
     pub changed_at: String,
+    /// The dataset upgrade whose content staging holds for this chart (design §9), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<i64>,
+    /// Production's page views over 30 days, where its store has a `chart_views` table (§11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views_30d: Option<i64>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DiffQuery {
     pub status: Option<String>,
@@ -192,8 +243,12 @@ pub struct DiffQuery {
     pub sort: Option<String>,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
+    /// Only the items a dataset upgrade made (design §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<i64>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiffPage {
     pub items: Vec<DiffItem>,
@@ -204,9 +259,37 @@ pub struct DiffPage {
     pub counts: ItemCounts,
     pub last_scan_at: Option<String>,
     pub scan_error: Option<String>,
+    /// Leads only: see [`BranchSummary::scan_error_detail`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_error_detail: Option<String>,
+    /// The target the branch is checked against (design §10).
+    pub target: String,
+    /// The target's store has `chart_views`: the list can sort by `views` (design §11).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub views_available: bool,
+}
+
+/// A target of the configuration (design §10), as `GET /targets` and the branches page show it.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetSummary {
+    pub name: String,
+    /// The store's URL without a password.
+    pub store_url: String,
+    /// The next target in the chain; this target is then an environment of that one.
+    pub promotes_to: Option<String>,
+    /// `release`, `merge` or `manual`.
+    pub promote_on: String,
+    /// With `promote_on = "merge"`: the git branch whose merges promote.
+    pub promote_branch: Option<String>,
+    /// Whether merged branches of this target are synced at once.
+    pub sync_on_merge: bool,
+    /// The target of branches registered without one.
+    pub default: bool,
 }
 
 /// One changed value in a JSON document, addressed by a JSON pointer-like path.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JsonChange {
     pub path: String,
@@ -217,6 +300,7 @@ pub struct JsonChange {
 }
 
 /// A text hunk of the pretty-printed documents (unified-diff style).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hunk {
     pub old_start: usize,
@@ -226,6 +310,7 @@ pub struct Hunk {
     pub lines: Vec<HunkLine>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HunkLine {
     /// `equal`, `delete` or `insert`.
@@ -236,6 +321,7 @@ pub struct HunkLine {
     pub words: Vec<(bool, String)>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct JsonDiff {
     pub changes: Vec<JsonChange>,
@@ -243,6 +329,7 @@ pub struct JsonDiff {
 }
 
 /// A data row's key: (`series`, `entity`, `time`).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowKey {
     pub series: Option<String>,
@@ -250,6 +337,7 @@ pub struct RowKey {
     pub time: serde_json::Value,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RowChange {
     pub key: RowKey,
@@ -257,6 +345,7 @@ pub struct RowChange {
     pub new: Option<serde_json::Value>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DataDiff {
     pub added: Vec<RowChange>,
@@ -266,6 +355,7 @@ pub struct DataDiff {
 }
 
 /// A chart's canonical content, as stored in the version store.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChartVersion {
     pub hash: String,
@@ -276,10 +366,13 @@ pub struct ChartVersion {
 }
 
 /// One item with everything the detail page shows.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DiffDetail {
     #[serde(flatten)]
     pub item: DiffItem,
+    /// The target the branch is checked against: what the "production" side shows.
+    pub target: String,
     pub config_diff: JsonDiff,
     pub data_diff: DataDiff,
     pub metadata_diff: JsonDiff,
@@ -299,9 +392,36 @@ pub struct DiffDetail {
     pub prev_chart_id: Option<String>,
     #[serde(default)]
     pub next_chart_id: Option<String>,
+    /// What changed since the last approval of this chart on this branch, when the content is no
+    /// longer what was approved (design §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_approval: Option<SinceApproval>,
+    /// `approved` when the diffs above run from the approved content to staging
+    /// (`?against=approved`); empty for the usual production → staging.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub against: String,
+}
+
+/// The last approval of an item and what changed since: from the staging content it approved to
+/// staging now.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SinceApproval {
+    pub reviewer: String,
+    pub at: String,
+    pub approved_staging_hash: Option<String>,
+    pub approved_production_hash: Option<String>,
+    /// Staging holds other content than what was approved.
+    pub staging_moved: bool,
+    /// Production holds other content than when it was approved.
+    pub production_moved: bool,
+    pub config_diff: JsonDiff,
+    pub data_diff: DataDiff,
+    pub metadata_diff: JsonDiff,
 }
 
 /// A decision on one item, bound to the content the reviewer saw.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReviewRequest {
     pub status: ReviewStatus,
@@ -310,6 +430,7 @@ pub struct ReviewRequest {
     pub comment: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkReviewRequest {
     pub status: ReviewStatus,
@@ -317,6 +438,7 @@ pub struct BulkReviewRequest {
     pub comment: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkDecided {
     pub chart_id: String,
@@ -324,12 +446,14 @@ pub struct BulkDecided {
     pub production_hash: Option<String>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkRefused {
     pub chart_id: String,
     pub reason: String,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkReviewResult {
     pub status: ReviewStatus,
@@ -338,6 +462,7 @@ pub struct BulkReviewResult {
 }
 
 /// The merge gate: `pass` only when every item is decided and no decision is stale.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Gate {
     pub pass: bool,
@@ -351,6 +476,7 @@ pub struct Gate {
     pub errors: i64,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
     pub id: i64,
@@ -364,6 +490,8 @@ pub struct AuditEvent {
     pub detail: Option<serde_json::Value>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema, utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditQuery {
     pub branch: Option<String>,
@@ -376,6 +504,7 @@ pub struct AuditQuery {
     pub per_page: Option<u32>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
@@ -387,10 +516,72 @@ pub struct AuditPage {
     pub per_day: Vec<DayCount>,
 }
 
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DayCount {
     /// `YYYY-MM-DD` (UTC).
     pub day: String,
     pub actor: String,
     pub decisions: i64,
+}
+
+/// Items of a branch whose change is the same (design §11): `GET /branches/{b}/groups`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeGroup {
+    /// Stable while the change stays the same: a digest of the change itself.
+    pub id: String,
+    /// What the change does, readably: `subtitle → 'Revised'`.
+    pub summary: String,
+    pub parts: Vec<String>,
+    pub chart_ids: Vec<String>,
+    pub kind: ItemKind,
+    pub conflict: bool,
+    /// The group's items as the list shows them, with their current hashes and decisions.
+    #[serde(default)]
+    pub items: Vec<DiffItem>,
+    /// Items whose decision in force is pending (stale included).
+    #[serde(default)]
+    pub pending: usize,
+}
+
+/// A small preview of one more item of a group: its staging content beside production's.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupPreview {
+    pub chart_id: String,
+    pub staging: Option<ChartVersion>,
+    pub production: Option<ChartVersion>,
+}
+
+/// One group with its representative item in full and previews of the others.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupDetail {
+    pub group: ChangeGroup,
+    pub representative: DiffDetail,
+    /// Previews of the next items (at most a page of them); the rest are listed by name.
+    pub previews: Vec<GroupPreview>,
+}
+
+/// What the reviewer saw of one item when deciding a group.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeenItem {
+    pub chart_id: String,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+}
+
+/// `POST /branches/{b}/groups/{id}/review`. With `items` (what the page showed), an item whose
+/// hashes moved since is refused, not decided; without, the group's items are decided bound to
+/// their current hashes.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupReviewRequest {
+    pub status: ReviewStatus,
+    #[serde(default)]
+    pub comment: Option<String>,
+    #[serde(default)]
+    pub items: Option<Vec<SeenItem>>,
 }

@@ -1,6 +1,6 @@
-import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Page } from '@playwright/test';
 import * as path from 'node:path';
-import { apiHeaders, BRANCH, exclusive, hasJs, listItems, ready, SCREENSHOTS, type DiffItem } from './helpers';
+import { apiHeaders, BRANCH, exclusive, hasJs, listItems, ready, SCREENSHOTS, test, type DiffItem } from './helpers';
 
 /** Approves the first pending, non-conflicting item matching `filter` through the JSON API. */
 async function approveThroughApi(request: APIRequestContext, filter: string): Promise<DiffItem> {

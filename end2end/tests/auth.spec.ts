@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { ready } from './helpers';
+import { expect } from '@playwright/test';
+import { ready, test } from './helpers';
 
 test.describe('anonymous visitors', () => {
   test.use({ storageState: { cookies: [], origins: [] } });

@@ -1,6 +1,6 @@
-import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
+import { expect, type APIRequestContext, type Page } from '@playwright/test';
 import * as path from 'node:path';
-import { apiHeaders, BRANCH, exclusive, hasJs, listItems, ready, SCREENSHOTS } from './helpers';
+import { apiHeaders, BRANCH, exclusive, hasJs, listItems, ready, SCREENSHOTS, test } from './helpers';
 
 /**
  * Data-modified, non-conflicting charts drawn as SVG (table-type charts render an HTML table

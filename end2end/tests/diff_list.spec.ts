@@ -1,6 +1,6 @@
-import { expect, test, type Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
 import * as path from 'node:path';
-import { ready, SCREENSHOTS } from './helpers';
+import { ready, SCREENSHOTS, test } from './helpers';
 
 const BRANCH = 'feature-energy-update';
 const KINDS = /^(NEW|MODIFIED|DELETED)$/;

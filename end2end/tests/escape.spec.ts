@@ -1,5 +1,5 @@
-import { expect, test } from '@playwright/test';
-import { BRANCH, hasJs, ready } from './helpers';
+import { expect } from '@playwright/test';
+import { BRANCH, hasJs, ready, test } from './helpers';
 
 // Chart content is data: a title that is markup must show as text and never run.
 test('a chart title that is markup is shown as text', async ({ page }, testInfo) => {

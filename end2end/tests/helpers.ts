@@ -1,4 +1,4 @@
-import { expect, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
+import { expect, test as base, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -7,10 +7,68 @@ import * as path from 'node:path';
 export const AUTH_FILE = path.join(__dirname, '..', '.auth', 'lead.json');
 export const SCREENSHOTS = path.join(__dirname, '..', 'screenshots');
 
+/**
+ * What the browser said while a test ran: console errors and warnings, and uncaught exceptions
+ * (a Rust panic in the WebAssembly arrives as both). Kept per page so `ready` can name it when a
+ * page never hydrates.
+ */
+const browserLogs = new WeakMap<Page, string[]>();
+
+function logOf(page: Page): string[] {
+  let log = browserLogs.get(page);
+  if (!log) {
+    log = [];
+    browserLogs.set(page, log);
+  }
+  return log;
+}
+
+/**
+ * `test` for every spec: records the browser's console errors and uncaught exceptions of every
+ * page of the test's context, attaches them to the report, and fails the test when the app
+ * panicked or threw (a hydration panic would otherwise show only as a missing marker).
+ */
+export const test = base.extend<{ browserLog: void }>({
+  browserLog: [
+    async ({ context }, use, testInfo) => {
+      const all: string[] = [];
+      context.on('console', (message) => {
+        if (message.type() !== 'error' && message.type() !== 'warning') return;
+        const line = `console.${message.type()} ${message.page()?.url() ?? ''}: ${message.text()}`;
+        all.push(line);
+        const page = message.page();
+        if (page) logOf(page).push(line);
+      });
+      context.on('weberror', (error) => {
+        const line = `uncaught ${error.page()?.url() ?? ''}: ${error.error().message}`;
+        all.push(line);
+        const page = error.page();
+        if (page) logOf(page).push(line);
+      });
+      await use();
+      if (all.length > 0) {
+        await testInfo.attach('browser-log', { body: all.join('\n'), contentType: 'text/plain' });
+      }
+      const crashes = all.filter((line) => line.startsWith('uncaught') || line.includes('panicked at'));
+      expect(crashes, 'the app must not panic or throw in the browser').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
 /** In a JavaScript-enabled project, wait until the app has hydrated (it sets `data-hydrated` on <body>). */
 export async function ready(page: Page, testInfo: TestInfo) {
   if (testInfo.project.use.javaScriptEnabled !== false) {
-    await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+    // The debug bundle is large and two workers load it at once on a 2-core machine: hydration
+    // can take well over the default 10 s there. Still a poll with a deadline, never a sleep.
+    const body = page.locator('body');
+    await expect(body, { message: `hydration of ${page.url()}; the browser said:\n${logOf(page).join('\n') || '(nothing)'}` }).toHaveAttribute('data-hydrated', 'true', { timeout: 30_000 }).catch(async (error: Error) => {
+      // Name what the page was doing: which of its scripts and wasm had loaded, and what it logged.
+      const loaded = await page
+        .evaluate(() => performance.getEntriesByType('resource').map((e) => `${e.name} ${Math.round(e.duration)} ms`))
+        .catch(() => [] as string[]);
+      throw new Error(`${error.message}\nloaded:\n${loaded.join('\n')}\nbrowser log:\n${logOf(page).join('\n') || '(nothing)'}`);
+    });
   }
 }
 
@@ -53,7 +111,7 @@ export async function listItems(request: APIRequestContext, query: string, branc
  * atomically). Tests that approve items on the shared demo branch take it, so the review test
  * can assert that the branch-wide approved count grows by exactly one.
  */
-export async function exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+export async function exclusive<T>(name: string, fn: () => Promise<T>, timeout = 25_000): Promise<T> {
   const port = new URL(process.env.BASE_URL ?? 'http://127.0.0.1:3000').port || '80';
   const dir = path.join(os.tmpdir(), `chartgate-e2e-${port}-${name}.lock`);
   const tryAcquire = () => {
@@ -64,7 +122,7 @@ export async function exclusive<T>(name: string, fn: () => Promise<T>): Promise<
       return false;
     }
   };
-  await expect.poll(tryAcquire, { message: `lock ${name}`, timeout: 25_000, intervals: [50, 100, 200] }).toBe(true);
+  await expect.poll(tryAcquire, { message: `lock ${name}`, timeout, intervals: [50, 100, 200] }).toBe(true);
   try {
     return await fn();
   } finally {

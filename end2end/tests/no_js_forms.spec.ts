@@ -1,5 +1,5 @@
-import { expect, test, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
-import { BRANCH, exclusive, hasJs, listItems, ready } from './helpers';
+import { expect, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
+import { BRANCH, exclusive, hasJs, listItems, ready, test } from './helpers';
 
 // Without JavaScript every control is a plain link or form.
 test.beforeEach(async ({}, testInfo) => {

@@ -1,5 +1,5 @@
-import { expect, test, type Locator, type Page } from '@playwright/test';
-import { BRANCH, exclusive, hasJs, ready } from './helpers';
+import { expect, type Locator, type Page, type TestInfo } from '@playwright/test';
+import { BRANCH, exclusive, hasJs, ready, test } from './helpers';
 
 // Keyboard review on the diff list: needs the hydrated app.
 test.beforeEach(async ({}, testInfo) => {
@@ -25,6 +25,13 @@ async function selectWithJ(page: Page, rows: Locator, index: number) {
 }
 
 test('j moves the selection and a approves the selected item', async ({ page }, testInfo) => {
+  // The whole test holds the approvals lock: the counts it reads from the page must not move
+  // between the page load and the decision (other tests approve on the same branch).
+  test.setTimeout(90_000);
+  await exclusive('approvals', () => approveWithKeys(page, testInfo), 60_000);
+});
+
+async function approveWithKeys(page: Page, testInfo: TestInfo) {
   await page.goto(`/branches/${BRANCH}?status=pending`);
   await ready(page, testInfo);
   const rows = page.locator('[data-testid=diff-row]');
@@ -42,42 +49,40 @@ test('j moves the selection and a approves the selected item', async ({ page }, 
   const row = page.locator(`[data-testid=diff-row][data-chart-id="${chartId}"]`);
   await expect(row.locator('[data-testid=status-badge]')).toHaveText('pending');
 
-  await exclusive('approvals', async () => {
-    const pendingBefore = await count(page, 'pending');
-    const approvedBefore = await count(page, 'approved');
+  const pendingBefore = await count(page, 'pending');
+  const approvedBefore = await count(page, 'approved');
 
-    // The row shows `approved` at once (optimistic), then the list reloads without it, since
-    // it is no longer pending. Record every text the row's badge takes to see the first state.
-    await page.evaluate((id) => {
-      const w = window as unknown as { __badges: string[] };
-      w.__badges = [];
-      const look = () => {
-        const badge = document.querySelector(`[data-testid=diff-row][data-chart-id="${id}"] [data-testid=status-badge]`);
-        if (badge) w.__badges.push((badge.textContent ?? '').trim());
-      };
-      new MutationObserver(look).observe(document.body, { subtree: true, childList: true, characterData: true });
-    }, chartId);
-    await page.keyboard.press('a');
+  // The row shows `approved` at once (optimistic), then the list reloads without it, since
+  // it is no longer pending. Record every text the row's badge takes to see the first state.
+  await page.evaluate((id) => {
+    const w = window as unknown as { __badges: string[] };
+    w.__badges = [];
+    const look = () => {
+      const badge = document.querySelector(`[data-testid=diff-row][data-chart-id="${id}"] [data-testid=status-badge]`);
+      if (badge) w.__badges.push((badge.textContent ?? '').trim());
+    };
+    new MutationObserver(look).observe(document.body, { subtree: true, childList: true, characterData: true });
+  }, chartId);
+  await page.keyboard.press('a');
 
-    await expect
-      .poll(() => page.evaluate(() => (window as unknown as { __badges: string[] }).__badges))
-      .toContain('approved');
-    await expect(page.locator('[data-testid=flash]')).toContainText('Approved');
-    await expect(page.locator('[data-testid=filter-status-approved] [data-testid=count]')).toHaveText(
-      String(approvedBefore + 1),
-    );
-    await expect(page.locator('[data-testid=filter-status-pending] [data-testid=count]')).toHaveText(
-      String(pendingBefore - 1),
-    );
-    // The pending list no longer holds the approved chart.
-    await expect(row).toHaveCount(0);
-  });
+  await expect
+    .poll(() => page.evaluate(() => (window as unknown as { __badges: string[] }).__badges))
+    .toContain('approved');
+  await expect(page.locator('[data-testid=flash]')).toContainText('Approved');
+  await expect(page.locator('[data-testid=filter-status-approved] [data-testid=count]')).toHaveText(
+    String(approvedBefore + 1),
+  );
+  await expect(page.locator('[data-testid=filter-status-pending] [data-testid=count]')).toHaveText(
+    String(pendingBefore - 1),
+  );
+  // The pending list no longer holds the approved chart.
+  await expect(row).toHaveCount(0);
 
   // The decision is stored: a fresh load of the unfiltered list shows it.
   await page.goto(`/branches/${BRANCH}`);
   await ready(page, testInfo);
   await expect(row.locator('[data-testid=status-badge]')).toHaveText('approved');
-});
+}
 
 test('? opens the shortcut help, Escape closes it, / focuses the search', async ({ page }, testInfo) => {
   await page.goto(`/branches/${BRANCH}`);

@@ -1,22 +1,19 @@
-//! Staging environments: their names, registration (which takes the baseline), listing,
-//! archiving, and rescans that record when they ran and why they failed.
+//! Staging environments: registration (which takes the baseline from the branch's target),
+//! listing, archiving, and the environments of targets that promote (design §10).
 
-use app::types::{BranchSummary, ItemCounts};
+use app::types::{BranchSummary, ItemCounts, Role};
 use serde_json::json;
-use sqlx::Row;
 
-use crate::audit::{self, Event};
+use crate::access::Actor;
 use crate::charts::ChartStore;
 use crate::db::{self, redact, Backend};
 use crate::error::{Error, Result};
-use crate::scan::{self, ScanReport, PRODUCTION};
+use crate::repo::audit::{self, Event};
+use crate::repo::branches::{self as rows, BranchRow, NewBranchRow};
+use crate::repo::{items, states};
+use crate::scans;
 use crate::state::AppState;
-
-/// The environment name of a branch (design §1): every character that is not an ASCII letter or
-/// digit becomes `-`, cut to `max` characters.
-pub fn env_name(branch: &str, max: usize) -> String {
-    branch.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).take(max).collect()
-}
+use crate::targets::Target;
 
 pub struct NewBranch<'a> {
     pub branch: &'a str,
@@ -24,81 +21,175 @@ pub struct NewBranch<'a> {
     pub store_url: Option<&'a str>,
     pub fork: bool,
     pub preview_url: Option<&'a str>,
-    pub actor: &'a str,
+    /// The target to check the branch against and sync it to; `None`: the default target.
+    pub target: Option<&'a str>,
 }
 
-/// Registers a staging environment: checks its store, takes the baseline (production now) and
-/// runs the first scan. 409 if the environment exists.
-pub async fn register(state: &AppState, new: NewBranch<'_>) -> Result<BranchSummary> {
+/// Registers a staging environment (leads): checks its store, takes the baseline (production
+/// now) and runs the first scan. 409 if the environment exists.
+pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Result<BranchSummary> {
+    actor.require(Role::Lead)?;
     let raw = new.branch.trim();
     if raw.is_empty() {
         return Err(Error::BadRequest("a branch name is required".into()));
     }
-    let name = env_name(raw, state.config.branch_name_max);
-    if get_row(state, &name).await?.is_some() {
+    let name = state.env_name(raw);
+    let target = match new.target.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => state.targets.get(t)?,
+        None => state.targets.default_target(),
+    };
+    if state.targets.iter().any(|t| t.name == name) {
+        return Err(Error::Conflict(format!("{name} is the name of a target; give the branch another name")));
+    }
+    if rows::get(&state.db, &name).await?.is_some() {
         return Err(Error::Conflict(format!("branch {name} is already registered")));
     }
-    let production = state.production().await?;
+    let target_store = state.target_store(target).await?;
     let store_url = match (new.store_url, new.fork) {
         (Some(_), true) => return Err(Error::BadRequest("give either a store URL or --fork, not both".into())),
         (Some(url), false) => {
             Backend::of(url).map_err(|e| Error::Unprocessable(e.to_string()))?;
-            let store = ChartStore::open(url, false).await.map_err(|e| Error::Unprocessable(e.to_string()))?;
-            store.ping().await.map_err(|e| Error::Unprocessable(e.to_string()))?;
+            if let Some(t) = state.targets.by_store(url) {
+                return Err(Error::Unprocessable(format!(
+                    "{} is the store of target {}: a branch needs a store of its own",
+                    redact(url),
+                    t.name
+                )));
+            }
+            // Registering is for leads, who gave the URL: they get the store's own words.
+            let store = ChartStore::open(url, false).await.map_err(|e| Error::Unprocessable(e.detail()))?;
+            store.ping().await.map_err(|e| Error::Unprocessable(e.detail()))?;
             url.to_string()
         }
         (None, true) => {
             let url = state.config.staging_url(&name);
-            fork_store(&production, &url).await?;
+            fork_store(&target_store, &url).await?;
             url
         }
         (None, false) => return Err(Error::BadRequest("a staging store URL (store_url) is required".into())),
     };
-
-    // The baseline is production as it is now: bring Chartgate's view of it up to date first.
-    let lock = state.scan_locks.for_branch(PRODUCTION).await;
-    {
-        let _held = lock.lock().await;
-        scan::refresh_side(&state.db, &production, PRODUCTION, "", false, Default::default()).await?;
-        let _guard = state.db.write_guard().await;
-        let mut tx = state.db.pool.begin().await?;
-        let inserted = sqlx::query(
-            "insert into branches (name, raw_name, store_url, preview_url, state, created_at, created_by)
-             values ($1, $2, $3, $4, 'open', $5, $6) on conflict (name) do nothing",
-        )
-        .bind(&name)
-        .bind(raw)
-        .bind(&store_url)
-        .bind(new.preview_url)
-        .bind(db::now())
-        .bind(new.actor)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(Error::Conflict(format!("branch {name} is already registered")));
-        }
-        scan::take_baseline(&mut tx, &name).await?;
-        audit::append(
-            &mut *tx,
-            Event {
-                actor: new.actor,
-                action: "branch.register",
-                branch: Some(&name),
-                detail: Some(json!({"raw_name": raw, "store_url": redact(&store_url), "fork": new.fork})),
-                ..Default::default()
-            },
-        )
-        .await?;
-        tx.commit().await?;
-    }
+    let row = NewBranchRow {
+        name: &name,
+        raw_name: raw,
+        store_url: &store_url,
+        preview_url: new.preview_url,
+        created_by: &actor.name,
+        target: &target.name,
+        kind: "branch",
+    };
+    insert_with_baseline(state, actor, &row, target, json!({"fork": new.fork})).await?;
     // Incremental is enough: the branch has no staging states yet, so every staging row is read,
-    // and production was refreshed just above.
-    rescan(state, &name, false).await?;
-    get(state, &name).await
+    // and its target was refreshed just above.
+    scans::rescan_branch(state, &name, false).await?;
+    get(state, &name, actor.role).await
 }
 
-/// Creates the store at `url` as a copy of production.
-async fn fork_store(production: &ChartStore, url: &str) -> Result<()> {
+/// Inserts the branch and takes its baseline (the target's store as it is now, held still while
+/// it is copied), audited in the same transaction. 409 if the name is taken.
+async fn insert_with_baseline(
+    state: &AppState,
+    actor: &Actor,
+    row: &NewBranchRow<'_>,
+    target: &Target,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let _fresh = scans::fresh_target(state, target).await?;
+    let _guard = state.db.write_guard().await;
+    let mut tx = state.db.pool.begin().await?;
+    if !rows::insert(&mut tx, row).await? {
+        return Err(Error::Conflict(format!("branch {} is already registered", row.name)));
+    }
+    states::take_baseline(&mut tx, row.name, &target.name).await?;
+    let mut detail = detail;
+    detail["raw_name"] = json!(row.raw_name);
+    detail["store_url"] = json!(redact(row.store_url));
+    detail["target"] = json!(target.name);
+    detail["kind"] = json!(row.kind);
+    audit::append(
+        &mut *tx,
+        Event {
+            actor: &actor.name,
+            action: "branch.register",
+            branch: Some(row.name),
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Registers the environment of every target that promotes, as the configuration describes it:
+/// a row under the target's name, checked against the next target, its baseline the next
+/// target's content now (the first time). A target whose store or next target changed in the
+/// configuration has its row updated and its baseline taken again. Targets whose store cannot be
+/// read are skipped with a warning and tried again at the next call.
+pub async fn ensure_environments(state: &AppState) -> Result<()> {
+    let system = Actor::system();
+    for env in state.targets.environments() {
+        let next = state.targets.get(env.promotes_to.as_deref().expect("environments promote"))?;
+        let existing = rows::get(&state.db, &env.name).await?;
+        let result = match existing {
+            Some(row) if row.store_url == env.store_url && row.target == next.name => continue,
+            Some(row) if !row.is_target() => Err(Error::Conflict(format!(
+                "a branch named {} is registered; target {} cannot take its name",
+                row.name, env.name
+            ))),
+            Some(_) => retarget_environment(state, env, next).await,
+            None => {
+                let row = NewBranchRow {
+                    name: &env.name,
+                    raw_name: &env.name,
+                    store_url: &env.store_url,
+                    preview_url: env.preview_url.as_deref(),
+                    created_by: &system.name,
+                    target: &next.name,
+                    kind: "target",
+                };
+                let registered =
+                    insert_with_baseline(state, &system, &row, next, json!({"promotes_to": next.name})).await;
+                match registered {
+                    Ok(()) => scans::rescan_branch(state, &env.name, false).await.map(|_| ()),
+                    Err(Error::Conflict(_)) => Ok(()), // another process registered it meanwhile
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match result {
+            Ok(()) => {}
+            Err(e @ (Error::Store { .. } | Error::Conflict(_))) => {
+                tracing::warn!(target = %env.name, error = %e.detail(), "the environment of a target is not registered yet")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+async fn retarget_environment(state: &AppState, env: &Target, next: &Target) -> Result<()> {
+    let _fresh = scans::fresh_target(state, next).await?;
+    let _guard = state.db.write_guard().await;
+    let mut tx = state.db.pool.begin().await?;
+    rows::update_environment(&mut tx, &env.name, &env.store_url, &next.name).await?;
+    states::take_baseline(&mut tx, &env.name, &next.name).await?;
+    audit::append(
+        &mut *tx,
+        Event {
+            actor: crate::access::SYSTEM,
+            action: "branch.retarget",
+            branch: Some(&env.name),
+            detail: Some(json!({"store_url": redact(&env.store_url), "target": next.name})),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates the store at `url` as a copy of the target's store.
+async fn fork_store(target: &ChartStore, url: &str) -> Result<()> {
     if Backend::of(url)? == Backend::Postgres {
         create_postgres_database(url).await?;
     } else if std::path::Path::new(db::sqlite_path(url)).exists() {
@@ -106,160 +197,126 @@ async fn fork_store(production: &ChartStore, url: &str) -> Result<()> {
     }
     let store = ChartStore::open(url, true).await?;
     store.create_schema().await?;
-    store.copy_from(production).await?;
+    store.copy_from(target).await?;
     Ok(())
 }
 
 /// Creates the database a `postgres://` URL names, through the server's `postgres` database.
 pub async fn create_postgres_database(url: &str) -> Result<()> {
+    if make_postgres_database(url).await? {
+        Ok(())
+    } else {
+        Err(Error::Conflict(format!("a store already exists at {}", redact(url))))
+    }
+}
+
+/// Creates the database a `postgres://` URL names unless it exists (the demo, re-run); true when
+/// it was created.
+pub async fn ensure_postgres_database(url: &str) -> Result<bool> {
+    make_postgres_database(url).await
+}
+
+async fn make_postgres_database(url: &str) -> Result<bool> {
     let mut parsed = url::Url::parse(url).map_err(|e| Error::BadRequest(format!("{}: {e}", redact(url))))?;
     let name = parsed.path().trim_start_matches('/').to_string();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(Error::BadRequest(format!("cannot create a database named {name:?}")));
     }
     parsed.set_path("/postgres");
-    let admin = db::connect(parsed.as_str(), false, false, 1)
-        .await
-        .map_err(|e| Error::Store(format!("cannot reach PostgreSQL at {}: {e}", redact(url))))?;
+    let admin = db::connect(parsed.as_str(), false, false, 1).await.map_err(|e| Error::store(url, e))?;
     let exists = sqlx::query("select 1 from pg_database where datname = $1").bind(&name).fetch_optional(&admin).await?;
     if exists.is_some() {
-        return Err(Error::Conflict(format!("a store already exists at {}", redact(url))));
+        admin.close().await;
+        return Ok(false);
     }
     sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await?;
     admin.close().await;
-    Ok(())
-}
-
-/// Rescans a branch now (incrementally unless `full`), one scan per branch at a time. A store
-/// that cannot be read is recorded on the branch (and shown), then returned as the error.
-pub async fn rescan(state: &AppState, name: &str, full: bool) -> Result<ScanReport> {
-    let row = get_row(state, name).await?.ok_or_else(|| not_found(name))?;
-    let store_url: String = row.try_get("store_url")?;
-    let lock = state.scan_locks.for_branch(name).await;
-    let _held = lock.lock().await;
-    let prod_lock = state.scan_locks.for_branch(PRODUCTION).await;
-    let _prod_held = prod_lock.lock().await;
-    let result = async {
-        let production = state.production().await?;
-        let staging = state.stores.get(&store_url).await?;
-        scan::scan_branch(&state.db, &production, &staging, name, full).await
-    }
-    .await;
-    if let Err(Error::Store(message)) = &result {
-        state.stores.forget(&store_url).await;
-        state.stores.forget(&state.config.production_url).await;
-        let _guard = state.db.write_guard().await;
-        sqlx::query("update branches set scan_error = $1 where name = $2")
-            .bind(message)
-            .bind(name)
-            .execute(&state.db.pool)
-            .await?;
-    }
-    result
+    Ok(true)
 }
 
 fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no branch {name} is registered"))
 }
 
-/// Accepts a raw branch name or an environment name.
-pub fn resolve(state: &AppState, branch: &str) -> String {
-    env_name(branch, state.config.branch_name_max)
+/// A branch as `reader` may see it: the detail of a scan error is for leads.
+fn summary(r: BranchRow, counts: ItemCounts, reader: Role) -> BranchSummary {
+    BranchSummary {
+        store_url: redact(&r.store_url),
+        name: r.name,
+        raw_name: r.raw_name,
+        preview_url: r.preview_url,
+        state: r.state,
+        created_at: r.created_at,
+        created_by: r.created_by,
+        merged_at: r.merged_at,
+        archived_at: r.archived_at,
+        last_scan_at: r.last_scan_at,
+        last_scan_ms: r.last_scan_ms,
+        scan_error: r.scan_error,
+        scan_error_detail: r.scan_error_detail.filter(|_| reader >= Role::Lead),
+        counts,
+        target: r.target,
+        kind: r.kind,
+    }
 }
 
-async fn get_row(state: &AppState, name: &str) -> Result<Option<sqlx::any::AnyRow>> {
-    Ok(sqlx::query(&format!("select {BRANCH_COLUMNS} from branches where name = $1"))
-        .bind(name)
-        .fetch_optional(&state.db.pool)
-        .await?)
+/// One branch (raw or environment name) with its counts.
+pub async fn get(state: &AppState, branch: &str, reader: Role) -> Result<BranchSummary> {
+    let name = state.env_name(branch);
+    let row = rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))?;
+    let counts = items::counts(&state.db, &name).await?;
+    Ok(summary(row, counts, reader))
 }
 
-const BRANCH_COLUMNS: &str = "name, raw_name, store_url, preview_url, state, created_at, created_by, merged_at, \
-                              archived_at, last_scan_at, last_scan_ms, scan_error";
-
-fn summary_from_row(r: &sqlx::any::AnyRow) -> Result<BranchSummary> {
-    let store_url: String = r.try_get("store_url")?;
-    Ok(BranchSummary {
-        name: r.try_get("name")?,
-        raw_name: r.try_get("raw_name")?,
-        store_url: redact(&store_url),
-        preview_url: r.try_get("preview_url")?,
-        state: r.try_get("state")?,
-        created_at: r.try_get("created_at")?,
-        created_by: r.try_get("created_by")?,
-        merged_at: r.try_get("merged_at")?,
-        archived_at: r.try_get("archived_at")?,
-        last_scan_at: r.try_get("last_scan_at")?,
-        last_scan_ms: r.try_get("last_scan_ms")?,
-        scan_error: r.try_get("scan_error")?,
-        counts: ItemCounts::default(),
-    })
+/// The targets in chain order: each after the one it promotes to.
+pub fn targets(state: &AppState) -> Vec<app::types::TargetSummary> {
+    let default = state.targets.default_target().name.clone();
+    state
+        .targets
+        .chain()
+        .into_iter()
+        .map(|t| app::types::TargetSummary {
+            name: t.name.clone(),
+            store_url: t.store_key(),
+            promotes_to: t.promotes_to.clone(),
+            promote_on: t.promote_on.to_string(),
+            promote_branch: (t.promote_on == crate::config::PromoteOn::Merge).then(|| t.promote_branch.clone()),
+            sync_on_merge: t.sync_on_merge,
+            default: t.name == default,
+        })
+        .collect()
 }
 
-pub async fn get(state: &AppState, branch: &str) -> Result<BranchSummary> {
-    let name = resolve(state, branch);
-    let row = get_row(state, &name).await?.ok_or_else(|| not_found(&name))?;
-    let mut summary = summary_from_row(&row)?;
-    summary.counts = crate::diffs::counts(&state.db, &name).await?;
-    Ok(summary)
-}
-
-pub async fn list(state: &AppState) -> Result<Vec<BranchSummary>> {
-    let rows = sqlx::query(&format!(
-        "select {BRANCH_COLUMNS} from branches order by case state when 'open' then 0 when 'merged' then 1 else 2 end, created_at desc"
-    ))
-    .fetch_all(&state.db.pool)
-    .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        let mut s = summary_from_row(&r)?;
-        s.counts = crate::diffs::counts(&state.db, &s.name).await?;
-        out.push(s);
+/// Every branch with its counts: open first, then merged, then archived.
+pub async fn list(state: &AppState, reader: Role) -> Result<Vec<BranchSummary>> {
+    let mut out = Vec::new();
+    for row in rows::list(&state.db).await? {
+        let counts = items::counts(&state.db, &row.name).await?;
+        out.push(summary(row, counts, reader));
     }
     Ok(out)
 }
 
-/// Archives a branch: it stops being scanned; its reviews and audit stay.
-pub async fn archive(state: &AppState, branch: &str, actor: &str) -> Result<BranchSummary> {
-    let name = resolve(state, branch);
-    get_row(state, &name).await?.ok_or_else(|| not_found(&name))?;
+/// Archives a branch (leads): it stops being scanned; its reviews and audit stay.
+pub async fn archive(state: &AppState, actor: &Actor, branch: &str) -> Result<BranchSummary> {
+    actor.require(Role::Lead)?;
+    let name = state.env_name(branch);
+    let row = rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))?;
+    if row.is_target() {
+        return Err(Error::Conflict(format!("{name} is the environment of a target; it is never archived")));
+    }
     {
         let _guard = state.db.write_guard().await;
         let mut tx = state.db.pool.begin().await?;
-        let changed = sqlx::query(
-            "update branches set state = 'archived', archived_at = $1 where name = $2 and state <> 'archived'",
-        )
-        .bind(db::now())
-        .bind(&name)
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() == 0 {
+        if !rows::archive(&mut tx, &name).await? {
             return Err(Error::Conflict(format!("branch {name} is already archived")));
         }
-        audit::append(&mut *tx, Event { actor, action: "branch.archive", branch: Some(&name), ..Default::default() })
-            .await?;
+        audit::append(
+            &mut *tx,
+            Event { actor: &actor.name, action: "branch.archive", branch: Some(&name), ..Default::default() },
+        )
+        .await?;
         tx.commit().await?;
     }
-    get(state, &name).await
-}
-
-/// Names of the branches background rescans keep fresh.
-pub async fn open_names(state: &AppState) -> Result<Vec<String>> {
-    let rows =
-        sqlx::query("select name from branches where state = 'open' order by name").fetch_all(&state.db.pool).await?;
-    rows.iter().map(|r| r.try_get(0).map_err(Error::from)).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_names_follow_the_design() {
-        assert_eq!(env_name("feature/123", 50), "feature-123");
-        assert_eq!(env_name("fix/ünïcode branch!", 50), "fix--n-code-branch-");
-        assert_eq!(env_name(&"a".repeat(80), 50).len(), 50);
-        assert_eq!(env_name("feature/abc", 7), "feature");
-        assert_eq!(env_name("feature-123", 50), "feature-123", "an environment name maps to itself");
-    }
+    get(state, &name, actor.role).await
 }

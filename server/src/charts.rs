@@ -1,7 +1,11 @@
-//! Charts: the stores that hold them (design §3) and their canonical versions.
+//! Charts: the stores that hold them (design §3), rows as stored, and their canonical versions.
+//! Part of the engine: no knowledge of Chartgate's own database, branches or reviews.
 
+pub mod canonical;
+pub mod indicators;
+pub mod raw;
 pub mod store;
-pub mod version;
 
-pub use store::{ChartStore, RawChart, Stamp, StorePools};
-pub use version::{canonicalize, raw_fingerprint, CanonicalChart};
+pub use canonical::{canonicalize, raw_fingerprint, CanonicalChart};
+pub use raw::{RawChart, Stamp};
+pub use store::{ChartStore, StorePools};

@@ -1,19 +1,27 @@
 //! The `chartgate` command line (design §5). Every subcommand reads the configuration of §7;
 //! errors go to stderr with a non-zero exit; long work shows progress on a terminal.
+//!
+//! Layer: the top of the server beside the HTTP edge. The operator at the command line holds
+//! Chartgate's database and configuration, so commands act as [`Actor::operator`] (a lead,
+//! recorded as `cli` in the audit trail); the feature functions check that role like any other.
 
-use std::io::{IsTerminal, Read};
+mod doctor;
+mod sync;
+pub mod upgrade;
+
+use std::io::Read;
 use std::path::PathBuf;
 
 use app::types::Role;
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::access::Actor;
 use crate::branches::{self, NewBranch};
 use crate::config::Config;
 use crate::demo::{self, DemoOptions};
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::{auth, web};
+use crate::{accounts, http, scans};
 
 #[derive(Parser, Debug)]
 #[command(name = "chartgate", version, about = "Review chart changes between staging and production")]
@@ -31,6 +39,9 @@ pub enum Command {
     Serve,
     /// Apply Chartgate's own migrations.
     Migrate,
+    /// Check the set-up (configuration, databases, stores, hook secret, browser bundle) and say
+    /// what to fix; exits non-zero when something is wrong.
+    Doctor,
     /// Create demo production and staging stores and register their branches.
     Demo {
         #[arg(long, default_value_t = 300)]
@@ -66,6 +77,38 @@ pub enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Point a branch's charts at a new dataset version (`upgrade undo BRANCH ID` undoes one).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Upgrade {
+        #[command(subcommand)]
+        command: Option<UpgradeCommand>,
+        #[command(flatten)]
+        args: UpgradeArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpgradeArgs {
+    #[arg(required = true)]
+    branch: Option<String>,
+    /// The dataset version the charts use now.
+    #[arg(long, required = true)]
+    from: Option<String>,
+    /// The new dataset version.
+    #[arg(long, required = true)]
+    to: Option<String>,
+    /// Say what would change; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Apply without asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UpgradeCommand {
+    /// Put back what an upgrade replaced (charts edited since are skipped).
+    Undo { branch: String, id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,11 +119,14 @@ pub enum BranchCommand {
         /// URL of the branch's staging store.
         #[arg(long, conflicts_with = "fork", required_unless_present = "fork")]
         store: Option<String>,
-        /// Create the store from `staging_url_template` as a copy of production first.
+        /// Create the store from `staging_url_template` as a copy of the target's store first.
         #[arg(long)]
         fork: bool,
         #[arg(long)]
         preview_url: Option<String>,
+        /// The target to check the branch against and sync it to (default: `default_target`).
+        #[arg(long)]
+        target: Option<String>,
     },
     /// List staging environments with their counts.
     List {
@@ -116,45 +162,64 @@ pub enum UsersCommand {
 pub enum TokensCommand {
     /// Create an API token; printed as the last line of stdout.
     Create { email: String },
+    /// List API tokens (their ids, owners and roles; never the secrets).
+    List {
+        /// Only this user's tokens.
+        #[arg(long)]
+        email: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API token by its id (as `tokens list` shows it); the next request with it is refused.
+    Revoke { id: String },
 }
 
-/// A progress bar on a terminal; hidden otherwise (logs and pipes stay clean).
-pub fn progress(len: u64, message: &'static str) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len).with_message(message);
-    if let Ok(style) = ProgressStyle::with_template("{msg:>20} [{bar:40}] {pos}/{len} ({eta})") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
+/// The name the audit trail records for the command line.
 const CLI_ACTOR: &str = "cli";
 
+fn operator() -> Actor {
+    Actor::operator(CLI_ACTOR)
+}
+
 pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Doctor = cli.command {
+        return doctor::run(cli.config.as_deref()).await;
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => web::serve(AppState::new(config).await?).await,
+        Command::Serve => http::serve(AppState::new(config).await?).await,
+        Command::Doctor => unreachable!("handled before the configuration is loaded"),
         Command::Migrate => {
             AppState::new(config).await?;
             println!("migrations applied");
             Ok(())
         }
         Command::Demo { charts, rows, seed } => {
+            // On PostgreSQL the demo creates every database it needs, Chartgate's own included.
+            demo::ensure_database(&config.database_url).await?;
             let state = AppState::new(config).await?;
-            let report = demo::run(&state, &DemoOptions { charts, rows, seed }).await?;
+            let report = demo::run(&state, &operator(), &DemoOptions { charts, rows, seed }).await?;
             if report.already_present {
                 println!("demo data already present ({} charts); nothing to do", report.charts);
             } else {
                 println!("demo: {} production charts, branches {}", report.charts, report.branches.join(", "));
             }
+            let accounts = demo::accounts(&state, &operator()).await?;
+            println!("demo accounts (sign in at /login; a new run of `chartgate demo` gives new passwords):");
+            for a in accounts {
+                println!("  {:<9} {:<34} password: {}", a.role.as_str(), a.email, a.password);
+            }
             Ok(())
         }
-        Command::Branch { command } => branch(AppState::new(config).await?, command).await,
+        Command::Branch { command } => {
+            let state = AppState::new(config).await?;
+            branches::ensure_environments(&state).await?;
+            branch(state, command).await
+        }
         Command::Users { command: UsersCommand::Add { email, role, password_stdin } } => {
             let state = AppState::new(config).await?;
-            let role = Role::parse(&role).ok_or_else(|| Error::BadRequest(format!("unknown role {role}")))?;
+            let role: Role = role.parse().map_err(|_| Error::BadRequest(format!("unknown role {role}")))?;
             let password = if password_stdin {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s).map_err(Error::internal)?;
@@ -162,36 +227,65 @@ pub async fn run(cli: Cli) -> Result<()> {
             } else {
                 None
             };
-            let user = auth::add_user(&state.db, &email, role, password.as_deref()).await?;
+            let user = accounts::add_user(&state.db, &operator(), &email, role, password.as_deref()).await?;
             println!("user {} ({})", user.email, user.role.as_str());
             Ok(())
         }
-        Command::Tokens { command: TokensCommand::Create { email } } => {
+        Command::Tokens { command } => {
             let state = AppState::new(config).await?;
-            let token = auth::create_token(&state.db, &email).await?;
-            println!("{token}");
+            match command {
+                TokensCommand::Create { email } => {
+                    let token = accounts::create_token(&state.db, &operator(), &email).await?;
+                    println!("{token}");
+                }
+                TokensCommand::List { email, json } => {
+                    let tokens = accounts::list_tokens(&state.db, &operator(), email.as_deref()).await?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&tokens).map_err(Error::internal)?);
+                    } else {
+                        println!("{:<14} {:<32} {:<9} CREATED", "ID", "USER", "ROLE");
+                        for t in tokens {
+                            println!("{:<14} {:<32} {:<9} {}", t.id, t.email, t.role.as_str(), t.created_at);
+                        }
+                    }
+                }
+                TokensCommand::Revoke { id } => {
+                    accounts::revoke_token(&state.db, &operator(), &id).await?;
+                    println!("revoked token {id}");
+                }
+            }
             Ok(())
         }
         Command::Sync { branch, dry_run, wait } => {
-            crate::sync::command::run(AppState::new(config).await?, &branch, dry_run, wait).await
+            let state = AppState::new(config).await?;
+            branches::ensure_environments(&state).await?;
+            sync::run(state, &operator(), &branch, dry_run, wait).await
+        }
+        Command::Upgrade { command, args } => {
+            let state = AppState::new(config).await?;
+            match command {
+                Some(UpgradeCommand::Undo { branch, id }) => upgrade::undo(&state, &operator(), &branch, id).await,
+                None => {
+                    let (branch, from, to) =
+                        (args.branch.unwrap_or_default(), args.from.unwrap_or_default(), args.to.unwrap_or_default());
+                    upgrade::run(&state, &operator(), &branch, &from, &to, args.dry_run, args.yes).await
+                }
+            }
         }
     }
 }
 
 async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
     match command {
-        BranchCommand::Add { branch, store, fork, preview_url } => {
-            let summary = branches::register(
-                &state,
-                NewBranch {
-                    branch: &branch,
-                    store_url: store.as_deref(),
-                    fork,
-                    preview_url: preview_url.as_deref(),
-                    actor: CLI_ACTOR,
-                },
-            )
-            .await?;
+        BranchCommand::Add { branch, store, fork, preview_url, target } => {
+            let new = NewBranch {
+                branch: &branch,
+                store_url: store.as_deref(),
+                fork,
+                preview_url: preview_url.as_deref(),
+                target: target.as_deref(),
+            };
+            let summary = branches::register(&state, &operator(), new).await?;
             println!(
                 "registered {} ({} items: {} new, {} modified, {} deleted, {} conflicts)",
                 summary.name,
@@ -204,7 +298,7 @@ async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
             Ok(())
         }
         BranchCommand::List { json } => {
-            let list = branches::list(&state).await?;
+            let list = branches::list(&state, Role::Lead).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list).map_err(Error::internal)?);
                 return Ok(());
@@ -230,13 +324,12 @@ async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
             Ok(())
         }
         BranchCommand::Archive { branch } => {
-            let b = branches::archive(&state, &branch, CLI_ACTOR).await?;
+            let b = branches::archive(&state, &operator(), &branch).await?;
             println!("archived {}", b.name);
             Ok(())
         }
         BranchCommand::Rescan { branch, full } => {
-            let name = branches::resolve(&state, &branch);
-            let report = branches::rescan(&state, &name, full).await?;
+            let report = scans::rescan(&state, &operator(), &branch, full).await?;
             println!("{}", serde_json::to_string(&report).map_err(Error::internal)?);
             Ok(())
         }

@@ -3,6 +3,7 @@
 //! overlay leaves out is inherited from the base. figment does the layering; `focus` turns the
 //! overlay table into a provider of its own.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,7 +27,7 @@ pub struct Config {
     pub archive_after: String,
     pub production_preview_url: Option<String>,
     pub staging_preview_url: Option<String>,
-    /// Where cargo-leptos put the browser bundle; pages still render without it.
+    /// Where `scripts/build.sh` put the browser bundle; pages still render without it.
     pub site_root: String,
     /// How often open branches are rescanned incrementally in the background (`0s`: never).
     pub scan_interval: String,
@@ -41,6 +42,63 @@ pub struct Config {
     pub trusted_proxy_header: Option<String>,
     /// Mark cookies `Secure`; unset means "when the request came over TLS" (`X-Forwarded-Proto`).
     pub secure_cookies: Option<bool>,
+    /// The stores sync writes to, by name (design §10). Empty: one target, `production`, whose
+    /// store is `production_url`.
+    pub targets: BTreeMap<String, TargetConfig>,
+    /// The target a branch registered without one is checked against (default `production`).
+    pub default_target: Option<String>,
+    /// A running sync job whose heartbeat is older than this is resumed by another worker
+    /// (unset: 5s on SQLite, 30s on PostgreSQL, where replicas' clocks may differ a little).
+    pub sync_stale_after: Option<String>,
+    /// `text` (default) or `json` (one object per line, for log shippers).
+    pub log_format: String,
+    /// When set, `GET /metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<String>,
+    /// A Slack-compatible incoming webhook told about sync jobs that end partial or failed.
+    pub notify_url: Option<String>,
+    /// A GitHub token: commit statuses `chartgate/review` and comments on pull requests.
+    pub github_token: Option<String>,
+    /// GitHub's REST API (GitHub Enterprise has its own).
+    pub github_api_url: String,
+    /// The address people reach Chartgate at, for links in notifications (default `http://{listen}`).
+    pub public_url: Option<String>,
+}
+
+/// One `[targets.<name>]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetConfig {
+    pub store_url: String,
+    /// The next target in the chain: this target is then an environment of that one, reviewed and
+    /// promoted like a branch.
+    pub promotes_to: Option<String>,
+    /// What starts a promotion to `promotes_to`: `release`, `merge` or `manual` (the default).
+    #[serde(default)]
+    pub promote_on: PromoteOn,
+    /// With `promote_on = "merge"`: the git branch whose merges promote (default the target's name).
+    pub promote_branch: Option<String>,
+    /// Preview links of this target's site, `{branch}` and `{slug}` substituted.
+    pub preview_url: Option<String>,
+    /// Whether a merged branch of this target is synced at once (else it waits for a manual sync).
+    #[serde(default = "yes")]
+    pub sync_on_merge: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What starts a promotion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum PromoteOn {
+    /// A signed GitHub `release` event with `action: published`.
+    Release,
+    /// A pull request merged into `promote_branch`.
+    Merge,
+    /// `POST /sync` or `chartgate sync` only.
+    #[default]
+    Manual,
 }
 
 impl Default for Config {
@@ -63,6 +121,15 @@ impl Default for Config {
             session_ttl: "12h".into(),
             trusted_proxy_header: None,
             secure_cookies: None,
+            targets: BTreeMap::new(),
+            default_target: None,
+            sync_stale_after: None,
+            log_format: "text".into(),
+            metrics_token: None,
+            notify_url: None,
+            github_token: None,
+            github_api_url: "https://api.github.com".into(),
+            public_url: None,
         }
     }
 }
@@ -90,7 +157,8 @@ impl Config {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(file)
             .merge(overlay)
-            .merge(Env::prefixed("CHARTGATE_").ignore(&["env", "config"]))
+            // `__` nests: CHARTGATE_TARGETS__STAGING__STORE_URL sets targets.staging.store_url.
+            .merge(Env::prefixed("CHARTGATE_").ignore(&["env", "config"]).split("__"))
     }
 
     fn validated(self) -> Result<Config> {
@@ -98,12 +166,19 @@ impl Config {
         parse_duration("scan_interval", &self.scan_interval)?;
         parse_duration("full_scan_interval", &self.full_scan_interval)?;
         parse_duration("session_ttl", &self.session_ttl)?;
+        if let Some(d) = &self.sync_stale_after {
+            parse_duration("sync_stale_after", d)?;
+        }
         if !self.staging_url_template.contains("{branch}") {
             return Err(Error::BadRequest("staging_url_template must contain {branch}".into()));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(Error::BadRequest(format!("log_format = {:?}: use \"text\" or \"json\"", self.log_format)));
         }
         if self.branch_name_max == 0 {
             return Err(Error::BadRequest("branch_name_max must be at least 1".into()));
         }
+        crate::targets::Targets::from_config(&self)?;
         Ok(self)
     }
 
@@ -117,6 +192,10 @@ impl Config {
 
     pub fn full_scan_interval(&self) -> Duration {
         parse_duration("full_scan_interval", &self.full_scan_interval).unwrap_or(Duration::from_secs(3600))
+    }
+
+    pub fn sync_stale_after(&self) -> Option<Duration> {
+        self.sync_stale_after.as_deref().and_then(|d| parse_duration("sync_stale_after", d).ok())
     }
 
     pub fn session_ttl(&self) -> Duration {
@@ -206,6 +285,63 @@ mod tests {
             assert_eq!(c.listen, "127.0.0.1:0");
             assert_eq!(c.branch_name_max, 12);
             assert_eq!(c.archive_after(), Duration::from_secs(7 * 86400), "overlay still applies");
+            Ok(())
+        });
+    }
+
+    const CHAIN: &str = r#"
+        default_target = "staging"
+
+        [targets.production]
+        store_url = "sqlite://prod.db"
+
+        [targets.staging]
+        store_url = "sqlite://staging.db"
+        promotes_to = "production"
+        promote_on = "release"
+
+        [environments.prod.targets.production]
+        store_url = "postgres://db/prod"
+    "#;
+
+    #[test]
+    fn targets_layer_like_every_other_key() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("chartgate.toml", CHAIN)?;
+            let dev = Config::load(None).unwrap();
+            assert_eq!(dev.targets["production"].store_url, "sqlite://prod.db");
+            assert_eq!(dev.targets["staging"].promote_on, PromoteOn::Release);
+            assert!(dev.targets["staging"].sync_on_merge, "sync_on_merge defaults to true");
+            assert_eq!(dev.default_target.as_deref(), Some("staging"));
+
+            jail.set_env("CHARTGATE_ENV", "prod");
+            jail.set_env("CHARTGATE_TARGETS__STAGING__STORE_URL", "sqlite://from-env.db");
+            let prod = Config::load(None).unwrap();
+            assert_eq!(prod.targets["production"].store_url, "postgres://db/prod", "overlay wins");
+            assert_eq!(prod.targets["staging"].store_url, "sqlite://from-env.db", "variables win");
+            assert_eq!(prod.targets["staging"].promotes_to.as_deref(), Some("production"), "the rest is inherited");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_chain_stops_the_configuration_from_loading() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "chartgate.toml",
+                r#"
+                [targets.production]
+                store_url = "sqlite://prod.db"
+                promotes_to = "staging"
+                [targets.staging]
+                store_url = "sqlite://staging.db"
+                promotes_to = "production"
+                "#,
+            )?;
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("cycle"), "{err}");
             Ok(())
         });
     }

@@ -33,16 +33,9 @@ impl Backend {
     }
 }
 
-/// A URL without its password, for messages and logs.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
-}
+/// A URL without its password (defined with the error type, which needs it for store errors;
+/// connections and messages here use it too).
+pub use crate::error::redact;
 
 /// The file behind a `sqlite://` URL (without query string).
 pub fn sqlite_path(url: &str) -> &str {
@@ -54,6 +47,9 @@ fn install_drivers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
 }
+
+/// How long opening a connection may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Opens a pool. `create` makes a missing SQLite file (and its folder); without it a missing
 /// file is an error, which is what a chart store wants.
@@ -77,9 +73,19 @@ pub async fn connect(url: &str, create: bool, own: bool, max_connections: u32) -
         Backend::Postgres => url.to_string(),
     };
     let options: AnyConnectOptions = url.parse()?;
+    if backend == Backend::Postgres {
+        // One direct attempt first: a pool retries a refused connection until its acquire
+        // time-out, where a server that is not there should be reported at once.
+        use sqlx::Connection;
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect_with(&options)).await {
+            Ok(Ok(probe)) => probe.close().await?,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        }
+    }
     AnyPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_TIMEOUT)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
@@ -126,6 +132,24 @@ impl Db {
         Ok(())
     }
 
+    /// The descriptions of the migrations not applied yet (`chartgate doctor`; `serve` and
+    /// `migrate` apply them).
+    pub async fn pending_migrations(&self) -> Result<Vec<String>> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> = sqlx::query_scalar("select version from _sqlx_migrations where success")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_default();
+        Ok(migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect())
+    }
+
     /// Serialises writers on SQLite; free on PostgreSQL.
     pub async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
         match self.backend {
@@ -148,18 +172,179 @@ pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// A query of the `Any` driver, as the helpers below take and return it.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Parameters per statement. SQLite looks bound parameters up by name in a list, so a statement's
+/// binding cost grows with the square of its parameter count: thousands of parameters per
+/// statement cost more than the rows themselves. A few hundred is the sweet spot.
+pub const MAX_PARAMS: usize = 240;
+
 /// `$1, $2, …, $n` starting after `offset` placeholders, for `in (…)` lists.
+///
+/// Placeholders are written out as `$n` because sqlx's `QueryBuilder` writes `?` for the `Any`
+/// driver, which PostgreSQL does not accept.
 pub fn placeholders(offset: usize, n: usize) -> String {
     (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Binds `values` in order, for queries whose `where` clause was built with `$1…$n`.
-pub fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    values: &'q [String],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    for v in values {
-        query = query.bind(v);
+/// Inserts `rows` with multi-row statements of at most [`MAX_PARAMS`] parameters each.
+///
+/// `statement` is the whole statement with `{values}` where the `values (…), (…)` list goes
+/// (so an `on conflict` clause can follow it); `bind` binds one row's `columns` values in order.
+pub async fn insert_rows<'q, T>(
+    conn: &mut sqlx::AnyConnection,
+    statement: &str,
+    columns: usize,
+    rows: &'q [T],
+    bind: impl Fn(&mut Binds<'q>, &'q T),
+) -> Result<(), sqlx::Error> {
+    debug_assert!(statement.contains("{values}"), "the statement needs a {{values}} slot");
+    for chunk in rows.chunks((MAX_PARAMS / columns).max(1)) {
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", placeholders(i * columns, columns))).collect();
+        let sql = statement.replace("{values}", &values.join(", "));
+        let mut binds = Binds::default();
+        for row in chunk {
+            bind(&mut binds, row);
+        }
+        let arguments = binds.finish()?;
+        debug_assert_eq!(sqlx::Arguments::len(&arguments), chunk.len() * columns, "one value per column");
+        sqlx::query_with(&sql, arguments).execute(&mut *conn).await?;
     }
-    query
+    Ok(())
+}
+
+/// The values of a multi-row statement, bound in order by [`insert_rows`]' callback.
+#[derive(Default)]
+pub struct Binds<'q> {
+    arguments: sqlx::any::AnyArguments<'q>,
+    error: Option<sqlx::error::BoxDynError>,
+}
+
+impl<'q> Binds<'q> {
+    pub fn push<T>(&mut self, value: T) -> &mut Self
+    where
+        T: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + 'q,
+    {
+        if let Err(e) = sqlx::Arguments::add(&mut self.arguments, value) {
+            self.error.get_or_insert(e);
+        }
+        self
+    }
+
+    fn finish(self) -> Result<sqlx::any::AnyArguments<'q>, sqlx::Error> {
+        match self.error {
+            Some(e) => Err(sqlx::Error::Encode(e)),
+            None => Ok(self.arguments),
+        }
+    }
+}
+
+/// `values` as the arguments of a statement whose placeholders are `$1…$n`, in order.
+pub fn arguments(values: &[String]) -> sqlx::any::AnyArguments<'_> {
+    let mut arguments = sqlx::any::AnyArguments::default();
+    for v in values {
+        sqlx::Arguments::add(&mut arguments, v).expect("text always encodes");
+    }
+    arguments
+}
+
+/// A row of `select count(*) as n …`.
+#[derive(sqlx::FromRow)]
+pub struct Count {
+    pub n: i64,
+}
+
+/// A `where` clause built from optional filters, each bound as the next `$n`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    sql: String,
+    binds: Vec<String>,
+}
+
+impl Filter {
+    /// Starts from binds the statement already has (`$1…$k`).
+    pub fn after(binds: Vec<String>) -> Filter {
+        Filter { sql: String::new(), binds }
+    }
+
+    /// Adds ` and …` with `?` standing for `value`'s placeholder.
+    pub fn and(&mut self, clause: &str, value: String) {
+        self.binds.push(value);
+        self.sql.push_str(" and ");
+        self.sql.push_str(&clause.replace('?', &format!("${}", self.binds.len())));
+    }
+
+    /// Adds ` and …` with nothing to bind.
+    pub fn and_raw(&mut self, clause: &str) {
+        self.sql.push_str(" and ");
+        self.sql.push_str(clause);
+    }
+
+    /// The clauses, each starting with ` and `.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub fn binds(&self) -> &[String] {
+        &self.binds
+    }
+
+    /// The binds as a statement's arguments.
+    pub fn arguments(&self) -> sqlx::any::AnyArguments<'_> {
+        arguments(&self.binds)
+    }
+
+    /// The number of the next placeholder.
+    pub fn next_placeholder(&self) -> usize {
+        self.binds.len() + 1
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `like … escape '\'` pattern and lower-cases it; `prefix`
+/// and `suffix` say whether to match anything before and after.
+pub fn like_pattern(text: &str, prefix: bool, suffix: bool) -> String {
+    let mut out = String::new();
+    if prefix {
+        out.push('%');
+    }
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    if suffix {
+        out.push('%');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_lower_case() {
+        assert_eq!(like_pattern("GDP_100%", true, true), "%gdp\\_100\\%%");
+        assert_eq!(like_pattern("Énergie", true, true), "%énergie%");
+        assert_eq!(like_pattern("re_view", false, false), "re\\_view");
+    }
+
+    #[test]
+    fn filters_number_their_placeholders_after_the_given_binds() {
+        let mut f = Filter::after(vec!["branch".into()]);
+        f.and("kind = ?", "new".into());
+        f.and_raw("conflict = 1");
+        f.and("search like ? escape '\\'", "%x%".into());
+        assert_eq!(f.sql(), " and kind = $2 and conflict = 1 and search like $3 escape '\\'");
+        assert_eq!(f.binds(), ["branch", "new", "%x%"]);
+        assert_eq!(f.next_placeholder(), 4);
+    }
+
+    #[test]
+    fn placeholders_continue_from_an_offset() {
+        assert_eq!(placeholders(2, 3), "$3, $4, $5");
+    }
 }

@@ -1,4 +1,5 @@
-//! `chartgate demo`: realistic production and staging stores, and two registered branches.
+//! `chartgate demo`: realistic production and staging stores, and three registered branches
+//! (the third, [`wdi`], a dataset update ready for the upgrader).
 //!
 //! Production gets `charts` charts of every type (line, bar, scatter, table) with titles in
 //! several languages. Each staging store starts as a copy of production; after the branches are
@@ -8,15 +9,20 @@
 //! not (production-only changes, which must never become items). One staging row is broken JSON.
 //! Deterministic for a given seed, so tests can rely on it.
 
+use app::types::Role;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::access::Actor;
 use crate::branches::{self, NewBranch};
 use crate::charts::{ChartStore, RawChart};
 use crate::error::{Error, Result};
+use crate::scans;
 use crate::state::AppState;
+
+pub mod wdi;
 
 pub const BRANCHES: [&str; 2] = ["feature/energy-update", "fix/population-labels"];
 
@@ -89,6 +95,20 @@ const ENTITIES: [&str; 16] = [
 
 const TYPES: [&str; 4] = ["line", "bar", "scatter", "table"];
 
+/// The largest value a unit allows: a share or rate in percent never exceeds 100.
+fn upper_bound(unit: &str) -> f64 {
+    if unit == "%" {
+        100.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// `x` rounded to two decimals and kept within `[0, max]`.
+fn bounded(x: f64, max: f64) -> f64 {
+    ((x.clamp(0.0, max)) * 100.0).round() / 100.0
+}
+
 fn chart(i: usize, rng: &mut StdRng, rows: Option<usize>) -> RawChart {
     let (topic, title, unit) = TOPICS[i % TOPICS.len()];
     let kind = TYPES[(i / TOPICS.len()) % TYPES.len()];
@@ -104,10 +124,12 @@ fn chart(i: usize, rng: &mut StdRng, rows: Option<usize>) -> RawChart {
     let mut data = Vec::new();
     for entity in &entities {
         for series in if two_series { vec![Some("x"), Some("y")] } else { vec![None] } {
-            let mut v: f64 = rng.gen_range(1.0..100.0);
+            let max = upper_bound(unit);
+            // Percentages start low enough to have room to grow, and stay within 100.
+            let mut v: f64 = rng.gen_range(1.0..if max.is_finite() { max * 0.8 } else { 100.0 });
             for y in 0..years {
-                v = (v * rng.gen_range(0.95..1.07)).max(0.0);
-                let mut row = json!({"entity": entity, "time": 1990 + y as i64, "value": (v * 100.0).round() / 100.0});
+                v = bounded(v * rng.gen_range(0.95..1.07), max);
+                let mut row = json!({"entity": entity, "time": 1990 + y as i64, "value": v});
                 if let Some(s) = series {
                     row["series"] = json!(s);
                 }
@@ -181,26 +203,77 @@ fn rewritten(c: &RawChart) -> RawChart {
     }
 }
 
-fn bump_values(v: &mut Value, every: usize, factor: f64) {
+/// Scales every `every`-th value by `factor`, kept within the unit's bound (`max`).
+fn bump_values(v: &mut Value, every: usize, factor: f64, max: f64) {
     if let Some(rows) = v["rows"].as_array_mut() {
         for row in rows.iter_mut().step_by(every.max(1)) {
             if let Some(x) = row["value"].as_f64() {
-                row["value"] = json!(((x * factor) * 100.0).round() / 100.0);
+                row["value"] = json!(bounded(x * factor, max));
             }
         }
     }
 }
 
-pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
+/// Creates the PostgreSQL database `url` names when it is missing (nothing for SQLite, whose files
+/// are created on opening).
+pub async fn ensure_database(url: &str) -> Result<()> {
+    if crate::db::Backend::of(url)? == crate::db::Backend::Postgres {
+        branches::ensure_postgres_database(url).await?;
+    }
+    Ok(())
+}
+
+/// One account per role, so a newcomer can sign in to the demo.
+pub const ACCOUNTS: [(&str, Role); 3] = [
+    ("lead@demo.chartgate.example", Role::Lead),
+    ("reviewer@demo.chartgate.example", Role::Reviewer),
+    ("viewer@demo.chartgate.example", Role::Viewer),
+];
+
+/// A demo account and the password it has now.
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoAccount {
+    pub email: String,
+    pub role: Role,
+    pub password: String,
+}
+
+/// Creates the demo's accounts (one per role) with generated passwords, or, when they exist
+/// (a second run), gives them new ones. Only argon2 hashes are stored, so a password can be shown
+/// once but never again: each run prints the passwords valid from then on. Sessions and tokens of
+/// the accounts stay valid.
+pub async fn accounts(state: &AppState, actor: &Actor) -> Result<Vec<DemoAccount>> {
+    actor.require(Role::Lead)?;
+    let mut out = Vec::new();
+    for (email, role) in ACCOUNTS {
+        let password = crate::accounts::generate_password();
+        if crate::accounts::user_by_email(&state.db, email).await?.is_some() {
+            crate::accounts::set_password(&state.db, actor, email, &password).await?;
+        } else {
+            crate::accounts::add_user(&state.db, actor, email, role, Some(&password)).await?;
+        }
+        out.push(DemoAccount { email: email.to_string(), role, password });
+    }
+    Ok(out)
+}
+
+/// Writes the demo stores and registers their branches as `actor` (who must be a lead).
+pub async fn run(state: &AppState, actor: &Actor, opts: &DemoOptions) -> Result<DemoReport> {
+    actor.require(Role::Lead)?;
     if opts.charts < 40 {
         return Err(Error::BadRequest("the demo needs at least 40 charts".into()));
     }
-    let production = ChartStore::open(&state.config.production_url, true).await?;
+    // The demo's production is the default target's store. On PostgreSQL the demo creates the
+    // stores' databases (production's and each branch's) when they are missing, as
+    // `branch add --fork` does.
+    let production_url = &state.targets.default_target().store_url;
+    ensure_database(production_url).await?;
+    let production = ChartStore::open(production_url, true).await?;
     production.create_schema().await?;
     let existing = production.stamps().await?.len();
-    let names: Vec<String> = BRANCHES.iter().map(|b| branches::resolve(state, b)).collect();
+    let names: Vec<String> = BRANCHES.iter().map(|b| state.env_name(b)).collect();
     if existing > 0 {
-        let registered = branches::list(state).await?;
+        let registered = branches::list(state, Role::Lead).await?;
         if names.iter().all(|n| registered.iter().any(|b| &b.name == n)) {
             return Ok(DemoReport { charts: existing, branches: names, already_present: true });
         }
@@ -211,7 +284,7 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     }
 
     let mut rng = StdRng::seed_from_u64(opts.seed);
-    let progress = crate::cli::progress(opts.charts as u64, "writing production");
+    let progress = crate::progress::bar(opts.charts as u64, "writing production");
     let mut charts = Vec::with_capacity(opts.charts);
     for i in 0..opts.charts {
         let mut c = chart(i, &mut rng, opts.rows);
@@ -231,14 +304,12 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     let mut stores = Vec::new();
     for (raw, name) in BRANCHES.iter().zip(&names) {
         let url = state.config.staging_url(name);
+        ensure_database(&url).await?;
         let store = ChartStore::open(&url, true).await?;
         store.create_schema().await?;
         store.copy_from(&production).await?;
-        branches::register(
-            state,
-            NewBranch { branch: raw, store_url: Some(&url), fork: false, preview_url: None, actor: "demo" },
-        )
-        .await?;
+        let new = NewBranch { branch: raw, store_url: Some(&url), fork: false, preview_url: None, target: None };
+        branches::register(state, actor, new).await?;
         stores.push(store);
     }
 
@@ -258,7 +329,9 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
         }));
     }
     for c in pick(share(3.0), 13, 48) {
-        staged.push(edit(c, "data", |v| bump_values(v, 5, 1.04)));
+        let unit = serde_json::from_str::<Value>(&c.metadata).ok().and_then(|m| m["unit"].as_str().map(str::to_owned));
+        let max = upper_bound(unit.as_deref().unwrap_or(""));
+        staged.push(edit(c, "data", |v| bump_values(v, 5, 1.04, max)));
     }
     for c in pick(share(2.0), 17, 85) {
         staged.push(edit(c, "metadata", |v| {
@@ -321,13 +394,69 @@ pub async fn run(state: &AppState, opts: &DemoOptions) -> Result<DemoReport> {
     dedup_by_id(&mut prod_edits);
     production.put_many(&prod_edits).await?;
 
+    // The dataset update (design §9), after the other branches took their baselines.
+    let mut names = names;
+    names.push(wdi::add(state, actor, &production).await?);
+
     for name in &names {
-        branches::rescan(state, name, false).await?;
+        scans::rescan(state, actor, name, false).await?;
+    }
+    if let Some(c) = staged2.iter().find(|c| c.slug.starts_with("life-expectancy-")) {
+        stale_approval(state, actor, &names[1], s2, c).await?;
     }
     Ok(DemoReport { charts: n, branches: names, already_present: false })
+}
+
+/// A stale approval (design §11), so the demo shows a "since the last approval" diff: the axis
+/// label fix is approved by `demo`, then edited again on staging.
+async fn stale_approval(state: &AppState, actor: &Actor, branch: &str, store: &ChartStore, c: &RawChart) -> Result<()> {
+    let item = crate::diffs::item(state, branch, &c.id).await?;
+    {
+        let _guard = state.db.write_guard().await;
+        let mut tx = state.db.pool.begin().await?;
+        crate::reviews::write_decision(
+            &mut tx,
+            crate::repo::reviews::Decision {
+                branch,
+                chart_id: &c.id,
+                status: app::types::ReviewStatus::Approved,
+                reviewer: "demo",
+                comment: Some("The axis label reads well."),
+                staging_hash: item.staging_hash.as_deref(),
+                production_hash: item.production_hash.as_deref(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    let again = edit(c, "config", |v| v["yAxis"]["label"] = json!("years of life expectancy"));
+    store.put_many(&[again]).await?;
+    scans::rescan(state, actor, branch, false).await?;
+    Ok(())
 }
 
 fn dedup_by_id(charts: &mut Vec<RawChart>) {
     let mut seen = std::collections::HashSet::new();
     charts.retain(|c| seen.insert(c.id.clone()));
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    #[test]
+    fn percentages_stay_within_0_and_100() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for i in 0..200 {
+            let c = chart(i, &mut rng, None);
+            let meta: Value = serde_json::from_str(&c.metadata).unwrap();
+            let mut data: Value = serde_json::from_str(&c.data).unwrap();
+            let max = upper_bound(meta["unit"].as_str().unwrap());
+            bump_values(&mut data, 1, 1.5, max);
+            for row in data["rows"].as_array().unwrap() {
+                let v = row["value"].as_f64().unwrap();
+                assert!((0.0..=max).contains(&v), "{} has {v} {}", c.slug, meta["unit"]);
+            }
+        }
+    }
 }

@@ -1,133 +1,105 @@
-//! Reading a branch's diff: the filtered, paginated list and one item in detail.
-//!
-//! A review counts only for the exact content it was made on: `effective` below is the single
-//! place that turns a stored decision into pending, approved, rejected or stale.
+//! Reading a branch's diff: the filtered, paginated list and one item in detail. Whether a
+//! decision counts comes from the `item_decisions` view (see [`crate::repo::items`]).
 
 use app::types::{
-    ChartVersion, DiffDetail, DiffItem, DiffPage, DiffQuery, ItemCounts, ItemKind, ReviewState, ReviewStatus,
+    AuditEvent, ChartVersion, DiffDetail, DiffItem, DiffPage, DiffQuery, ItemKind, Role, SinceApproval, PARTS,
 };
-use sqlx::Row;
 
 use crate::branches;
-use crate::charts::version::parse_canonical;
-use crate::db::Db;
+use crate::db::{like_pattern, Filter};
 use crate::diff::detail::{data_diff, json_diff};
 use crate::error::{Error, Result};
+use crate::naming::preview;
+use crate::repo::items::{self, Order};
+use crate::repo::{audit, versions};
 use crate::state::AppState;
 
 pub const MAX_PER_PAGE: u32 = 500;
 const DEFAULT_PER_PAGE: u32 = 50;
 
-/// Items joined with their review, with the status that counts (`eff`): a decision whose hashes
-/// no longer match the item's is `stale`.
-const ITEMS: &str = "select i.chart_id, i.slug, i.title, i.kind, i.conflict, i.parts, i.staging_hash,
-        i.production_hash, i.baseline_hash, i.error, i.changed_at, i.search,
-        r.status as r_status, r.reviewer, r.at as r_at, r.comment,
-        case when r.status is null or r.status = 'pending' then 'pending'
-             when coalesce(r.staging_hash, '') <> coalesce(i.staging_hash, '')
-               or coalesce(r.production_hash, '') <> coalesce(i.production_hash, '') then 'stale'
-             else r.status end as eff
-    from branch_items i left join reviews r on r.branch = i.branch and r.chart_id = i.chart_id
-    where i.branch = $1";
-
-pub async fn counts(db: &Db, branch: &str) -> Result<ItemCounts> {
-    let r = sqlx::query(&format!(
-        "select count(*),
-            coalesce(sum(case when kind = 'new' then 1 else 0 end), 0),
-            coalesce(sum(case when kind = 'modified' then 1 else 0 end), 0),
-            coalesce(sum(case when kind = 'deleted' then 1 else 0 end), 0),
-            coalesce(sum(conflict), 0),
-            coalesce(sum(case when eff in ('pending', 'stale') then 1 else 0 end), 0),
-            coalesce(sum(case when eff = 'approved' then 1 else 0 end), 0),
-            coalesce(sum(case when eff = 'rejected' then 1 else 0 end), 0),
-            coalesce(sum(case when eff = 'stale' then 1 else 0 end), 0),
-            coalesce(sum(case when error is not null then 1 else 0 end), 0)
-         from ({ITEMS}) t"
-    ))
-    .bind(branch)
-    .fetch_one(&db.pool)
-    .await?;
-    Ok(ItemCounts {
-        total: r.try_get(0)?,
-        new: r.try_get(1)?,
-        modified: r.try_get(2)?,
-        deleted: r.try_get(3)?,
-        conflicts: r.try_get(4)?,
-        pending: r.try_get(5)?,
-        approved: r.try_get(6)?,
-        rejected: r.try_get(7)?,
-        stale: r.try_get(8)?,
-        errors: r.try_get(9)?,
-    })
-}
-
-/// Escapes `%`, `_` and `\` for a `like … escape '\'` pattern.
-fn like_pattern(q: &str) -> String {
-    let mut out = String::from("%");
-    for c in q.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
-pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffPage> {
-    let summary = branches::get(state, branch).await?;
-    let name = summary.name.clone();
-    let mut sql = format!("select * from ({ITEMS}) t where 1 = 1");
-    let mut binds: Vec<String> = vec![name.clone()];
-    let mut bind = |sql: &mut String, clause: &str, value: String| {
-        binds.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
-    };
+/// The list's filters as a `where` clause on `item_decisions` (`$1` is the branch).
+fn filter(name: &str, q: &DiffQuery) -> Result<Filter> {
+    let mut f = Filter::after(vec![name.to_string()]);
     if let Some(kind) = q.kind.as_deref().filter(|k| !k.is_empty()) {
-        let kind = ItemKind::parse(kind)
-            .ok_or_else(|| Error::BadRequest(format!("unknown kind {kind:?}: use new, modified or deleted")))?;
-        bind(&mut sql, " and kind = ?", kind.as_str().into());
+        let kind: ItemKind = kind
+            .parse()
+            .map_err(|_| Error::BadRequest(format!("unknown kind {kind:?}: use new, modified or deleted")))?;
+        f.and("kind = ?", kind.as_str().into());
     }
     match q.status.as_deref().filter(|s| !s.is_empty()) {
         None => {}
-        Some("pending") => sql.push_str(" and eff in ('pending', 'stale')"),
-        Some(s @ ("approved" | "rejected" | "stale")) => bind(&mut sql, " and eff = ?", s.into()),
+        Some("pending") => f.and_raw("in_force in ('pending', 'stale')"),
+        Some(s @ ("approved" | "rejected" | "stale")) => f.and("in_force = ?", s.into()),
         Some(s) => {
             return Err(Error::BadRequest(format!("unknown status {s:?}: use pending, approved, rejected or stale")))
         }
     }
     if let Some(part) = q.part.as_deref().filter(|p| !p.is_empty()) {
-        if !app::types::PARTS.contains(&part) {
+        if !PARTS.contains(&part) {
             return Err(Error::BadRequest(format!("unknown part {part:?}: use config, data or metadata")));
         }
-        bind(&mut sql, " and (',' || parts || ',') like ?", format!("%,{part},%"));
+        f.and("(',' || parts || ',') like ?", format!("%,{part},%"));
     }
     if q.conflict == Some(true) {
-        sql.push_str(" and conflict = 1");
+        f.and_raw("conflict = 1");
+    }
+    if let Some(id) = q.upgrade {
+        f.and(crate::repo::upgrades::ITEM_FILTER, id.to_string());
     }
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-        bind(&mut sql, " and search like ? escape '\\'", like_pattern(text));
+        f.and("search like ? escape '\\'", like_pattern(text, true, true));
     }
-    let total: i64 = {
-        let count_sql = format!("select count(*) from ({sql}) c");
-        let query = crate::db::bind_all(sqlx::query(&count_sql), &binds);
-        query.fetch_one(&state.db.pool).await?.try_get(0)?
+    Ok(f)
+}
+
+pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -> Result<DiffPage> {
+    let summary = branches::get(state, branch, reader).await?;
+    let f = filter(&summary.name, q)?;
+    let views = match state.targets.get(&summary.target) {
+        Ok(target) => state.target_store(target).await.ok(),
+        Err(_) => None,
     };
-    sql.push_str(match q.sort.as_deref() {
-        None | Some("") | Some("changed") => " order by changed_at desc, slug",
-        Some("slug") => " order by slug",
-        Some(s) => return Err(Error::BadRequest(format!("unknown sort {s:?}: use changed or slug"))),
-    });
+    let views = match views {
+        Some(store) => store.chart_views().await,
+        None => None,
+    };
+    let order = match q.sort.as_deref() {
+        None | Some("") | Some("changed") => Order::Changed,
+        Some("slug") => Order::Slug,
+        Some("views") if views.is_some() => Order::Views,
+        Some("views") => {
+            return Err(Error::BadRequest(format!(
+                "sort=views needs a chart_views table in the store of target {}",
+                summary.target
+            )))
+        }
+        Some(s) => return Err(Error::BadRequest(format!("unknown sort {s:?}: use changed, slug or views"))),
+    };
     let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
     if per_page == 0 || per_page > MAX_PER_PAGE {
         return Err(Error::BadRequest(format!("per_page must be between 1 and {MAX_PER_PAGE}")));
     }
     let page = q.page.unwrap_or(1).max(1);
-    sql.push_str(&format!(" limit {per_page} offset {}", (page as u64 - 1) * per_page as u64));
-    let query = crate::db::bind_all(sqlx::query(&sql), &binds);
-    let rows = query.fetch_all(&state.db.pool).await?;
-    let items = rows.iter().map(item_from_row).collect::<Result<Vec<_>>>()?;
+    let (mut items, total) = match (&views, order) {
+        // Views live in another database: every matching item is read (ids and decisions, no
+        // content) and sorted here, most-read first, then paged.
+        (Some(v), Order::Views) => {
+            let (mut all, total) = items::page(&state.db, &f, order, u32::MAX, 1).await?;
+            all.sort_by_key(|i| std::cmp::Reverse(v.get(&i.chart_id).copied().unwrap_or(0)));
+            let start = ((page - 1) as usize).saturating_mul(per_page as usize).min(all.len());
+            let end = start.saturating_add(per_page as usize).min(all.len());
+            (all.drain(start..end).collect(), total)
+        }
+        _ => items::page(&state.db, &f, order, per_page, page).await?,
+    };
+    if let Some(v) = &views {
+        for item in &mut items {
+            item.views_30d = Some(v.get(&item.chart_id).copied().unwrap_or(0));
+        }
+    }
+    crate::repo::upgrades::tag_items(&state.db, &summary.name, &mut items).await?;
     Ok(DiffPage {
+        views_available: views.is_some(),
         items,
         total,
         page,
@@ -135,136 +107,133 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery) -> Result<DiffP
         counts: summary.counts,
         last_scan_at: summary.last_scan_at,
         scan_error: summary.scan_error,
+        scan_error_detail: summary.scan_error_detail,
+        target: summary.target,
     })
 }
 
-fn item_from_row(r: &sqlx::any::AnyRow) -> Result<DiffItem> {
-    let kind: String = r.try_get("kind")?;
-    let parts: String = r.try_get("parts")?;
-    let eff: String = r.try_get("eff")?;
-    let stored: Option<String> = r.try_get("r_status")?;
-    let review = match stored {
-        None => ReviewState::pending(),
-        Some(status) => ReviewState {
-            status: ReviewStatus::parse(&status).unwrap_or(ReviewStatus::Pending),
-            reviewer: r.try_get("reviewer")?,
-            at: r.try_get("r_at")?,
-            comment: r.try_get("comment")?,
-            stale: eff == "stale",
-        },
-    };
-    Ok(DiffItem {
-        chart_id: r.try_get("chart_id")?,
-        slug: r.try_get("slug")?,
-        title: r.try_get("title")?,
-        kind: ItemKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown kind {kind}")))?,
-        parts: parts.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
-        conflict: r.try_get::<i64, _>("conflict")? != 0,
-        review,
-        staging_hash: r.try_get("staging_hash")?,
-        production_hash: r.try_get("production_hash")?,
-        baseline_hash: r.try_get("baseline_hash")?,
-        error: r.try_get("error")?,
-        changed_at: r.try_get("changed_at")?,
-    })
-}
-
+/// One item of a branch (raw or environment name). 404 when the chart is not an item.
 pub async fn item(state: &AppState, branch: &str, chart_id: &str) -> Result<DiffItem> {
-    let name = branches::resolve(state, branch);
-    let row = sqlx::query(&format!("{ITEMS} and i.chart_id = $2"))
-        .bind(&name)
-        .bind(chart_id)
-        .fetch_optional(&state.db.pool)
-        .await?;
-    match row {
-        Some(r) => item_from_row(&r),
+    let name = state.env_name(branch);
+    match items::one(&state.db, &name, chart_id).await? {
+        Some(mut item) => {
+            crate::repo::upgrades::tag_items(&state.db, &name, std::slice::from_mut(&mut item)).await?;
+            Ok(item)
+        }
         None => {
-            branches::get(state, &name).await?;
+            branches::get(state, &name, Role::Viewer).await?;
             Err(Error::NotFound(format!("chart {chart_id} is not changed on branch {name}")))
         }
     }
 }
 
-pub async fn version(db: &Db, hash: &str) -> Result<Option<ChartVersion>> {
-    let row = sqlx::query("select hash, slug, config, data, metadata from versions where hash = $1")
-        .bind(hash)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.map(|r| {
-        Ok(ChartVersion {
-            hash: r.try_get(0)?,
-            slug: r.try_get(1)?,
-            config: parse_canonical(&r.try_get::<String, _>(2)?),
-            data: parse_canonical(&r.try_get::<String, _>(3)?),
-            metadata: parse_canonical(&r.try_get::<String, _>(4)?),
-        })
-    })
-    .transpose()
-}
-
-async fn maybe_version(db: &Db, hash: &Option<String>) -> Result<Option<ChartVersion>> {
-    match hash {
-        Some(h) => version(db, h).await,
-        None => Ok(None),
-    }
-}
-
-/// The item before or after `item` in the list's default order (last change first, then slug).
-async fn neighbour(state: &AppState, branch: &str, item: &DiffItem, before: bool) -> Result<Option<String>> {
-    let sql = if before {
-        "select chart_id from branch_items where branch = $1 and (changed_at > $2 or (changed_at = $2 and slug < $3))
-         order by changed_at asc, slug desc limit 1"
-    } else {
-        "select chart_id from branch_items where branch = $1 and (changed_at < $2 or (changed_at = $2 and slug > $3))
-         order by changed_at desc, slug asc limit 1"
-    };
-    let row =
-        sqlx::query(sql).bind(branch).bind(&item.changed_at).bind(&item.slug).fetch_optional(&state.db.pool).await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
-fn preview(template: Option<&str>, branch: &str, slug: &str) -> Option<String> {
-    template.map(|t| t.replace("{branch}", branch).replace("{slug}", slug))
-}
-
 /// One item with its diffs: from what production has now (or the baseline, where production
 /// lost the chart) to staging; for conflicts also production's own change since the fork.
 pub async fn detail(state: &AppState, branch: &str, chart_id: &str) -> Result<DiffDetail> {
+    detail_against(state, branch, chart_id, None).await
+}
+
+/// The last approval of the chart on the branch, from its history (newest first), when the
+/// content is no longer what it approved; with the diff from the approved staging content to now.
+async fn since_approval(
+    state: &AppState,
+    name: &str,
+    item: &DiffItem,
+    history: &[AuditEvent],
+    staging: Option<&ChartVersion>,
+) -> Result<Option<SinceApproval>> {
+    let Some(approval) = history.iter().find(|e| e.branch.as_deref() == Some(name) && e.action == "review.approve")
+    else {
+        return Ok(None);
+    };
+    let staging_moved = approval.staging_hash != item.staging_hash;
+    let production_moved = approval.production_hash != item.production_hash;
+    if !staging_moved && !production_moved {
+        return Ok(None);
+    }
+    let approved = versions::get_opt(&state.db, approval.staging_hash.as_deref()).await?;
+    let (old, new) = (approved.as_ref(), staging);
+    Ok(Some(SinceApproval {
+        reviewer: approval.actor.clone(),
+        at: approval.at.clone(),
+        approved_staging_hash: approval.staging_hash.clone(),
+        approved_production_hash: approval.production_hash.clone(),
+        staging_moved,
+        production_moved,
+        config_diff: json_diff(old.map(|v| &v.config), new.map(|v| &v.config)),
+        data_diff: data_diff(old.map(|v| &v.data), new.map(|v| &v.data)),
+        metadata_diff: json_diff(old.map(|v| &v.metadata), new.map(|v| &v.metadata)),
+    }))
+}
+
+/// [`detail`], with `against = Some("approved")` for the diffs from the last approved content to
+/// staging now (design §11); 404 when the chart has no approval that differs from now.
+pub async fn detail_against(
+    state: &AppState,
+    branch: &str,
+    chart_id: &str,
+    against: Option<&str>,
+) -> Result<DiffDetail> {
+    let against_approved = match against.filter(|a| !a.is_empty()) {
+        None | Some("production") => false,
+        Some("approved") => true,
+        Some(a) => return Err(Error::BadRequest(format!("unknown against {a:?}: use approved or production"))),
+    };
     let item = item(state, branch, chart_id).await?;
-    let name = branches::resolve(state, branch);
-    let summary = branches::get(state, &name).await?;
-    let baseline = maybe_version(&state.db, &item.baseline_hash).await?;
-    let staging = maybe_version(&state.db, &item.staging_hash).await?;
-    let production = maybe_version(&state.db, &item.production_hash).await?;
+    let summary = branches::get(state, branch, Role::Viewer).await?;
+    let name = summary.name.as_str();
+    let db = &state.db;
+    let baseline = versions::get_opt(db, item.baseline_hash.as_deref()).await?;
+    let staging = versions::get_opt(db, item.staging_hash.as_deref()).await?;
+    let production = versions::get_opt(db, item.production_hash.as_deref()).await?;
     let old = production.as_ref().or(baseline.as_ref());
     let new = staging.as_ref();
     let production_config_diff =
         item.conflict.then(|| json_diff(baseline.as_ref().map(|v| &v.config), production.as_ref().map(|v| &v.config)));
     let staging_template = summary.preview_url.as_deref().or(state.config.staging_preview_url.as_deref());
+    // An unreadable side has no version: a diff against "absent" would list every row as
+    // removed, which is not what happened. Show the error and no diff.
+    let readable = item.error.is_none();
+    let (config_diff, data_diff, metadata_diff) = if readable {
+        (
+            json_diff(old.map(|v| &v.config), new.map(|v| &v.config)),
+            data_diff(old.map(|v| &v.data), new.map(|v| &v.data)),
+            json_diff(old.map(|v| &v.metadata), new.map(|v| &v.metadata)),
+        )
+    } else {
+        Default::default()
+    };
+    let history = audit::chart_history(db, &item.chart_id).await?;
+    let since_approval =
+        if readable { since_approval(state, name, &item, &history, staging.as_ref()).await? } else { None };
+    let (config_diff, data_diff, metadata_diff, against) = match (&since_approval, against_approved) {
+        (_, false) => (config_diff, data_diff, metadata_diff, String::new()),
+        (Some(s), true) => {
+            (s.config_diff.clone(), s.data_diff.clone(), s.metadata_diff.clone(), "approved".to_string())
+        }
+        (None, true) => {
+            return Err(Error::NotFound(format!(
+                "chart {} has no approval on branch {name} whose content differs from now",
+                item.chart_id
+            )))
+        }
+    };
     Ok(DiffDetail {
-        config_diff: json_diff(old.map(|v| &v.config), new.map(|v| &v.config)),
-        data_diff: data_diff(old.map(|v| &v.data), new.map(|v| &v.data)),
-        metadata_diff: json_diff(old.map(|v| &v.metadata), new.map(|v| &v.metadata)),
-        production_config_diff,
-        staging_preview_url: preview(staging_template, &name, &item.slug),
-        production_preview_url: preview(state.config.production_preview_url.as_deref(), &name, &item.slug),
-        history: crate::audit::query::chart_history(&state.db, &item.chart_id).await?,
-        prev_chart_id: neighbour(state, &name, &item, true).await?,
-        next_chart_id: neighbour(state, &name, &item, false).await?,
+        since_approval,
+        against,
+        config_diff,
+        data_diff,
+        metadata_diff,
+        production_config_diff: production_config_diff.filter(|_| readable),
+        staging_preview_url: preview(staging_template, name, &item.slug),
+        production_preview_url: preview(state.targets.get(&summary.target)?.preview_url.as_deref(), name, &item.slug),
+        history,
+        prev_chart_id: items::neighbour(db, name, &item.changed_at, &item.slug, true).await?,
+        next_chart_id: items::neighbour(db, name, &item.changed_at, &item.slug, false).await?,
+        target: summary.target.clone(),
         baseline,
         staging,
         production,
         item,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn like_patterns_escape_wildcards_and_lower_case() {
-        assert_eq!(like_pattern("GDP_100%"), "%gdp\\_100\\%%");
-        assert_eq!(like_pattern("Énergie"), "%énergie%");
-    }
 }

@@ -28,9 +28,11 @@ pub enum Error {
     TooLarge,
     #[error("{0}")]
     Unavailable(String),
-    /// A chart store could not be read or written; the message names the store and is safe to show.
-    #[error("{0}")]
-    Store(String),
+    /// A chart store could not be read or written. `public` says so in a viewer's words (no
+    /// address, no server path); `detail` — the store's URL with its password hidden and the
+    /// driver's own words — goes to the log and to leads.
+    #[error("{public}")]
+    Store { public: String, detail: String },
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -46,7 +48,42 @@ impl Error {
         Error::Internal(what.to_string())
     }
 
+    /// The store at `url` failed with `why` (the driver's words).
+    pub fn store(url: &str, why: impl std::fmt::Display) -> Self {
+        let why = why.to_string();
+        Error::Store {
+            public: format!("a chart store cannot be used right now: {}", store_failure_in_words(&why)),
+            detail: format!("chart store {} is not usable: {why}", redact(url)),
+        }
+    }
+
+    /// What a lead or the log may read: the store's detail, else the public message.
+    pub fn detail(&self) -> String {
+        match self {
+            Error::Store { detail, .. } => detail.clone(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Chartgate's own database cannot be reached (as opposed to a query that failed): a 503 the
+    /// caller can retry, not a 500.
+    pub fn database_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
+        if self.database_unreachable() {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
         match self {
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -56,12 +93,15 @@ impl Error {
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Store(_) => StatusCode::BAD_GATEWAY,
+            Error::Store { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
+        if self.database_unreachable() {
+            return "unavailable";
+        }
         match self {
             Error::BadRequest(_) => "bad_request",
             Error::Unauthorized => "unauthorized",
@@ -71,17 +111,52 @@ impl Error {
             Error::Unprocessable(_) => "unprocessable",
             Error::TooLarge => "too_large",
             Error::Unavailable(_) => "unavailable",
-            Error::Store(_) => "store_unavailable",
+            Error::Store { .. } => "store_unavailable",
             Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => "internal",
         }
     }
 
     /// The text a user may see.
     pub fn public_message(&self) -> String {
+        if self.database_unreachable() {
+            return "Chartgate's database cannot be reached right now; nothing was changed, try again shortly".into();
+        }
         match self.status() {
             StatusCode::INTERNAL_SERVER_ERROR => "something went wrong on our side; it has been logged".into(),
             _ => self.to_string(),
         }
+    }
+}
+
+/// A URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A store failure as a viewer would put it: what is wrong, not where.
+fn store_failure_in_words(why: &str) -> &'static str {
+    let why = why.to_ascii_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| why.contains(w));
+    if has(&["no such file", "unable to open", "does not exist", "no database file"]) {
+        "it does not exist (any more)"
+    } else if has(&["refused", "unreachable", "no route"]) {
+        "its server refuses connections"
+    } else if has(&["timed out", "timeout"]) {
+        "its server does not answer"
+    } else if has(&["locked", "busy"]) {
+        "it is busy; try again shortly"
+    } else if has(&["no such table", "no such column", "relation", "column"]) {
+        "it does not have the tables of a chart store"
+    } else if has(&["password", "authentication", "permission", "denied", "readonly", "read-only"]) {
+        "Chartgate is not allowed to use it"
+    } else {
+        "it reported an error"
     }
 }
 
@@ -102,11 +177,14 @@ impl IntoResponse for Error {
 impl From<Error> for app::error::AppError {
     fn from(e: Error) -> Self {
         use app::error::AppError as A;
+        if e.database_unreachable() {
+            tracing::error!(error = ?e, "service call failed: Chartgate's database is unreachable");
+            return A::Unavailable(e.public_message());
+        }
         match e {
             Error::NotFound(m) => A::NotFound(m),
-            Error::BadRequest(m) | Error::Unprocessable(m) | Error::Store(m) | Error::Unavailable(m) => {
-                A::BadRequest(m)
-            }
+            Error::BadRequest(m) | Error::Unprocessable(m) => A::BadRequest(m),
+            Error::Store { public: m, .. } | Error::Unavailable(m) => A::Unavailable(m),
             Error::TooLarge => A::BadRequest("the request is too large".into()),
             Error::Unauthorized => A::Unauthorized,
             Error::Forbidden(m) => A::Forbidden(m),

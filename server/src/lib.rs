@@ -2,10 +2,24 @@
 //! engine, branches and their scans, users and tokens, the audit trail — plus the REST API, the
 //! Leptos integration and the command line. It implements `app`'s service trait, so the
 //! dependency between the two crates points one way.
+//!
+//! The modules form layers; each calls only the layers below it (the README has the map):
+//!
+//! 1. **Edges** — [`http`] (REST API, sessions, forms, pages) and [`cli`]: parse, check the
+//!    caller's role, call features.
+//! 2. **Features** — [`branches`], [`scans`], [`diffs`], [`reviews`], [`groups`], [`audit`], [`accounts`],
+//!    [`sync`], [`upgrades`], [`demo`], [`notify`]: what Chartgate does, each checking its actor's role itself. They share
+//!    [`state::AppState`].
+//! 3. **Repositories** — [`repo`]: the SQL of Chartgate's own database, taking the database, not
+//!    the application state.
+//! 4. **Engine** — [`charts`] (stores, canonical versions) and [`diff`] (classification, diffs):
+//!    no knowledge of Chartgate's database.
+//! 5. **Leaves** — [`access`], [`config`], [`db`], [`error`], [`naming`], [`progress`],
+//!    [`telemetry`].
 
-pub mod api;
+pub mod access;
+pub mod accounts;
 pub mod audit;
-pub mod auth;
 pub mod branches;
 pub mod charts;
 pub mod cli;
@@ -15,11 +29,16 @@ pub mod demo;
 pub mod diff;
 pub mod diffs;
 pub mod error;
-pub mod forms;
+pub mod groups;
+pub mod http;
+pub mod naming;
+pub mod notify;
+pub mod progress;
+pub mod repo;
 pub mod reviews;
-pub mod scan;
-pub mod service;
-pub mod session;
+pub mod scans;
 pub mod state;
 pub mod sync;
-pub mod web;
+pub mod targets;
+pub mod telemetry;
+pub mod upgrades;

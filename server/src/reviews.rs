@@ -9,19 +9,19 @@ use app::types::{
     BulkDecided, BulkRefused, BulkReviewRequest, BulkReviewResult, DiffItem, Gate, ReviewRequest, ReviewStatus, Role,
 };
 use serde_json::json;
-use sqlx::Row;
 
-use crate::audit::{self, Event};
-use crate::auth::User;
-use crate::db;
+use crate::access::User;
 use crate::error::{Error, Result};
+use crate::repo::audit::{self, Event};
+use crate::repo::items;
+use crate::repo::reviews::{self as decisions, Decision};
 use crate::state::AppState;
-use crate::{branches, diffs};
+use crate::{branches, diffs, scans};
 
 const MAX_COMMENT: usize = 4000;
-const MAX_BULK: usize = 1000;
+pub(crate) const MAX_BULK: usize = 1000;
 
-fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
+pub(crate) fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
     let comment = comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
     if comment.is_some_and(|c| c.chars().count() > MAX_COMMENT) {
         return Err(Error::BadRequest(format!("a comment has at most {MAX_COMMENT} characters")));
@@ -30,65 +30,34 @@ fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
 }
 
 /// The branch must be open: merged and archived branches keep their reviews as they were.
-async fn open_branch(state: &AppState, branch: &str) -> Result<String> {
-    let summary = branches::get(state, branch).await?;
+pub(crate) async fn open_branch(state: &AppState, branch: &str) -> Result<String> {
+    let summary = branches::get(state, branch, Role::Viewer).await?;
     if summary.state != "open" {
         return Err(Error::Conflict(format!("branch {} is {}; its reviews are closed", summary.name, summary.state)));
     }
     Ok(summary.name)
 }
 
-/// One decision as it is written.
-struct Decision<'a> {
-    branch: &'a str,
-    chart_id: &'a str,
-    status: ReviewStatus,
-    reviewer: &'a str,
-    comment: Option<&'a str>,
-    staging_hash: Option<&'a str>,
-    production_hash: Option<&'a str>,
-}
-
-/// Writes the decision if the item still has its `staging_hash`/`production_hash`; false otherwise.
-async fn write_decision(tx: &mut sqlx::Transaction<'_, sqlx::Any>, d: Decision<'_>) -> Result<bool> {
-    let Decision { branch, chart_id, status, reviewer, comment, staging_hash, production_hash } = d;
-    let written = sqlx::query(
-        "insert into reviews (branch, chart_id, status, reviewer, comment, at, staging_hash, production_hash)
-         select i.branch, i.chart_id, $3, $4, $5, $6, i.staging_hash, i.production_hash
-         from branch_items i
-         where i.branch = $1 and i.chart_id = $2 and i.error is null
-           and coalesce(i.staging_hash, '') = coalesce($7, '') and coalesce(i.production_hash, '') = coalesce($8, '')
-         on conflict (branch, chart_id) do update set status = excluded.status, reviewer = excluded.reviewer,
-           comment = excluded.comment, at = excluded.at, staging_hash = excluded.staging_hash,
-           production_hash = excluded.production_hash",
-    )
-    .bind(branch)
-    .bind(chart_id)
-    .bind(status.as_str())
-    .bind(reviewer)
-    .bind(comment)
-    .bind(db::now())
-    .bind(staging_hash)
-    .bind(production_hash)
-    .execute(&mut **tx)
-    .await?;
-    if written.rows_affected() == 0 {
+/// Writes the decision if the item still has the hashes the reviewer saw, and appends it to
+/// the audit trail in the same transaction; false when the content moved.
+pub(crate) async fn write_decision(tx: &mut sqlx::AnyConnection, d: Decision<'_>) -> Result<bool> {
+    if !decisions::write_if_current(tx, &d).await? {
         return Ok(false);
     }
     audit::append(
-        &mut **tx,
+        &mut *tx,
         Event {
-            actor: reviewer,
-            action: match status {
+            actor: d.reviewer,
+            action: match d.status {
                 ReviewStatus::Approved => "review.approve",
                 ReviewStatus::Rejected => "review.reject",
                 ReviewStatus::Pending => "review.reset",
             },
-            branch: Some(branch),
-            chart_id: Some(chart_id),
-            staging_hash,
-            production_hash,
-            detail: comment.map(|c| json!({ "comment": c })),
+            branch: Some(d.branch),
+            chart_id: Some(d.chart_id),
+            staging_hash: d.staging_hash,
+            production_hash: d.production_hash,
+            detail: d.comment.map(|c| json!({ "comment": c })),
         },
     )
     .await?;
@@ -107,7 +76,7 @@ pub async fn decide(
     user.require(Role::Reviewer)?;
     let comment = check_comment(&req.comment)?;
     let name = open_branch(state, branch).await?;
-    branches::rescan(state, &name, false).await?;
+    scans::rescan_branch(state, &name, false).await?;
     let current = diffs::item(state, &name, chart_id).await?;
     if let Some(e) = &current.error {
         return Err(Error::Conflict(format!("chart {chart_id} cannot be decided until it is readable: {e}")));
@@ -138,6 +107,8 @@ pub async fn decide(
             detail: json!({"staging_hash": now.staging_hash, "production_hash": now.production_hash}),
         });
     }
+    crate::telemetry::decisions(req.status.as_str(), user.role.as_str(), 1);
+    crate::notify::gate_may_have_changed(state, &name);
     diffs::item(state, &name, chart_id).await
 }
 
@@ -155,7 +126,7 @@ pub async fn decide_many(
     }
     let comment = check_comment(&req.comment)?;
     let name = open_branch(state, branch).await?;
-    branches::rescan(state, &name, false).await?;
+    scans::rescan_branch(state, &name, false).await?;
     let mut decided = Vec::new();
     let mut refused = Vec::new();
     let _guard = state.db.write_guard().await;
@@ -165,21 +136,14 @@ pub async fn decide_many(
         if !seen.insert(id.as_str()) {
             continue;
         }
-        let row = sqlx::query("select staging_hash, production_hash, conflict, error from branch_items where branch = $1 and chart_id = $2")
-            .bind(&name)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
+        let Some(current) = items::hashes(&mut tx, &name, id).await? else {
             refused.push(BulkRefused { chart_id: id.clone(), reason: "not an item of this branch".into() });
             continue;
         };
-        let (s, p): (Option<String>, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
-        let conflict = row.try_get::<i64, _>(2)? != 0;
-        let error: Option<String> = row.try_get(3)?;
-        if error.is_some() {
+        let (s, p) = (current.staging_hash, current.production_hash);
+        if current.error.is_some() {
             refused.push(BulkRefused { chart_id: id.clone(), reason: "unreadable: fix the store first".into() });
-        } else if conflict && req.status == ReviewStatus::Approved {
+        } else if current.conflict != 0 && req.status == ReviewStatus::Approved {
             refused.push(BulkRefused {
                 chart_id: id.clone(),
                 reason: "conflict: approve it on its own page after seeing production's change".into(),
@@ -219,14 +183,16 @@ pub async fn decide_many(
     )
     .await?;
     tx.commit().await?;
+    crate::telemetry::decisions(req.status.as_str(), user.role.as_str(), decided.len());
+    crate::notify::gate_may_have_changed(state, &name);
     Ok(BulkReviewResult { status: req.status, decided, refused })
 }
 
 /// The merge gate, after a rescan so it judges the content as it is now.
 pub async fn gate(state: &AppState, branch: &str) -> Result<Gate> {
-    let name = branches::resolve(state, branch);
-    branches::rescan(state, &name, false).await?;
-    let c = diffs::counts(&state.db, &name).await?;
+    let name = state.env_name(branch);
+    scans::rescan_branch(state, &name, false).await?;
+    let c = items::counts(&state.db, &name).await?;
     Ok(Gate {
         pass: c.pending == 0 && c.stale == 0 && c.errors == 0,
         total: c.total,

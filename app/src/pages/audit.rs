@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
+use serde::Serialize;
 
-use super::common::{encode, short_time, ErrorBox};
+use super::common::links::{chart_url, query_from, version_url, with_query};
+use super::common::{short_time, ErrorBox};
 use crate::api::audit_events;
 use crate::types::{AuditPage, AuditQuery, DayCount, Role};
 
@@ -20,39 +22,27 @@ const FILTERS: [(&str, &str, &str); 6] = [
     ("until", "Until", "date"),
 ];
 
-fn query_string(q: &AuditQuery) -> String {
-    let pairs = [
-        ("branch", &q.branch),
-        ("actor", &q.actor),
-        ("chart_id", &q.chart_id),
-        ("action", &q.action),
-        ("since", &q.since),
-        ("until", &q.until),
-    ];
-    pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().filter(|v| !v.is_empty()).map(|v| format!("{k}={}", encode(v))))
-        .collect::<Vec<_>>()
-        .join("&")
+/// The filters of a query, without its page: what every link of the page keeps.
+fn filters_of(query: &AuditQuery) -> AuditQuery {
+    AuditQuery { page: None, per_page: None, ..query.clone() }
+}
+
+/// The CSV export of everything the filters match: `format=csv`, then the filters.
+fn csv_url(filters: &AuditQuery) -> String {
+    #[derive(Serialize)]
+    struct CsvExport<'a> {
+        format: &'static str,
+        #[serde(flatten)]
+        filters: &'a AuditQuery,
+    }
+    with_query("/api/v1/audit", &CsvExport { format: "csv", filters })
 }
 
 #[component]
 pub fn AuditPageView() -> impl IntoView {
     let query = use_query_map();
-    let audit_query = move || {
-        let m = query.read();
-        let get = |k: &str| m.get(k).filter(|v| !v.is_empty());
-        AuditQuery {
-            branch: get("branch"),
-            actor: get("actor"),
-            chart_id: get("chart_id"),
-            action: get("action"),
-            since: get("since"),
-            until: get("until"),
-            page: get("page").and_then(|p| p.parse().ok()),
-            per_page: None,
-        }
-    };
+    // The page size is the server's choice, not the URL's.
+    let audit_query = move || AuditQuery { per_page: None, ..query_from(&query.read()) };
     let page = Resource::new(audit_query, audit_events);
     let me = super::user_resource();
     view! {
@@ -74,9 +64,8 @@ pub fn AuditPageView() -> impl IntoView {
 
 #[component]
 fn AuditBody(query: AuditQuery, page: AuditPage) -> impl IntoView {
-    let qs = query_string(&query);
-    let csv =
-        if qs.is_empty() { "/api/v1/audit?format=csv".to_string() } else { format!("/api/v1/audit?format=csv&{qs}") };
+    let filters = filters_of(&query);
+    let csv = csv_url(&filters);
     let value = |k: &str| match k {
         "branch" => query.branch.clone(),
         "actor" => query.actor.clone(),
@@ -86,7 +75,7 @@ fn AuditBody(query: AuditQuery, page: AuditPage) -> impl IntoView {
         _ => query.until.clone(),
     };
     let pages = ((page.total + page.per_page as i64 - 1) / page.per_page.max(1) as i64).max(1);
-    let page_link = |n: i64| if qs.is_empty() { format!("/audit?page={n}") } else { format!("/audit?{qs}&page={n}") };
+    let page_link = |n: u32| with_query("/audit", &AuditQuery { page: Some(n), ..filters.clone() });
     view! {
         <form method="get" action="/audit" class="audit-filters" data-testid="audit-filters">
             {FILTERS
@@ -117,7 +106,7 @@ fn AuditBody(query: AuditQuery, page: AuditPage) -> impl IntoView {
                     <tbody>
                         {page.events.iter().map(|e| {
                             let chart = e.chart_id.clone().map(|c| match &e.branch {
-                                Some(b) => view! { <a href=format!("/branches/{b}/charts/{}", encode(&c))>{c.clone()}</a> }.into_any(),
+                                Some(b) => view! { <a href=chart_url(b, &c)>{c.clone()}</a> }.into_any(),
                                 None => c.into_any(),
                             });
                             let comment = e.detail.as_ref().and_then(|d| d.get("comment")).and_then(|c| c.as_str()).map(str::to_string);
@@ -131,7 +120,7 @@ fn AuditBody(query: AuditQuery, page: AuditPage) -> impl IntoView {
                                     <td>{chart}</td>
                                     <td>
                                         {e.staging_hash.clone().map(|h| view! {
-                                            <a href=format!("/versions/{h}") data-testid="version-link"><code>{h.chars().take(10).collect::<String>()}</code></a>
+                                            <a href=version_url(&h) data-testid="version-link"><code>{h.chars().take(10).collect::<String>()}</code></a>
                                         })}
                                     </td>
                                     <td class="muted">{detail}</td>
@@ -142,10 +131,10 @@ fn AuditBody(query: AuditQuery, page: AuditPage) -> impl IntoView {
                 </table>
             }.into_any()
         }}
-        <nav class="pager">
+        <nav class="pager" aria-label="Pages">
             <span>{format!("page {} of {}", page.page, pages)}</span>
-            {(page.page > 1).then(|| view! { <a href=page_link(page.page as i64 - 1) rel="prev">"← newer"</a> })}
-            {((page.page as i64) < pages).then(|| view! { <a href=page_link(page.page as i64 + 1) rel="next">"older →"</a> })}
+            {(page.page > 1).then(|| view! { <a href=page_link(page.page - 1) rel="prev">"← newer"</a> })}
+            {((page.page as i64) < pages).then(|| view! { <a href=page_link(page.page + 1) rel="next">"older →"</a> })}
         </nav>
     }
 }
@@ -203,4 +192,27 @@ fn DecisionsPlot(per_day: Vec<DayCount>) -> impl IntoView {
         </figure>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_filters_and_drop_the_page() {
+        let q = AuditQuery {
+            actor: Some("lead@example.org".into()),
+            since: Some("2026-11-01".into()),
+            page: Some(4),
+            per_page: Some(10),
+            ..Default::default()
+        };
+        let filters = filters_of(&q);
+        assert_eq!(csv_url(&filters), "/api/v1/audit?format=csv&actor=lead%40example.org&since=2026-11-01");
+        assert_eq!(csv_url(&AuditQuery::default()), "/api/v1/audit?format=csv");
+        assert_eq!(
+            with_query("/audit", &AuditQuery { page: Some(5), ..filters }),
+            "/audit?actor=lead%40example.org&since=2026-11-01&page=5"
+        );
+    }
 }

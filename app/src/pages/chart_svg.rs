@@ -1,19 +1,44 @@
 //! Charts drawn as plain SVG on the server and hydrated by the same component: no JavaScript
 //! library, nothing random, so the browser's hydration matches the server's HTML exactly.
 //!
-//! The geometry and the comparison with the other side live in [`model`] (plain functions, unit
-//! tested); this file only turns a [`model::ChartModel`] into a view. All chart content reaches the
-//! page as text or attribute values, which Leptos escapes: never as raw HTML.
+//! [`model::build`] turns a version (and the other side) into a [`model::ChartModel`] with plain,
+//! unit-tested functions, one module per concern:
+//!
+//! - [`rows`]: the data rows and their key (the shared [`crate::rows`] key);
+//! - [`compare`]: which rows are added or changed relative to the other side;
+//! - [`scale`], [`format`](mod@format), [`sample`], [`legend`]: scales and ticks, number and
+//!   time text, thinning long series, colours and legends;
+//! - [`line`](mod@line), [`bar`], [`scatter`], [`table`]: the four layouts, used by [`model`] alone.
+//!
+//! This file only turns a [`model::ChartModel`] into a view. All chart content reaches the page as
+//! text or attribute values, which Leptos escapes: never as raw HTML.
 
+pub mod bar;
+pub mod compare;
+pub mod format;
+pub mod legend;
+pub mod line;
 pub mod model;
+pub mod rows;
+pub mod sample;
+pub mod scale;
+pub mod scatter;
+pub mod table;
+#[cfg(test)]
+mod testing;
 
 use leptos::prelude::*;
 
 use crate::types::ChartVersion;
-use model::{
-    coord, BarChart, Body, ChartModel, Legend, LineChart, ScatterChart, Status, TableModel, Tick, PALETTE,
-    PALETTE_DARK, PLOT, VIEW_BOX,
-};
+use bar::BarChart;
+use compare::Status;
+use format::coord;
+use legend::{Legend, PALETTE, PALETTE_DARK};
+use line::LineChart;
+use model::{Body, ChartModel};
+use scale::{Tick, BAR_PLOT, PLOT, VIEW_BOX};
+use scatter::ScatterChart;
+use table::TableModel;
 
 /// One side of a chart comparison, with the points that differ from `other` emphasised.
 #[component]
@@ -23,14 +48,19 @@ pub fn ChartSvg(
     /// The other side of the comparison; what differs from it is highlighted.
     other: Option<ChartVersion>,
     /// Caption, e.g. "Production" / "Staging" / "Baseline".
-    label: &'static str,
+    #[prop(into)]
+    label: String,
+    /// Replaces the change summary under the chart (the baseline, compared with nothing, says
+    /// what it is instead).
+    #[prop(optional, into)]
+    summary_text: Option<String>,
 ) -> impl IntoView {
     let Some(version) = version else {
-        return absent(label).into_any();
+        return absent(&label).into_any();
     };
     let m = model::build(&version, other.as_ref());
     let kind = m.kind.as_str();
-    let aria = aria_label(label, &m);
+    let aria = aria_label(&label, &m);
     let ChartModel { title, subtitle, summary, body, notes, .. } = m;
     let body = match body {
         Body::Empty(message) => empty_svg(aria, message).into_any(),
@@ -41,9 +71,9 @@ pub fn ChartSvg(
     };
     let summary_class = if summary.any() { "chart-summary has-changes" } else { "chart-summary" };
     view! {
-        <figure class=format!("chart chart-{kind}") data-testid="chart-svg" data-chart-type=kind data-side=label>
+        <figure class=format!("chart chart-{kind}") data-testid="chart-svg" data-chart-type=kind data-side=label.clone()>
             <figcaption>
-                <span class="chart-side">{label}</span>
+                <span class="chart-side">{label.clone()}</span>
                 {title.map(|t| view! { <span class="chart-title">{t}</span> })}
                 {subtitle.map(|s| view! { <span class="chart-subtitle">{s}</span> })}
             </figcaption>
@@ -57,7 +87,7 @@ pub fn ChartSvg(
                 data-removed=summary.removed.to_string()
                 title="Data points compared by (series, entity, time) with the other side"
             >
-                {summary.text()}
+                {summary_text.unwrap_or_else(|| summary.text())}
             </p>
         </figure>
     }
@@ -73,11 +103,14 @@ fn aria_label(label: &str, m: &ChartModel) -> String {
     }
 }
 
-fn absent(label: &'static str) -> impl IntoView {
+fn absent(label: &str) -> impl IntoView {
+    let (side, aria, empty) =
+        (label.to_string(), format!("{label}: the chart is absent on this side"), format!("No chart in {label}."));
+    let label = label.to_string();
     view! {
-        <figure class="chart chart-absent" data-testid="chart-svg" data-chart-type="none" data-side=label>
+        <figure class="chart chart-absent" data-testid="chart-svg" data-chart-type="none" data-side=side>
             <figcaption>
-                <span class="chart-side">{label}</span>
+                <span class="chart-side">{label.to_string()}</span>
                 <span class="chart-title">"absent"</span>
             </figcaption>
             <svg
@@ -85,7 +118,7 @@ fn absent(label: &'static str) -> impl IntoView {
                 viewBox=VIEW_BOX
                 width="100%"
                 role="img"
-                aria-label=format!("{label}: the chart is absent on this side")
+                aria-label=aria
             >
                 <rect class="absent-box" x="8" y="8" width="624" height="344" rx="8" />
                 <text class="absent-text" x="320" y="184" text-anchor="middle">
@@ -93,7 +126,7 @@ fn absent(label: &'static str) -> impl IntoView {
                 </text>
             </svg>
             <p class="chart-summary" data-testid="chart-change-summary" data-changed="0" data-added="0" data-removed="0">
-                {format!("No chart in {label}.")}
+                {empty}
             </p>
         </figure>
     }
@@ -244,7 +277,7 @@ fn line_view(aria: String, c: LineChart) -> impl IntoView {
 
 fn bar_view(aria: String, c: BarChart) -> impl IntoView {
     let BarChart { bars, x_ticks, zero_x, .. } = c;
-    let (top, bottom) = (coord(model::BAR_PLOT.top), coord(model::BAR_PLOT.bottom));
+    let (top, bottom) = (coord(BAR_PLOT.top), coord(BAR_PLOT.bottom));
     view! {
         <svg class="chart-svg" viewBox=VIEW_BOX width="100%" role="img" aria-label=aria>
             <g class="axis" aria-hidden="true">
@@ -257,7 +290,7 @@ fn bar_view(aria: String, c: BarChart) -> impl IntoView {
                             <text
                                 class="tick-label"
                                 x=x
-                                y=coord(model::BAR_PLOT.bottom + 18.0)
+                                y=coord(BAR_PLOT.bottom + 18.0)
                                 text-anchor="middle"
                             >
                                 {tk.label}
@@ -281,7 +314,7 @@ fn bar_view(aria: String, c: BarChart) -> impl IntoView {
                             >
                                 <text
                                     class="bar-label"
-                                    x=coord(model::BAR_PLOT.left - 6.0)
+                                    x=coord(BAR_PLOT.left - 6.0)
                                     y=coord(b.text_y)
                                     text-anchor="end"
                                 >
@@ -334,7 +367,7 @@ fn table_view(aria: String, t: TableModel) -> impl IntoView {
         view! { <p class="chart-note table-more">{format!("{} more {}", t.more, if t.more == 1 { "row" } else { "rows" })}</p> }
     });
     view! {
-        <div class="chart-table-wrap">
+        <div class="chart-table-wrap" tabindex="0">
             <table class="chart-table" aria-label=aria>
                 <thead>
                     <tr>
@@ -372,12 +405,9 @@ fn table_view(aria: String, t: TableModel) -> impl IntoView {
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
+    use super::testing::version;
     use super::*;
     use serde_json::{json, Value};
-
-    fn version(config: Value, data: Value) -> ChartVersion {
-        ChartVersion { hash: "h".into(), slug: "s".into(), config, data, metadata: json!({}) }
-    }
 
     fn render(version: Option<ChartVersion>, other: Option<ChartVersion>, label: &'static str) -> String {
         let owner = Owner::new();

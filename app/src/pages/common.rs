@@ -1,4 +1,7 @@
-//! Small pieces several pages share: badges, error and empty states.
+//! Small pieces several pages share: badges, error and empty states, and (in [`links`]) the
+//! app's own URLs.
+
+pub mod links;
 
 use leptos::prelude::*;
 
@@ -67,18 +70,6 @@ pub fn short_hash(hash: &Option<String>) -> String {
         Some(h) => h.chars().take(10).collect(),
         None => "absent".to_string(),
     }
-}
-
-/// Percent-encodes a path segment or query value.
-pub fn encode(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// `2026-11-22T01:40:08.4912Z` as `2026-11-22 01:40 UTC`.

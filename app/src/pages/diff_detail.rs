@@ -6,11 +6,12 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use super::chart_svg::ChartSvg;
-use super::common::{encode, short_hash, short_time, ErrorBox, ItemBadges};
+use super::common::links::{branch_url, chart_url, segment, version_url};
+use super::common::{short_hash, short_time, ErrorBox, ItemBadges};
 use super::review::{submit_review, ui, ReviewControls};
 use crate::api::get_diff;
 use crate::types::{
-    AuditEvent, DataDiff, DiffDetail, DiffItem, Hunk, HunkLine, JsonDiff, ReviewStatus, Role, RowChange,
+    AuditEvent, DataDiff, DiffDetail, DiffItem, Hunk, HunkLine, JsonDiff, ReviewStatus, Role, RowChange, SinceApproval,
 };
 
 #[component]
@@ -43,7 +44,7 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
     let snapshot: DiffItem = d.item.clone();
     let query = use_query_map();
     let stacked = RwSignal::new(query.read_untracked().get("layout").as_deref() == Some("stacked"));
-    let link = |id: &Option<String>| id.as_ref().map(|id| format!("/branches/{branch}/charts/{}", encode(id)));
+    let link = |id: &Option<String>| id.as_deref().map(|id| chart_url(&branch, id));
     let (prev, next) = (link(&d.prev_chart_id), link(&d.next_chart_id));
     {
         let (prev, next, branch) = (prev.clone(), next.clone(), branch.clone());
@@ -80,21 +81,36 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
         });
     }
     let review = move || item.get().review;
+    let readable = snapshot.error.is_none();
+    // A side with no hash is absent, or unreadable when the item's error names that side.
+    let side_hash = {
+        let error = snapshot.error.clone();
+        move |side: &str, hash: &Option<String>| match (hash, &error) {
+            (None, Some(e)) if e.starts_with(&format!("{side} ")) => "unreadable".to_string(),
+            _ => short_hash(hash),
+        }
+    };
     let conflict = snapshot.conflict;
     let (baseline, staging, production) = (d.baseline.clone(), d.staging.clone(), d.production.clone());
+    // The side the branch is checked against: "Production" unless the branch has another target.
+    let target_label = if d.target == "production" { "Production".to_string() } else { d.target.clone() };
     view! {
-        <nav class="crumbs">
-            <a href=format!("/branches/{branch}")>{format!("← {branch}")}</a>
+        <nav class="crumbs" aria-label="Chart navigation">
+            <a href=branch_url(&branch)>{format!("← {branch}")}</a>
             <span class="nav-items">
                 {prev.map(|p| view! { <a href=p rel="prev" title="previous (k)">"← previous"</a> })}
                 {next.map(|n| view! { <a href=n rel="next" title="next (j)">"next →"</a> })}
             </span>
         </nav>
         <h1 data-testid="chart-title">{snapshot.title.clone()}</h1>
-        <p class="muted">{format!("{} · {} · changed {}", snapshot.slug, snapshot.chart_id, short_time(&snapshot.changed_at))}</p>
+        <p class="muted">
+            {format!("{} · {} · changed {} · ", snapshot.slug, snapshot.chart_id, short_time(&snapshot.changed_at))}
+            <span class="hop" data-testid="hop">{format!("{branch} → {}", d.target)}</span>
+        </p>
         <p>{move || view! { <ItemBadges item=item.get() /> }}</p>
-        {snapshot.error.clone().map(|e| view! { <ErrorBox message=e /> })}
-        <section class="review-panel" data-testid="review-panel">
+        {snapshot.error.clone().map(|e| view! { <Unreadable error=e /> })}
+        {d.since_approval.clone().filter(|_| readable).map(|s| view! { <SinceApprovalView since=s branch=branch.clone() chart_id=snapshot.chart_id.clone() /> }.into_any())}
+        <section class="review-panel" data-testid="review-panel" aria-label="Review">
             <div class="review-state">
                 {move || {
                     let r = review();
@@ -119,7 +135,9 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
                         </p>
                     }
                 })}
-            {if can_review {
+            {if !readable {
+                view! { <p class="muted" data-testid="no-decision">"No decision can be made until the row is readable."</p> }.into_any()
+            } else if can_review {
                 view! { <ReviewControls branch=branch.clone() item reload with_comment=true /> }.into_any()
             } else {
                 view! { <p class="muted">"Your role can view but not decide."</p> }.into_any()
@@ -127,18 +145,19 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
         </section>
         <dl class="hashes">
             <dt>"baseline"</dt>
-            <dd><code>{short_hash(&snapshot.baseline_hash)}</code></dd>
+            <dd><code>{side_hash("baseline", &snapshot.baseline_hash)}</code></dd>
             <dt>"staging"</dt>
-            <dd><code>{short_hash(&snapshot.staging_hash)}</code></dd>
+            <dd><code>{side_hash("staging", &snapshot.staging_hash)}</code></dd>
             <dt>"production"</dt>
-            <dd><code>{short_hash(&snapshot.production_hash)}</code></dd>
+            <dd><code>{side_hash("production", &snapshot.production_hash)}</code></dd>
         </dl>
         <p class="links">
             {d.production_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"live production page ↗"</a> })}
             " "
             {d.staging_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"live staging page ↗"</a> })}
         </p>
-        <section>
+        {readable.then(|| view! {
+        <section aria-label="Charts">
             <h2>
                 "Charts"
                 <a
@@ -154,12 +173,19 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
                 </a>
             </h2>
             <div class=move || if stacked.get() { "charts stacked" } else { "charts side-by-side" } data-testid="charts">
-                {conflict.then(|| view! { <ChartSvg version=baseline.clone() other=None label="Baseline" /> })}
-                <ChartSvg version=production.clone() other=staging.clone() label="Production" />
+                {conflict.then(|| view! {
+                    <ChartSvg
+                        version=baseline.clone()
+                        other=None
+                        label="Baseline"
+                        summary_text="The content the branch forked from: production and staging have each changed it since."
+                    />
+                })}
+                <ChartSvg version=production.clone() other=staging.clone() label=target_label.clone() />
                 <ChartSvg version=staging.clone() other=production.clone().or(baseline.clone()) label="Staging" />
             </div>
         </section>
-        <section>
+        <section aria-label="Config diff">
             <h2>"Config"</h2>
             <JsonDiffView diff=d.config_diff.clone() />
             {d.production_config_diff.clone().map(|pd| view! {
@@ -167,15 +193,16 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
                 <JsonDiffView diff=pd />
             })}
         </section>
-        <section>
+        <section aria-label="Data diff">
             <h2>"Data"</h2>
             <DataDiffView diff=d.data_diff.clone() />
         </section>
-        <section>
+        <section aria-label="Metadata diff">
             <h2>"Metadata"</h2>
             <JsonDiffView diff=d.metadata_diff.clone() />
         </section>
-        <section>
+        }.into_any())}
+        <section aria-label="Review history">
             <h2>"Review history of this chart"</h2>
             <History events=d.history.clone() />
         </section>
@@ -221,7 +248,7 @@ fn side_by_side(h: &Hunk) -> Vec<(Option<HunkLine>, Option<HunkLine>)> {
 }
 
 #[component]
-fn JsonDiffView(diff: JsonDiff) -> impl IntoView {
+pub(super) fn JsonDiffView(diff: JsonDiff) -> impl IntoView {
     if diff.changes.is_empty() {
         return view! { <p class="muted">"No change."</p> }.into_any();
     }
@@ -272,7 +299,7 @@ fn row_view(kind: &'static str, r: &RowChange) -> impl IntoView {
 }
 
 #[component]
-fn DataDiffView(diff: DataDiff) -> impl IntoView {
+pub(super) fn DataDiffView(diff: DataDiff) -> impl IntoView {
     if diff.added.is_empty() && diff.removed.is_empty() && diff.changed.is_empty() {
         return view! { <p class="muted">{format!("No change ({} rows).", diff.unchanged)}</p> }.into_any();
     }
@@ -319,7 +346,7 @@ fn History(events: Vec<AuditEvent>) -> impl IntoView {
                             <td>{e.action.trim_start_matches("review.").to_string()}</td>
                             <td>
                                 {e.staging_hash.clone().map(|h| view! {
-                                    <a href=format!("/versions/{h}")><code>{h.chars().take(10).collect::<String>()}</code></a>
+                                    <a href=version_url(&h)><code>{h.chars().take(10).collect::<String>()}</code></a>
                                 })}
                             </td>
                             <td>{comment}</td>
@@ -328,6 +355,50 @@ fn History(events: Vec<AuditEvent>) -> impl IntoView {
                 }).collect_view()}
             </tbody>
         </table>
+    }
+    .into_any()
+}
+
+/// An item whose row cannot be read: the store's error, and why nothing else is shown.
+#[component]
+fn Unreadable(error: String) -> impl IntoView {
+    view! {
+        <div class="error-box" role="alert" data-testid="unreadable">
+            <strong>"This chart's row is unreadable. "</strong>
+            <span data-testid="unreadable-error">{error}</span>
+            <p>"No diff is shown: it cannot be computed from a row that does not parse. Fix the row in its store; the next scan picks it up."</p>
+        </div>
+    }
+}
+
+/// What changed since the last approval (design §11): from the staging content the reviewer
+/// approved to staging now, so a stale approval can be renewed by reading only the difference.
+#[component]
+fn SinceApprovalView(since: SinceApproval, branch: String, chart_id: String) -> impl IntoView {
+    let api = format!("/api/v1/branches/{}/diffs/{}?against=approved", segment(&branch), segment(&chart_id));
+    let moved = match (since.staging_moved, since.production_moved) {
+        (true, true) => "Staging and production have both changed since.",
+        (true, false) => "Staging has changed since.",
+        (false, _) => "Staging holds the approved content; only production has changed since.",
+    };
+    view! {
+        <section class="since-approval" data-testid="since-approval" aria-label="Since the last approval">
+            <h2>"Since the last approval"</h2>
+            <p>
+                {format!("Approved by {} at {}, on staging content ", since.reviewer, short_time(&since.at))}
+                {since.approved_staging_hash.clone().map(|h| view! { <a href=version_url(&h)><code>{short_hash(&Some(h.clone()))}</code></a> })}
+                ". " {moved} " "
+                <a class="muted" href=api>"(as JSON)"</a>
+            </p>
+            {since.staging_moved.then(|| view! {
+                <h3>"Config since the approval"</h3>
+                <JsonDiffView diff=since.config_diff.clone() />
+                <h3>"Data since the approval"</h3>
+                <DataDiffView diff=since.data_diff.clone() />
+                <h3>"Metadata since the approval"</h3>
+                <JsonDiffView diff=since.metadata_diff.clone() />
+            })}
+        </section>
     }
     .into_any()
 }

@@ -5,50 +5,31 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::common::{encode, short_time, ErrorBox, ItemBadges};
+use super::common::links::{branch_url, chart_url, query_from, with_query};
+use super::common::{short_time, ErrorBox, ItemBadges};
 use super::review::{focus_search, submit_review, ui, ReviewControls};
 use crate::api::list_diffs;
 use crate::types::{DiffItem, DiffPage, DiffQuery, ReviewStatus, Role};
 
-fn query_from_map(map: &leptos_router::params::ParamsMap) -> DiffQuery {
-    let get = |k: &str| map.get(k).filter(|v| !v.is_empty());
-    DiffQuery {
-        status: get("status"),
-        kind: get("kind"),
-        part: get("part"),
-        conflict: get("conflict").map(|v| v == "true" || v == "1"),
-        q: get("q"),
-        sort: get("sort"),
-        page: get("page").and_then(|p| p.parse().ok()),
-        per_page: get("per_page").and_then(|p| p.parse().ok()),
-    }
+/// The URL of a branch's list showing `q`. `conflict=false` filters nothing, so it is left out.
+fn list_url(branch: &str, q: &DiffQuery) -> String {
+    with_query(&branch_url(branch), &DiffQuery { conflict: q.conflict.filter(|c| *c), ..q.clone() })
 }
 
-/// The URL of this list with `key` set to `value` (or removed), back on page 1.
+/// The URL of this list with the filter `key` set to `value` (or removed), back on page 1.
 fn link_with(branch: &str, q: &DiffQuery, key: &str, value: Option<&str>) -> String {
-    let mut pairs: Vec<(&str, String)> = Vec::new();
-    let mut push = |k: &'static str, v: Option<String>| {
-        if k == key {
-            if let Some(v) = value {
-                pairs.push((k, v.to_string()));
-            }
-        } else if let Some(v) = v {
-            pairs.push((k, v));
-        }
-    };
-    push("status", q.status.clone());
-    push("kind", q.kind.clone());
-    push("part", q.part.clone());
-    push("conflict", q.conflict.filter(|c| *c).map(|_| "true".to_string()));
-    push("q", q.q.clone());
-    push("sort", q.sort.clone());
-    push("per_page", q.per_page.map(|p| p.to_string()));
-    if pairs.is_empty() {
-        format!("/branches/{branch}")
-    } else {
-        let qs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
-        format!("/branches/{branch}?{}", qs.join("&"))
+    let mut q = DiffQuery { page: None, ..q.clone() };
+    let value = value.map(str::to_owned);
+    match key {
+        "status" => q.status = value,
+        "kind" => q.kind = value,
+        "part" => q.part = value,
+        "conflict" => q.conflict = value.map(|v| v == "true"),
+        "q" => q.q = value,
+        "sort" => q.sort = value,
+        _ => {}
     }
+    list_url(branch, &q)
 }
 
 #[component]
@@ -56,7 +37,7 @@ pub fn DiffListPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let branch = move || params.read().get("branch").unwrap_or_default();
-    let diff_query = move || query_from_map(&query.read());
+    let diff_query = move || query_from::<DiffQuery>(&query.read());
     let page = Resource::new(move || (branch(), diff_query()), |(b, q)| list_diffs(b, q));
     let reload = Callback::new(move |_| page.refetch());
     // Survives reloads, so deciding with the keyboard keeps your place.
@@ -138,17 +119,18 @@ fn DiffListBody(
         }
     };
     let pages = ((page.total + page.per_page as i64 - 1) / page.per_page.max(1) as i64).max(1);
-    let page_link = |n: i64| {
-        let base = link_with(&branch, &query, "page", None);
-        let sep = if base.contains('?') { '&' } else { '?' };
-        format!("{base}{sep}page={n}")
-    };
+    let page_link = |n: u32| list_url(&branch, &DiffQuery { page: Some(n), ..query.clone() });
     view! {
         <p class="muted">
-            "Last scanned " {page.last_scan_at.as_deref().map(short_time).unwrap_or_else(|| "never".into())}
-            " · press " <kbd>"?"</kbd> " for keyboard shortcuts"
+            <span class="hop" data-testid="hop">{format!("{branch} → {}", page.target)}</span>
+            " · last scanned " {page.last_scan_at.as_deref().map(short_time).unwrap_or_else(|| "never".into())}
+            " · press " <kbd>"?"</kbd> " for keyboard shortcuts · "
+            {super::upgrade::upgrader_link(&branch)}
+            " · "
+            <a href=format!("{}/groups", branch_url(&branch)) data-testid="show-groups">"show by group"</a>
         </p>
         {page.scan_error.clone().map(|e| view! { <ErrorBox message=e /> })}
+        {query.upgrade.map(|id| view! { <super::upgrade::UpgradeBanner branch=branch.clone() id can_review /> })}
         <nav class="filters" aria-label="Filters">
             <div>
                 <span class="filter-label">"Kind"</span>
@@ -173,10 +155,11 @@ fn DiffListBody(
                 {filter("metadata", "part", Some("metadata"), None)}
                 {filter("conflicts only", "conflict", Some("true"), Some(c.conflicts))}
             </div>
-            <form method="get" class="search" action=format!("/branches/{branch}")>
+            <form method="get" class="search" action=branch_url(&branch)>
                 {query.kind.clone().map(|v| view! { <input type="hidden" name="kind" value=v /> })}
                 {query.status.clone().map(|v| view! { <input type="hidden" name="status" value=v /> })}
                 {query.part.clone().map(|v| view! { <input type="hidden" name="part" value=v /> })}
+                {query.upgrade.map(|v| view! { <input type="hidden" name="upgrade" value=v.to_string() /> })}
                 <input
                     type="search"
                     name="q"
@@ -185,13 +168,23 @@ fn DiffListBody(
                     data-testid="search"
                     id="search"
                 />
-                <select name="sort">
-                    <option value="changed" selected=query.sort.as_deref() != Some("slug")>
+                <label for="sort" class="visually-hidden">"Sort by"</label>
+                <select name="sort" id="sort">
+                    <option value="changed" selected=!matches!(query.sort.as_deref(), Some("slug" | "views"))>
                         "Last change"
                     </option>
                     <option value="slug" selected=query.sort.as_deref() == Some("slug")>
                         "Slug"
                     </option>
+                    {page
+                        .views_available
+                        .then(|| {
+                            view! {
+                                <option value="views" selected=query.sort.as_deref() == Some("views")>
+                                    "Most viewed"
+                                </option>
+                            }
+                        })}
                 </select>
                 <button type="submit">"Apply"</button>
             </form>
@@ -200,7 +193,7 @@ fn DiffListBody(
             view! {
                 <section class="empty" data-testid="empty">
                     <p>"No chart matches these filters."</p>
-                    <a href=format!("/branches/{branch}")>"Clear the filters"</a>
+                    <a href=branch_url(&branch)>"Clear the filters"</a>
                 </section>
             }
                 .into_any()
@@ -223,7 +216,7 @@ fn DiffListBody(
                             .map(|(index, row)| {
                                 let row = *row;
                                 let item = row.get_untracked();
-                                let href = format!("/branches/{}/charts/{}", branch, encode(&item.chart_id));
+                                let href = chart_url(&branch, &item.chart_id);
                                 let is_selected = move || selected.get() == index;
                                 view! {
                                     <tr
@@ -239,7 +232,18 @@ fn DiffListBody(
                                         </td>
                                         <td>{move || view! { <ItemBadges item=row.get() /> }}</td>
                                         <td>{item.parts.join(", ")}</td>
-                                        <td class="muted">{short_time(&item.changed_at)}</td>
+                                        <td class="muted">
+                                            {short_time(&item.changed_at)}
+                                            {item
+                                                .views_30d
+                                                .map(|v| {
+                                                    view! {
+                                                        <div class="views" data-testid="views">
+                                                            {format!("{v} views in 30 days")}
+                                                        </div>
+                                                    }
+                                                })}
+                                        </td>
                                         <td>
                                             {can_review
                                                 .then(|| {
@@ -257,9 +261,8 @@ fn DiffListBody(
         }}
         <nav class="pager" aria-label="Pages">
             <span>{format!("{} items · page {} of {}", page.total, page.page, pages)}</span>
-            {(page.page > 1).then(|| view! { <a href=page_link(page.page as i64 - 1) rel="prev">"← previous"</a> })}
-            {((page.page as i64) < pages)
-                .then(|| view! { <a href=page_link(page.page as i64 + 1) rel="next">"next →"</a> })}
+            {(page.page > 1).then(|| view! { <a href=page_link(page.page - 1) rel="prev">"← previous"</a> })}
+            {((page.page as i64) < pages).then(|| view! { <a href=page_link(page.page + 1) rel="next">"next →"</a> })}
         </nav>
     }
 }
@@ -274,5 +277,12 @@ mod tests {
             DiffQuery { kind: Some("new".into()), q: Some("gdp growth".into()), page: Some(3), ..Default::default() };
         assert_eq!(link_with("b", &q, "status", Some("pending")), "/branches/b?status=pending&kind=new&q=gdp%20growth");
         assert_eq!(link_with("b", &q, "kind", None), "/branches/b?q=gdp%20growth");
+    }
+
+    #[test]
+    fn page_links_keep_the_filters_but_not_an_idle_conflict_filter() {
+        let q = DiffQuery { conflict: Some(false), sort: Some("slug".into()), ..Default::default() };
+        assert_eq!(list_url("b", &DiffQuery { page: Some(2), ..q.clone() }), "/branches/b?sort=slug&page=2");
+        assert_eq!(link_with("b", &q, "conflict", Some("true")), "/branches/b?conflict=true&sort=slug");
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use super::common::links::{branch_url, version_url};
 use super::common::{short_time, ErrorBox};
 use crate::api::{get_job, list_jobs};
 use crate::sync::SyncJob;
@@ -27,12 +28,13 @@ pub fn JobsPage() -> impl IntoView {
                     }.into_any(),
                     Ok(list) => view! {
                         <table class="jobs" data-testid="jobs-table">
-                            <thead><tr><th>"Job"</th><th>"Branch"</th><th>"Status"</th><th>"Progress"</th><th>"Trigger"</th><th>"By"</th><th>"Created"</th></tr></thead>
+                            <thead><tr><th>"Job"</th><th>"Branch"</th><th>"Hop"</th><th>"Status"</th><th>"Progress"</th><th>"Trigger"</th><th>"By"</th><th>"Created"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|j| view! {
                                     <tr data-testid="job-row">
                                         <td><a href=format!("/jobs/{}", j.id)>{format!("#{}", j.id)}</a>{j.dry_run.then_some(" (dry run)")}</td>
-                                        <td><a href=format!("/branches/{}", j.branch)>{j.branch.clone()}</a></td>
+                                        <td><a href=branch_url(&j.branch)>{j.branch.clone()}</a></td>
+                                        <td class="hop" data-testid="job-hop">{j.hop.clone()}</td>
                                         <td><span class=format!("badge job-{}", j.status.as_str())>{j.status.as_str()}</span></td>
                                         <td class="num">{format!("{} / {}", j.done, j.total)}</td>
                                         <td>{j.trigger.as_str()}</td>
@@ -96,7 +98,8 @@ fn JobBody(job: SyncJob, lead: bool) -> impl IntoView {
         <h1>{format!("Sync job #{}", job.id)} {job.dry_run.then(|| view! { <span class="badge">"DRY RUN"</span> })}</h1>
         <p>
             <span class=format!("badge job-{}", job.status.as_str()) data-testid="job-status">{job.status.as_str()}</span>
-            {format!(" branch {} · {} by {} · created {}", job.branch, job.trigger.as_str(), job.actor, short_time(&job.created_at))}
+            " " <span class="hop" data-testid="job-hop">{job.hop.clone()}</span>
+            {format!(" · {} by {} · created {}", job.trigger.as_str(), job.actor, short_time(&job.created_at))}
             {job.finished_at.as_deref().map(|f| format!(" · finished {}", short_time(f)))}
         </p>
         {job.error.clone().map(|e| view! { <ErrorBox message=e /> })}
@@ -121,7 +124,7 @@ fn JobBody(job: SyncJob, lead: bool) -> impl IntoView {
                         <td>{i.action.as_str()}</td>
                         <td>{i.outcome.map(|o| o.as_str()).unwrap_or("waiting")}</td>
                         <td>{i.reason.clone()}</td>
-                        <td>{i.version.clone().map(|h| view! { <a href=format!("/versions/{h}")><code>{h.chars().take(10).collect::<String>()}</code></a> })}</td>
+                        <td>{i.version.clone().map(|h| view! { <a href=version_url(&h)><code>{h.chars().take(10).collect::<String>()}</code></a> })}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

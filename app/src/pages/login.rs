@@ -29,7 +29,7 @@ pub fn LoginPage() -> impl IntoView {
                 </label>
                 <button type="submit" class="primary">"Sign in"</button>
             </form>
-            <p class="muted">"Accounts are made with " <code>"chartgate users add EMAIL --role … --password-stdin"</code></p>
+            <p class="muted">"Accounts are made with " <code>"chartgate users add EMAIL --role … --password-stdin"</code> "; " <code>"chartgate demo"</code> " prints demo accounts."</p>
         </section>
     }
 }

@@ -8,7 +8,9 @@
 //! chart changed since it was loaded, so the page reloads the diff.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_location;
+use leptos_router::hooks::{use_location, use_query_map};
+
+use super::common::links::chart_url;
 
 use crate::api::review_item;
 use crate::error::AppError;
@@ -54,10 +56,7 @@ pub fn submit_review(
         flash.set(Some(Flash { kind: "error", text: format!("This chart cannot be decided: {e}") }));
         return;
     }
-    item.update(|i| {
-        i.review.status = status;
-        i.review.stale = false;
-    });
+    item.update(|i| i.review.decided(status));
     let request = ReviewRequest {
         status,
         staging_hash: before.staging_hash.clone(),
@@ -105,7 +104,7 @@ pub fn ReviewControls(
     let location = use_location();
     let comment = NodeRef::<leptos::html::Textarea>::new();
     let snapshot = item.get_untracked();
-    let action = format!("/branches/{}/charts/{}/review", branch, super::common::encode(&snapshot.chart_id));
+    let action = format!("{}/review", chart_url(&branch, &snapshot.chart_id));
     let button = move |status: ReviewStatus, label: &'static str, key: &'static str| {
         let branch = branch.clone();
         let current = move || item.read().review.effective() == status;
@@ -152,20 +151,47 @@ pub fn ReviewControls(
     }
 }
 
+/// What deciding a group did: how many items were decided, and how many refused because they
+/// changed since the page loaded (or cannot be decided in a group).
+pub fn group_flash(status: &str, decided: usize, refused: usize) -> Flash {
+    let verb = match status {
+        "approved" => "Approved",
+        "rejected" => "Rejected",
+        _ => "Reset",
+    };
+    let items = |n: usize| if n == 1 { "1 item".to_string() } else { format!("{n} items") };
+    if refused == 0 {
+        Flash { kind: "ok", text: format!("{verb} {}.", items(decided)) }
+    } else {
+        Flash {
+            kind: "warn",
+            text: format!(
+                "{verb} {}; {} refused: they changed since the page loaded or need their own page. Review them again.",
+                items(decided),
+                items(refused)
+            ),
+        }
+    }
+}
+
 /// The flash message of the last action, and `?notice=` left by the no-JavaScript form flow.
 #[component]
 pub fn FlashMessage() -> impl IntoView {
     let Ui { flash, .. } = ui();
-    let location = use_location();
+    let query = use_query_map();
     let from_query = move || {
-        let search = location.search.get();
-        let notice = search.trim_start_matches('?').split('&').find_map(|kv| kv.strip_prefix("notice="))?.to_string();
+        let notice = query.read().get("notice")?;
         Some(match notice.as_str() {
             "approved" | "rejected" | "pending" => Flash { kind: "ok", text: format!("Saved: {notice}.") },
             "conflict" => {
                 Flash { kind: "warn", text: "The chart changed since you loaded it; review it again.".into() }
             }
             "forbidden" => Flash { kind: "error", text: "Your role cannot decide reviews.".into() },
+            n if n.starts_with("group-") => {
+                let count = |k: &str| query.read().get(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+                let (decided, refused) = (count("decided"), count("refused"));
+                group_flash(n.trim_start_matches("group-"), decided, refused)
+            }
             _ => Flash { kind: "error", text: "That did not go through; nothing was changed.".into() },
         })
     };

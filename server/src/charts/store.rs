@@ -5,30 +5,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{AnyPool, Row};
+use sqlx::AnyPool;
 use tokio::sync::Mutex;
 
-use super::version::canonicalize;
+use super::canonical::canonicalize;
+use super::raw::{RawChart, Stamp};
 use crate::db::{self, placeholders, redact, Backend};
 use crate::error::{Error, Result};
 
-/// One row of `charts`, exactly as stored.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RawChart {
-    pub id: String,
-    pub slug: String,
-    pub config: String,
-    pub data: String,
-    pub metadata: String,
-    pub updated_at: String,
-}
-
-/// What an incremental scan reads of every row: enough to tell whether it moved.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Stamp {
-    pub id: String,
-    pub updated_at: String,
-}
+/// The columns of `charts`, in the order [`RawChart`] names them.
+const CHART_COLUMNS: &str = "id, slug, config, data, metadata, updated_at";
 
 #[derive(Clone)]
 pub struct ChartStore {
@@ -100,7 +86,7 @@ impl ChartStore {
         redact(&self.url)
     }
 
-    fn fail(&self, e: sqlx::Error) -> Error {
+    pub(super) fn fail(&self, e: sqlx::Error) -> Error {
         store_error(&self.url, e)
     }
 
@@ -119,17 +105,13 @@ impl ChartStore {
             return self
                 .sqlite_read(|conn| {
                     let mut stmt = conn.prepare_cached("select id, updated_at from charts")?;
-                    let rows = stmt.query_map([], |r| Ok(Stamp { id: r.get(0)?, updated_at: r.get(1)? }))?;
+                    let rows =
+                        stmt.query_map([], |r| Ok(Stamp { id: r.get("id")?, updated_at: r.get("updated_at")? }))?;
                     rows.collect()
                 })
                 .await;
         }
-        let rows =
-            sqlx::query("select id, updated_at from charts").fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
-        rows.iter()
-            .map(|r| Ok(Stamp { id: r.try_get(0)?, updated_at: r.try_get(1)? }))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(|e| self.fail(e))
+        sqlx::query_as("select id, updated_at from charts").fetch_all(&self.pool).await.map_err(|e| self.fail(e))
     }
 
     /// Runs a read on a SQLite store through rusqlite on a blocking thread.
@@ -152,7 +134,7 @@ impl ChartStore {
         })
         .await
         .map_err(crate::error::Error::internal)?
-        .map_err(|e| Error::Store(format!("chart store {} is not usable: {e}", redact(&url))))
+        .map_err(|e| Error::store(&url, e))
     }
 
     /// Reads the given charts (those that exist).
@@ -162,20 +144,18 @@ impl ChartStore {
             return self
                 .sqlite_read(move |conn| {
                     let mut out = Vec::with_capacity(ids.len());
-                    for chunk in ids.chunks(240) {
+                    for chunk in ids.chunks(db::MAX_PARAMS) {
                         let marks = vec!["?"; chunk.len()].join(", ");
-                        let sql = format!(
-                            "select id, slug, config, data, metadata, updated_at from charts where id in ({marks})"
-                        );
+                        let sql = format!("select {CHART_COLUMNS} from charts where id in ({marks})");
                         let mut stmt = conn.prepare_cached(&sql)?;
                         let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
                             Ok(RawChart {
-                                id: r.get(0)?,
-                                slug: r.get(1)?,
-                                config: r.get(2)?,
-                                data: r.get(3)?,
-                                metadata: r.get(4)?,
-                                updated_at: r.get(5)?,
+                                id: r.get("id")?,
+                                slug: r.get("slug")?,
+                                config: r.get("config")?,
+                                data: r.get("data")?,
+                                metadata: r.get("metadata")?,
+                                updated_at: r.get("updated_at")?,
                             })
                         })?;
                         for row in rows {
@@ -187,19 +167,13 @@ impl ChartStore {
                 .await;
         }
         let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(240) {
-            let sql = format!(
-                "select id, slug, config, data, metadata, updated_at from charts where id in ({})",
-                placeholders(0, chunk.len())
-            );
-            let mut q = sqlx::query(&sql);
+        for chunk in ids.chunks(db::MAX_PARAMS) {
+            let sql = format!("select {CHART_COLUMNS} from charts where id in ({})", placeholders(0, chunk.len()));
+            let mut q = sqlx::query_as::<_, RawChart>(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
-            let rows = q.fetch_all(&self.pool).await.map_err(|e| self.fail(e))?;
-            for r in rows {
-                out.push(raw_from_row(&r).map_err(|e| self.fail(e))?);
-            }
+            out.extend(q.fetch_all(&self.pool).await.map_err(|e| self.fail(e))?);
         }
         Ok(out)
     }
@@ -238,10 +212,28 @@ impl ChartStore {
     /// Copies every chart of `from` into this store (used by `branch add --fork`).
     pub async fn copy_from(&self, from: &ChartStore) -> Result<usize> {
         let ids: Vec<String> = from.stamps().await?.into_iter().map(|s| s.id).collect();
-        for chunk in ids.chunks(240) {
+        for chunk in ids.chunks(db::MAX_PARAMS) {
             self.put_many(&from.read(chunk).await?).await?;
         }
         Ok(ids.len())
+    }
+
+    /// Page views per chart over 30 days, from the store's optional `chart_views (chart_id text
+    /// primary key, views_30d integer)` table (design §11); `None` when the store has no such
+    /// table (or it cannot be read: relevance is a help, never a reason to fail the list).
+    pub async fn chart_views(&self) -> Option<HashMap<String, i64>> {
+        #[derive(sqlx::FromRow)]
+        struct Views {
+            chart_id: String,
+            views_30d: Option<i64>,
+        }
+        match sqlx::query_as::<_, Views>("select chart_id, views_30d from chart_views").fetch_all(&self.pool).await {
+            Ok(rows) => Some(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect()),
+            Err(e) => {
+                tracing::debug!(store = %self.name(), error = %e, "no chart_views table");
+                None
+            }
+        }
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -269,14 +261,12 @@ impl ChartStore {
         }
         .map_err(|e| self.fail(e))?;
         let lock = if self.backend == Backend::Postgres { " for update" } else { "" };
-        let row = sqlx::query(&format!(
-            "select id, slug, config, data, metadata, updated_at from charts where id = $1{lock}"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| self.fail(e))?;
-        let current = match row.as_ref().map(raw_from_row).transpose().map_err(|e| self.fail(e))? {
+        let row: Option<RawChart> = sqlx::query_as(&format!("select {CHART_COLUMNS} from charts where id = $1{lock}"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.fail(e))?;
+        let current = match row {
             None => None,
             Some(raw) => match canonicalize(&raw) {
                 Ok(c) => Some(c.hash),
@@ -349,17 +339,6 @@ pub enum Swap {
     Unreadable(String),
 }
 
-fn raw_from_row(r: &sqlx::any::AnyRow) -> Result<RawChart, sqlx::Error> {
-    Ok(RawChart {
-        id: r.try_get(0)?,
-        slug: r.try_get(1)?,
-        config: r.try_get(2)?,
-        data: r.try_get(3)?,
-        metadata: r.try_get(4)?,
-        updated_at: r.try_get(5)?,
-    })
-}
-
 fn store_error(url: &str, e: sqlx::Error) -> Error {
     let why = match &e {
         sqlx::Error::Configuration(m) => m.to_string(),
@@ -368,7 +347,7 @@ fn store_error(url: &str, e: sqlx::Error) -> Error {
         sqlx::Error::PoolTimedOut => "timed out connecting".to_string(),
         other => other.to_string(),
     };
-    Error::Store(format!("chart store {} is not usable: {why}", redact(url)))
+    Error::store(url, why)
 }
 
 /// Open chart stores by URL, so a scan reuses its connections instead of connecting per call.

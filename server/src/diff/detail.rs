@@ -1,8 +1,10 @@
 //! What changed inside one chart: structured changes by JSON path plus text hunks (`similar`) for
-//! config and metadata, and added/removed/changed rows keyed by (series, entity, time) for data.
+//! config and metadata, and added/removed/changed rows for data, matched by the one row key of
+//! [`app::rows`] (so the table agrees with the points the chart highlights).
 
 use std::collections::BTreeMap;
 
+use app::rows::{self, key_of};
 use app::types::{DataDiff, Hunk, HunkLine, JsonChange, JsonDiff, RowChange, RowKey};
 use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
@@ -11,6 +13,14 @@ use similar::{ChangeTag, TextDiff};
 const MAX_CHANGES: usize = 1000;
 
 pub fn json_diff(old: Option<&Value>, new: Option<&Value>) -> JsonDiff {
+    let changes = json_changes(old, new);
+    let pretty = |v: Option<&Value>| v.map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_default();
+    JsonDiff { changes, hunks: hunks(&pretty(old), &pretty(new)) }
+}
+
+/// The changes by JSON path alone, without the text hunks (grouping compares many charts and
+/// reads no hunk).
+pub fn json_changes(old: Option<&Value>, new: Option<&Value>) -> Vec<JsonChange> {
     let mut changes = Vec::new();
     match (old, new) {
         (Some(o), Some(n)) => walk("", o, n, &mut changes),
@@ -19,8 +29,7 @@ pub fn json_diff(old: Option<&Value>, new: Option<&Value>) -> JsonDiff {
         (None, None) => {}
     }
     changes.truncate(MAX_CHANGES);
-    let pretty = |v: Option<&Value>| v.map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_default();
-    JsonDiff { changes, hunks: hunks(&pretty(old), &pretty(new)) }
+    changes
 }
 
 fn change(path: &str, op: &str, old: Option<&Value>, new: Option<&Value>) -> JsonChange {
@@ -108,19 +117,18 @@ pub fn hunks(old: &str, new: &str) -> Vec<Hunk> {
         .collect()
 }
 
-type Key = (Option<String>, String, String);
-
-fn rows_by_key(data: Option<&Value>) -> BTreeMap<Key, (RowKey, Value)> {
+/// The rows of a data part by key (the last row wins where malformed data repeats a key), with
+/// the key as the wire shows it and what the row says besides its key.
+fn rows_by_key(data: Option<&Value>) -> BTreeMap<rows::Key<'_>, (RowKey, Value)> {
     let mut out = BTreeMap::new();
-    let rows = data.and_then(|d| d.get("rows")).and_then(Value::as_array);
-    for row in rows.into_iter().flatten() {
-        let (series, entity, time) = crate::charts::version::row_key(row);
-        let series = series.map(|s| s.as_str().map(str::to_string).unwrap_or_else(|| s.to_string()));
-        let entity =
-            entity.map(|e| e.as_str().map(str::to_string).unwrap_or_else(|| e.to_string())).unwrap_or_default();
-        let time = time.cloned().unwrap_or(Value::Null);
-        let key = (series.clone(), entity.clone(), time.to_string());
-        out.insert(key, (RowKey { series, entity, time }, row_value(row)));
+    for row in data.map(rows::rows_of).unwrap_or_default() {
+        let key = key_of(row);
+        let shown = RowKey {
+            series: key.series.as_deref().map(str::to_string),
+            entity: key.entity.to_string(),
+            time: row.get("time").cloned().unwrap_or(Value::Null),
+        };
+        out.insert(key, (shown, row_value(row)));
     }
     out
 }
@@ -224,6 +232,66 @@ mod tests {
         assert_eq!(d.added.len(), 1);
         assert_eq!(d.added[0].key.time, json!(2001));
         assert_eq!(d.unchanged, 1);
+    }
+
+    /// Canonicalisation, the data diff and the chart's highlighting all key rows with
+    /// `app::rows::key_of`: a year written as a number or a numeric string, and a series missing
+    /// or `null`, is the same row to all three.
+    #[test]
+    fn the_data_diff_the_canonical_order_and_the_chart_agree_on_row_keys() {
+        use app::pages::chart_svg::compare::{compare, Status};
+        use app::pages::chart_svg::rows::parse_rows;
+
+        use crate::charts::{canonicalize, RawChart};
+
+        let old = json!({"rows": [
+            {"entity": "France", "time": 2000, "value": 1},
+            {"entity": "France", "time": 2001, "series": null, "value": 2},
+            {"series": "gdp", "entity": "Chad", "time": 1999, "value": 3}
+        ]});
+        let new = json!({"rows": [
+            {"series": "gdp", "entity": "Chad", "time": "1999", "value": 3},
+            {"entity": "France", "time": "2000", "value": 1},
+            {"entity": "France", "time": 2001.0, "value": 5}
+        ]});
+
+        // The data diff: one changed value, nothing added or removed.
+        let d = data_diff(Some(&old), Some(&new));
+        assert_eq!((d.added.len(), d.removed.len(), d.changed.len(), d.unchanged), (0, 0, 1, 2));
+        assert_eq!(d.changed[0].key.entity, "France");
+
+        // The chart: the same single point is highlighted, nothing counts as added or removed.
+        let (old_rows, new_rows) = (parse_rows(&old), parse_rows(&new));
+        let c = compare(&new_rows, Some(&old_rows));
+        assert_eq!((c.summary.changed, c.summary.added, c.summary.removed), (1, 0, 0));
+        let highlighted: Vec<&str> = new_rows
+            .iter()
+            .zip(&c.statuses)
+            .filter(|(_, s)| **s != Status::Same)
+            .map(|(r, _)| r.entity.as_str())
+            .collect();
+        assert_eq!(highlighted, ["France"]);
+
+        // Canonicalisation orders rows by the same key: both orders give one version.
+        let raw = |data: &Value| RawChart {
+            id: "c".into(),
+            slug: "c".into(),
+            config: "{}".into(),
+            data: data.to_string(),
+            metadata: "{}".into(),
+            updated_at: String::new(),
+        };
+        let mut reversed = new.clone();
+        reversed["rows"].as_array_mut().unwrap().reverse();
+        assert_eq!(canonicalize(&raw(&new)).unwrap().hash, canonicalize(&raw(&reversed)).unwrap().hash);
+        let canonical: Value = serde_json::from_str(&canonicalize(&raw(&new)).unwrap().data).unwrap();
+        let order: Vec<(Option<&str>, &str)> = canonical["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r.get("series").and_then(Value::as_str), r["entity"].as_str().unwrap()))
+            .collect();
+        assert_eq!(order, [(None, "France"), (None, "France"), (Some("gdp"), "Chad")]);
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl TestServer {
         reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
     }
 
-    async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
         let mut req = Self::client().get(format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -101,7 +101,7 @@ impl TestServer {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
         let mut req = Self::client().post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -239,7 +239,7 @@ async fn the_api_end_to_end() {
 }
 
 /// Creates a user with a password through the CLI (`--password-stdin`).
-fn user_with_password(dir: &std::path::Path, email: &str, role: &str, password: &str) {
+pub fn user_with_password(dir: &std::path::Path, email: &str, role: &str, password: &str) {
     use std::io::Write;
     let mut child = chartgate(dir)
         .args(["users", "add", email, "--role", role, "--password-stdin"])
@@ -257,7 +257,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// Signs in through the form endpoint and returns the session cookie (`name=value`).
-async fn sign_in(s: &TestServer, email: &str, password: &str) -> Option<String> {
+pub async fn sign_in(s: &TestServer, email: &str, password: &str) -> Option<String> {
     let resp = browser()
         .post(format!("{}/auth/login", s.base))
         .header("Origin", &s.base)

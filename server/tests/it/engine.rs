@@ -3,12 +3,13 @@
 //! classification end to end, incremental and full rescans, unreadable rows and stores, the
 //! content-addressed version store, filters, and the diff detail.
 
-use app::types::{DiffQuery, ItemKind};
+use app::types::{DiffQuery, ItemKind, Role};
+use chartgate::access::Actor;
 use chartgate::branches::{self, NewBranch};
 use chartgate::charts::{ChartStore, RawChart};
 use chartgate::error::Error;
 use chartgate::state::AppState;
-use chartgate::{diffs, scan};
+use chartgate::{diffs, scans};
 use serde_json::json;
 use sqlx::Row;
 
@@ -18,13 +19,14 @@ use crate::support::{chart, edited, TestEnv};
 async fn register(state: &AppState, branch: &str, store: &ChartStore) -> Result<app::types::BranchSummary, Error> {
     branches::register(
         state,
-        NewBranch { branch, store_url: Some(&store.url), fork: false, preview_url: None, actor: "test" },
+        &Actor::operator("test"),
+        NewBranch { branch, store_url: Some(&store.url), fork: false, preview_url: None, target: None },
     )
     .await
 }
 
 async fn items(state: &AppState, branch: &str, q: DiffQuery) -> Vec<app::types::DiffItem> {
-    diffs::list(state, branch, &DiffQuery { per_page: Some(500), ..q }).await.unwrap().items
+    diffs::list(state, branch, &DiffQuery { per_page: Some(500), ..q }, Role::Lead).await.unwrap().items
 }
 
 fn by_id<'a>(items: &'a [app::types::DiffItem], id: &str) -> Option<&'a app::types::DiffItem> {
@@ -34,9 +36,9 @@ fn by_id<'a>(items: &'a [app::types::DiffItem], id: &str) -> Option<&'a app::typ
 async fn migrations_are_idempotent_and_audit_is_append_only(env: &TestEnv) {
     let (state, _) = env.state().await;
     state.db.migrate().await.expect("migrating twice is a no-op");
-    chartgate::audit::append(
+    chartgate::repo::audit::append(
         &state.db.pool,
-        chartgate::audit::Event { actor: "t", action: "test", ..Default::default() },
+        chartgate::repo::audit::Event { actor: "t", action: "test", ..Default::default() },
     )
     .await
     .unwrap();
@@ -44,7 +46,8 @@ async fn migrations_are_idempotent_and_audit_is_append_only(env: &TestEnv) {
     assert!(update.is_err(), "update of an audit event must be refused");
     let delete = sqlx::query("delete from audit_events").execute(&state.db.pool).await;
     assert!(delete.is_err(), "delete of an audit event must be refused");
-    let n: i64 = sqlx::query("select count(*) from audit_events").fetch_one(&state.db.pool).await.unwrap().get(0);
+    let n: i64 =
+        sqlx::query("select count(*) as n from audit_events").fetch_one(&state.db.pool).await.unwrap().get("n");
     assert_eq!(n, 1);
 }
 on_both!(migrations_are_idempotent_and_audit_is_append_only);
@@ -66,8 +69,13 @@ async fn stores_read_write_and_name_themselves_in_errors(env: &TestEnv) {
         crate::support::Kind::Postgres => store.url.replace("_store", "_never_created"),
     };
     let err = ChartStore::open(&missing, false).await.err().expect("a missing store is an error");
-    let text = err.to_string();
-    assert!(text.contains("chart store") && text.contains("nope.db") || text.contains("never_created"), "{text}");
+    // Anyone reads what is wrong; the log and leads read where.
+    let (text, detail) = (err.to_string(), err.detail());
+    assert!(text.contains("does not exist") && !text.contains("nope") && !text.contains("never_created"), "{text}");
+    assert!(
+        detail.contains("chart store") && (detail.contains("nope.db") || detail.contains("never_created")),
+        "{detail}"
+    );
 }
 on_both!(stores_read_write_and_name_themselves_in_errors);
 
@@ -112,7 +120,7 @@ pub async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
         ])
         .await
         .unwrap();
-    branches::rescan(&state, "feature-x", false).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     (state, production, staging)
 }
 
@@ -141,7 +149,7 @@ async fn classification_end_to_end(env: &TestEnv) {
     let new = by_id(&all, "new").unwrap();
     assert_eq!((new.production_hash.as_deref(), new.baseline_hash.as_deref()), (None, None));
     assert_eq!(new.title, "Énergie solaire 太阳能");
-    let summary = branches::get(&state, "feature-x").await.unwrap();
+    let summary = branches::get(&state, "feature-x", Role::Lead).await.unwrap();
     assert_eq!((summary.counts.total, summary.counts.conflicts, summary.counts.pending), (6, 1, 6));
 }
 on_both!(classification_end_to_end);
@@ -174,7 +182,7 @@ async fn filters_search_and_pages(env: &TestEnv) {
 
     let sorted = |q: DiffQuery| {
         let state = state.clone();
-        async move { diffs::list(&state, "feature-x", &q).await.unwrap() }
+        async move { diffs::list(&state, "feature-x", &q, Role::Lead).await.unwrap() }
     };
     let p1 = sorted(DiffQuery { sort: Some("slug".into()), per_page: Some(4), ..Default::default() }).await;
     let p2 =
@@ -192,32 +200,35 @@ async fn filters_search_and_pages(env: &TestEnv) {
         DiffQuery { per_page: Some(501), ..Default::default() },
         DiffQuery { sort: Some("size".into()), ..Default::default() },
     ] {
-        assert!(matches!(diffs::list(&state, "feature-x", &bad).await, Err(Error::BadRequest(_))), "{bad:?}");
+        assert!(
+            matches!(diffs::list(&state, "feature-x", &bad, Role::Lead).await, Err(Error::BadRequest(_))),
+            "{bad:?}"
+        );
     }
-    assert!(matches!(diffs::list(&state, "nope", &DiffQuery::default()).await, Err(Error::NotFound(_))));
+    assert!(matches!(diffs::list(&state, "nope", &DiffQuery::default(), Role::Lead).await, Err(Error::NotFound(_))));
 }
 on_both!(filters_search_and_pages);
 
 async fn rescans_are_incremental_and_full_scans_catch_silent_edits(env: &TestEnv) {
     let (state, _, staging) = scenario(env).await;
-    let r = branches::rescan(&state, "feature-x", false).await.unwrap();
+    let r = scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     assert_eq!((r.staging.read, r.production.read, r.items), (0, 0, 6), "nothing moved");
 
     let mut cfg = staging.get("same").await.unwrap().unwrap();
     cfg.config = json!({"type": "table", "title": "Chart same"}).to_string();
     cfg.updated_at = "2025-09-09T00:00:00Z".into();
     staging.put_many(&[cfg.clone()]).await.unwrap();
-    let r = branches::rescan(&state, "feature-x", false).await.unwrap();
+    let r = scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     assert_eq!((r.staging.read, r.staging.canonicalised, r.items), (1, 1, 7));
 
     // An edit that forgets `updated_at` is invisible to an incremental scan, not to a full one.
     let silent = RawChart { updated_at: cfg.updated_at.clone(), ..chart("same", "Chart same") };
     staging.put_many(&[silent]).await.unwrap();
-    assert_eq!(branches::rescan(&state, "feature-x", false).await.unwrap().items, 7);
-    let full = branches::rescan(&state, "feature-x", true).await.unwrap();
+    assert_eq!(scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap().items, 7);
+    let full = scans::rescan(&state, &Actor::system(), "feature-x", true).await.unwrap();
     assert_eq!(full.staging.read, full.staging.listed);
     assert_eq!(full.items, 6, "back to the baseline's content: no longer an item");
-    let summary = branches::get(&state, "feature-x").await.unwrap();
+    let summary = branches::get(&state, "feature-x", Role::Lead).await.unwrap();
     assert!(summary.last_scan_at.is_some() && summary.scan_error.is_none());
 }
 on_both!(rescans_are_incremental_and_full_scans_catch_silent_edits);
@@ -225,18 +236,18 @@ on_both!(rescans_are_incremental_and_full_scans_catch_silent_edits);
 async fn versions_are_stored_once(env: &TestEnv) {
     let (state, production, staging) = scenario(env).await;
     let count = || async {
-        sqlx::query("select count(*) from versions").fetch_one(&state.db.pool).await.unwrap().get::<i64, _>(0)
+        sqlx::query("select count(*) as n from versions").fetch_one(&state.db.pool).await.unwrap().get::<i64, _>("n")
     };
     let before = count().await;
     let second = env.store("staging2").await;
     second.copy_from(&production).await.unwrap();
     register(&state, "feature/y", &second).await.unwrap();
-    branches::rescan(&state, "feature-x", true).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", true).await.unwrap();
     assert_eq!(count().await, before, "the same content is never stored twice");
     let all = items(&state, "feature-x", DiffQuery::default()).await;
     for i in &all {
         for h in [&i.staging_hash, &i.production_hash, &i.baseline_hash].into_iter().flatten() {
-            assert!(diffs::version(&state.db, h).await.unwrap().is_some(), "version {h} is stored");
+            assert!(chartgate::repo::versions::get(&state.db, h).await.unwrap().is_some(), "version {h} is stored");
         }
     }
     let _ = staging;
@@ -249,7 +260,7 @@ async fn unreadable_rows_and_stores(env: &TestEnv) {
     broken.data = "{\"rows\": [".into();
     broken.updated_at = "2025-10-10T00:00:00Z".into();
     staging.put_many(&[broken]).await.unwrap();
-    branches::rescan(&state, "feature-x", false).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     let all = items(&state, "feature-x", DiffQuery::default()).await;
     assert_eq!(all.len(), 7, "the other items still load");
     let bad = by_id(&all, "same").unwrap();
@@ -267,7 +278,8 @@ async fn unreadable_rows_and_stores(env: &TestEnv) {
     };
     let err = branches::register(
         &state,
-        NewBranch { branch: "feature/z", store_url: Some(&missing), fork: false, preview_url: None, actor: "t" },
+        &Actor::operator("t"),
+        NewBranch { branch: "feature/z", store_url: Some(&missing), fork: false, preview_url: None, target: None },
     )
     .await
     .unwrap_err();
@@ -280,10 +292,13 @@ async fn unreadable_rows_and_stores(env: &TestEnv) {
         let path = chartgate::db::sqlite_path(&items_store_url(&state, "feature-x").await).to_string();
         std::fs::rename(&path, format!("{path}.moved")).unwrap();
         state.stores.forget(&items_store_url(&state, "feature-x").await).await;
-        let err = branches::rescan(&state, "feature-x", false).await.unwrap_err();
-        assert!(matches!(err, Error::Store(_)), "{err:?}");
-        let summary = branches::get(&state, "feature-x").await.unwrap();
-        assert!(summary.scan_error.unwrap().contains("staging.db"));
+        let err = scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap_err();
+        assert!(matches!(err, Error::Store { .. }), "{err:?}");
+        let summary = branches::get(&state, "feature-x", Role::Lead).await.unwrap();
+        assert!(summary.scan_error.unwrap().contains("does not exist"));
+        assert!(summary.scan_error_detail.unwrap().contains("staging.db"), "leads read which store");
+        let viewer = branches::get(&state, "feature-x", Role::Viewer).await.unwrap();
+        assert_eq!(viewer.scan_error_detail, None);
         assert_eq!(items(&state, "feature-x", DiffQuery::default()).await.len(), 7);
     }
 }
@@ -295,7 +310,7 @@ async fn items_store_url(state: &AppState, branch: &str) -> String {
         .fetch_one(&state.db.pool)
         .await
         .unwrap()
-        .get(0)
+        .get("store_url")
 }
 
 async fn registration_rules(env: &TestEnv) {
@@ -308,7 +323,8 @@ async fn registration_rules(env: &TestEnv) {
     // --fork: the store is created from the template as a copy of production.
     let forked = branches::register(
         &state,
-        NewBranch { branch: "feature/forked", store_url: None, fork: true, preview_url: None, actor: "t" },
+        &Actor::operator("t"),
+        NewBranch { branch: "feature/forked", store_url: None, fork: true, preview_url: None, target: None },
     )
     .await
     .unwrap();
@@ -323,12 +339,12 @@ async fn registration_rules(env: &TestEnv) {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| r.get("action"))
             .collect();
     assert_eq!(events.len(), 2, "every registration is audited");
-    let archived = branches::archive(&state, "feature/forked", "t").await.unwrap();
+    let archived = branches::archive(&state, &Actor::operator("t"), "feature/forked").await.unwrap();
     assert_eq!(archived.state, "archived");
-    assert!(branches::open_names(&state).await.unwrap().iter().all(|n| n != "feature-forked"));
+    assert!(chartgate::repo::branches::open_names(&state.db).await.unwrap().iter().all(|n| n != "feature-forked"));
     store.pool().close().await;
 }
 on_both!(registration_rules);
@@ -353,6 +369,5 @@ async fn detail_shows_each_part(env: &TestEnv) {
     assert_eq!(gone.data_diff.removed.len(), 10);
 
     assert!(matches!(diffs::detail(&state, "feature-x", "same").await, Err(Error::NotFound(_))));
-    let _ = scan::PRODUCTION;
 }
 on_both!(detail_shows_each_part);

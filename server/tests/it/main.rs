@@ -1,8 +1,19 @@
 //! One integration-test binary (one link, not one per file): the engine against real SQLite
 //! files and a real PostgreSQL server, and the API against the real `chartgate` process.
 
+mod access;
 mod api;
 mod engine;
+mod faults;
+mod malformed;
+mod ops;
+mod replicas;
+mod review_scale;
 mod reviews;
+mod routes;
+mod security;
+mod snapshots;
 mod support;
 mod sync;
+mod targets;
+mod upgrades;

@@ -3,11 +3,12 @@
 //! trail, and 20 reviewers deciding the same items at once.
 
 use app::types::{BulkReviewRequest, DiffItem, DiffQuery, ReviewRequest, ReviewStatus, Role};
-use chartgate::auth::{self, User};
+use chartgate::access::{Actor, User};
+use chartgate::accounts;
 use chartgate::charts::RawChart;
 use chartgate::error::Error;
 use chartgate::state::AppState;
-use chartgate::{branches, diffs, reviews};
+use chartgate::{branches, diffs, reviews, scans};
 use serde_json::json;
 use sqlx::Row;
 
@@ -16,7 +17,7 @@ use crate::on_both;
 use crate::support::{chart, edited, TestEnv};
 
 async fn user(state: &AppState, email: &str, role: Role) -> User {
-    auth::add_user(&state.db, email, role, None).await.unwrap()
+    accounts::add_user(&state.db, &Actor::operator("test"), email, role, None).await.unwrap()
 }
 
 async fn item(state: &AppState, id: &str) -> DiffItem {
@@ -39,7 +40,7 @@ async fn audit_actions(state: &AppState, chart: &str) -> Vec<String> {
         .await
         .unwrap()
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.get("action"))
         .collect()
 }
 
@@ -65,20 +66,25 @@ async fn decisions_go_stale_on_real_changes_only(env: &TestEnv) {
     same.config = serde_json::to_string_pretty(&v).unwrap();
     same.updated_at = "2026-01-01T00:00:00Z".into();
     staging.put_many(&[same.clone()]).await.unwrap();
-    branches::rescan(&state, "feature-x", false).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     let still = item(&state, "cfg").await;
     assert!(!still.review.stale, "a non-change keeps the decision");
     assert_eq!(still.review.effective(), ReviewStatus::Approved);
 
     // A real change makes it stale: pending everywhere.
     staging.put_many(&[edited(&same, "config", |v| v["title"] = json!("Chart cfg, renamed again"))]).await.unwrap();
-    branches::rescan(&state, "feature-x", false).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     let stale = item(&state, "cfg").await;
     assert!(stale.review.stale);
     assert_eq!(stale.review.effective(), ReviewStatus::Pending);
-    let pending = diffs::list(&state, "feature-x", &DiffQuery { status: Some("pending".into()), ..Default::default() })
-        .await
-        .unwrap();
+    let pending = diffs::list(
+        &state,
+        "feature-x",
+        &DiffQuery { status: Some("pending".into()), ..Default::default() },
+        Role::Lead,
+    )
+    .await
+    .unwrap();
     assert!(pending.items.iter().any(|i| i.chart_id == "cfg"));
     let gate = reviews::gate(&state, "feature-x").await.unwrap();
     assert_eq!(gate.stale, 1);
@@ -106,7 +112,7 @@ async fn decisions_go_stale_on_real_changes_only(env: &TestEnv) {
     assert_eq!(seen.review.effective(), ReviewStatus::Approved, "approved with the production hash seen");
 
     assert_eq!(audit_actions(&state, "cfg").await, ["review.approve"], "refused attempts change nothing");
-    let history = chartgate::audit::query::chart_history(&state.db, "cfg").await.unwrap();
+    let history = chartgate::repo::audit::chart_history(&state.db, "cfg").await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].staging_hash, cfg.staging_hash);
     assert_eq!(history[0].detail.as_ref().unwrap()["comment"], "looks right");
@@ -140,11 +146,11 @@ async fn bulk_decides_what_it_can_and_says_why_not(env: &TestEnv) {
     let gate = reviews::gate(&state, "feature-x").await.unwrap();
     assert_eq!((gate.approved, gate.rejected, gate.pending, gate.stale, gate.pass), (3, 3, 0, 0, true));
 
-    let bulk_events: i64 = sqlx::query("select count(*) from audit_events where action = 'review.bulk'")
+    let bulk_events: i64 = sqlx::query("select count(*) as n from audit_events where action = 'review.bulk'")
         .fetch_one(&state.db.pool)
         .await
         .unwrap()
-        .get(0);
+        .get("n");
     assert_eq!(bulk_events, 2);
     assert_eq!(audit_actions(&state, "meta").await, ["review.reject"]);
     let empty = BulkReviewRequest { status: ReviewStatus::Approved, chart_ids: vec![], comment: None };
@@ -186,7 +192,7 @@ async fn twenty_reviewers_at_once(env: &TestEnv) {
             .fetch_one(&state.db.pool)
             .await
             .unwrap();
-        let (actor, action): (String, String) = (last.get(0), last.get(1));
+        let (actor, action): (String, String) = (last.get("actor"), last.get("action"));
         let now = item(&state, t).await;
         assert_eq!(now.review.reviewer.as_deref(), Some(actor.as_str()), "last decision wins on {t}");
         let expected = if action == "review.approve" { ReviewStatus::Approved } else { ReviewStatus::Rejected };
@@ -201,7 +207,7 @@ async fn unreadable_items_and_closed_branches_cannot_be_decided(env: &TestEnv) {
     let broken =
         RawChart { data: "{".into(), updated_at: "2026-02-02T00:00:00Z".into(), ..chart("same", "Chart same") };
     staging.put_many(&[broken]).await.unwrap();
-    branches::rescan(&state, "feature-x", false).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     let it = item(&state, "same").await;
     assert!(matches!(
         reviews::decide(&state, "feature-x", "same", &ana, &bound(&it, ReviewStatus::Approved)).await,
@@ -211,7 +217,7 @@ async fn unreadable_items_and_closed_branches_cannot_be_decided(env: &TestEnv) {
     assert_eq!(gate.errors, 1);
     assert!(!gate.pass);
 
-    branches::archive(&state, "feature-x", "ana@example.org").await.unwrap();
+    branches::archive(&state, &Actor::operator("ana@example.org"), "feature-x").await.unwrap();
     let cfg = item(&state, "cfg").await;
     assert!(matches!(
         reviews::decide(&state, "feature-x", "cfg", &ana, &bound(&cfg, ReviewStatus::Approved)).await,

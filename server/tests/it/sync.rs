@@ -12,14 +12,17 @@ use app::sync::{JobStatus, SyncJob, SyncOutcome, SyncTrigger};
 use app::types::{DiffItem, ReviewRequest, ReviewStatus, Role};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use chartgate::auth::{self, User};
+use chartgate::access::{Actor, User};
+use chartgate::accounts;
 use chartgate::branches::{self, NewBranch};
 use chartgate::charts::store::{Swap, Target};
 use chartgate::charts::{canonicalize, ChartStore, RawChart};
 use chartgate::config::Config;
 use chartgate::error::Error;
+use chartgate::http::api::github as hook;
+use chartgate::http::WebState;
 use chartgate::state::AppState;
-use chartgate::sync::{self, hook, NewJob, Worker, WorkerOptions};
+use chartgate::sync::{self, NewJob, Worker, WorkerOptions};
 use chartgate::{diffs, reviews};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -32,9 +35,11 @@ use crate::support::{chart, edited, TestEnv};
 const DEADLINE: Duration = Duration::from_secs(90);
 
 async fn lead(state: &AppState) -> User {
-    match auth::user_by_email(&state.db, "lead@example.org").await.unwrap() {
+    match accounts::user_by_email(&state.db, "lead@example.org").await.unwrap() {
         Some(u) => u,
-        None => auth::add_user(&state.db, "lead@example.org", Role::Lead, None).await.unwrap(),
+        None => {
+            accounts::add_user(&state.db, &Actor::operator("test"), "lead@example.org", Role::Lead, None).await.unwrap()
+        }
     }
 }
 
@@ -52,15 +57,8 @@ async fn decide(state: &AppState, branch: &str, id: &str, status: ReviewStatus) 
 }
 
 async fn enqueue(state: &AppState, branch: &str, dry_run: bool) -> i64 {
-    let new = NewJob {
-        branch,
-        dry_run,
-        trigger: SyncTrigger::Api,
-        actor: "lead@example.org",
-        delivery_id: None,
-        idempotency_key: None,
-    };
-    sync::enqueue(state, new).await.unwrap().job_id
+    let new = NewJob { branch, dry_run, trigger: SyncTrigger::Api, delivery_id: None, idempotency_key: None };
+    sync::enqueue(state, &Actor::operator("lead@example.org"), new).await.unwrap().job_id
 }
 
 /// Runs the queue in this task until `job` has ended.
@@ -111,13 +109,14 @@ async fn all_rows(store: &ChartStore) -> Vec<RawChart> {
     rows
 }
 
+/// The `n` of a `select count(*) as n …` statement.
 async fn count(state: &AppState, sql: &str) -> i64 {
-    sqlx::query(sql).fetch_one(&state.db.pool).await.unwrap().get(0)
+    sqlx::query(sql).fetch_one(&state.db.pool).await.unwrap().get("n")
 }
 
 /// A branch state: `open`, `merged` or `archived`.
 async fn branch_state(state: &AppState, name: &str) -> (String, Option<String>) {
-    let b = branches::get(state, name).await.unwrap();
+    let b = branches::get(state, name, Role::Lead).await.unwrap();
     (b.state, b.merged_at)
 }
 
@@ -174,10 +173,10 @@ async fn only_approved_items_are_written(env: &TestEnv) {
     let (st, merged_at) = branch_state(&state, "feature-x").await;
     assert_eq!(st, "merged");
     assert!(merged_at.is_some());
-    let items = count(&state, "select count(*) from audit_events where action = 'sync.item'").await;
+    let items = count(&state, "select count(*) as n from audit_events where action = 'sync.item'").await;
     assert_eq!(items, 6, "every outcome is audited once");
     for action in ["sync.enqueue", "sync.start", "sync.plan", "sync.finish", "branch.merge"] {
-        let n = count(&state, &format!("select count(*) from audit_events where action = '{action}'")).await;
+        let n = count(&state, &format!("select count(*) as n from audit_events where action = '{action}'")).await;
         assert_eq!(n, 1, "{action}");
     }
 
@@ -240,7 +239,9 @@ async fn every_skip_has_its_reason(env: &TestEnv) {
     .await
     .unwrap()
     .iter()
-    .map(|r| serde_json::from_str::<Value>(&r.get::<String, _>(0)).unwrap()["reason"].as_str().unwrap().to_string())
+    .map(|r| {
+        serde_json::from_str::<Value>(&r.get::<String, _>("detail")).unwrap()["reason"].as_str().unwrap().to_string()
+    })
     .collect();
     assert_eq!(reasons, ["stale", "production changed"], "reasons reach the audit trail");
 }
@@ -342,7 +343,7 @@ async fn dry_run_writes_nothing(env: &TestEnv) {
     assert_eq!(o["meta"], skipped("rejected"));
     let flagged = count(
         &state,
-        "select count(*) from audit_events where action = 'sync.item' and detail like '%\"dry_run\":true%'",
+        "select count(*) as n from audit_events where action = 'sync.item' and detail like '%\"dry_run\":true%'",
     )
     .await;
     assert_eq!(flagged, dry.items.len() as i64, "dry outcomes are audited as such");
@@ -377,7 +378,7 @@ fn hook_request(event: &str, delivery: &str, body: &[u8], signature: Option<Stri
 }
 
 async fn call(state: &AppState, req: Request<Body>) -> (StatusCode, Value) {
-    let app = chartgate::api::router().with_state(state.clone());
+    let app = chartgate::http::api::router().with_state(WebState::new(state.clone()));
     let resp = app.oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
@@ -404,7 +405,7 @@ fn sync_request(token: &str, body: Value, key: Option<&str>) -> Request<Body> {
 }
 
 async fn jobs(state: &AppState) -> i64 {
-    count(state, "select count(*) from sync_jobs").await
+    count(state, "select count(*) as n from sync_jobs").await
 }
 
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
@@ -475,7 +476,7 @@ async fn redelivery_and_idempotency_key_give_one_job(env: &TestEnv) {
     let (st, again) = call(&state, hook_request("pull_request", "delivery-1", &merge, sign(&merge))).await;
     assert_eq!((st, &again), (StatusCode::ACCEPTED, &first), "a redelivery answers with the first job");
     assert_eq!(jobs(&state).await, 1);
-    let enqueued = count(&state, "select count(*) from audit_events where action = 'sync.enqueue'").await;
+    let enqueued = count(&state, "select count(*) as n from audit_events where action = 'sync.enqueue'").await;
     assert_eq!(enqueued, 1);
     let job = sync::get_job(&state.db, first["job_id"].as_i64().unwrap()).await.unwrap();
     assert_eq!((job.trigger, job.actor.as_str(), job.status), (SyncTrigger::Hook, "github:octocat", JobStatus::Queued));
@@ -496,10 +497,10 @@ async fn redelivery_and_idempotency_key_give_one_job(env: &TestEnv) {
     // POST /sync: leads only; Idempotency-Key gives one job.
     let lead_token = {
         lead(&state).await;
-        auth::create_token(&state.db, "lead@example.org").await.unwrap()
+        accounts::create_token(&state.db, &Actor::operator("test"), "lead@example.org").await.unwrap()
     };
-    auth::add_user(&state.db, "rev@example.org", Role::Reviewer, None).await.unwrap();
-    let reviewer_token = auth::create_token(&state.db, "rev@example.org").await.unwrap();
+    accounts::add_user(&state.db, &Actor::operator("test"), "rev@example.org", Role::Reviewer, None).await.unwrap();
+    let reviewer_token = accounts::create_token(&state.db, &Actor::operator("test"), "rev@example.org").await.unwrap();
     let body = json!({"branch": "feature/x"});
     let (st, _) = call(&state, sync_request(&reviewer_token, body.clone(), None)).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
@@ -544,7 +545,8 @@ async fn second_branch(env: &TestEnv, state: &AppState, production: &ChartStore)
     staging.copy_from(production).await.unwrap();
     branches::register(
         state,
-        NewBranch { branch: "feature/y", store_url: Some(&staging.url), fork: false, preview_url: None, actor: "test" },
+        &Actor::operator("test"),
+        NewBranch { branch: "feature/y", store_url: Some(&staging.url), fork: false, preview_url: None, target: None },
     )
     .await
     .unwrap();
@@ -554,7 +556,7 @@ async fn second_branch(env: &TestEnv, state: &AppState, production: &ChartStore)
         edits.push(edited(&c, "config", |v| v["subtitle"] = json!(format!("{id} by branch y"))));
     }
     staging.put_many(&edits).await.unwrap();
-    branches::rescan(state, "feature-y", false).await.unwrap();
+    chartgate::scans::rescan(state, &Actor::system(), "feature-y", false).await.unwrap();
     staging
 }
 
@@ -618,18 +620,18 @@ async fn merged_branches_are_archived_after_retention(env: &TestEnv) {
     assert_eq!(branch_state(&state, "feature-x").await.0, "merged");
     let later = now + time::Duration::days(3) + time::Duration::seconds(1);
     assert_eq!(sync::archive_merged(&state, later).await.unwrap(), ["feature-x"]);
-    let b = branches::get(&state, "feature-x").await.unwrap();
+    let b = branches::get(&state, "feature-x", Role::Lead).await.unwrap();
     assert_eq!(b.state, "archived");
     assert!(b.archived_at.is_some() && b.merged_at.is_some());
-    assert_eq!(count(&state, "select count(*) from reviews where branch = 'feature-x'").await, 1, "reviews stay");
-    assert_eq!(count(&state, "select count(*) from audit_events where action = 'branch.archive'").await, 1);
+    assert_eq!(count(&state, "select count(*) as n from reviews where branch = 'feature-x'").await, 1, "reviews stay");
+    assert_eq!(count(&state, "select count(*) as n from audit_events where action = 'branch.archive'").await, 1);
     let refused = sync::enqueue(
         &state,
+        &Actor::operator("cli"),
         NewJob {
             branch: "feature-x",
             dry_run: false,
             trigger: SyncTrigger::Cli,
-            actor: "cli",
             delivery_id: None,
             idempotency_key: None,
         },
@@ -642,7 +644,7 @@ on_both!(merged_branches_are_archived_after_retention);
 /// A production store that cannot be reached fails the job cleanly; running it again works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_down_fails_cleanly_and_a_retry_applies() {
-    let env = TestEnv::new(crate::support::Kind::Sqlite).await.unwrap();
+    let env = TestEnv::new(crate::support::Kind::Sqlite).await;
     let (state, production, _) = scenario(&env).await;
     for id in ["cfg", "new"] {
         decide(&state, "feature-x", id, ReviewStatus::Approved).await;
@@ -656,7 +658,7 @@ async fn production_down_fails_cleanly_and_a_retry_applies() {
     let failed = run(&state, enqueue(&state, "feature-x", false).await).await;
     assert_eq!(failed.status, JobStatus::Failed);
     let error = failed.error.clone().unwrap();
-    assert!(error.contains("production.db"), "the error names the store: {error}");
+    assert!(error.contains("does not exist") && !error.contains("production.db"), "in a viewer's words: {error}");
     assert!(failed.items.iter().all(|i| !i.outcome.is_some_and(|o| o.is_write())), "nothing applied");
     assert_eq!(branch_state(&state, "feature-x").await.0, "open", "not merged while nothing was synced");
 
@@ -690,7 +692,7 @@ mod process {
 
     fn serve(dir: &std::path::Path, item_delay_ms: u64) -> Server {
         let delay = item_delay_ms.to_string();
-        let env = [("CHARTGATE_HOOK_SECRET", "s3cret"), (chartgate::sync::job::ITEM_DELAY_VAR, delay.as_str())];
+        let env = [("CHARTGATE_HOOK_SECRET", "s3cret"), (chartgate::sync::ITEM_DELAY_VAR, delay.as_str())];
         let (child, base) = crate::api::serve_in(dir, &env);
         Server { base, child }
     }

@@ -1,0 +1,97 @@
+//! A branch's diff and its decisions: the list, one item, deciding one or many, the gate, and a
+//! chart's history.
+
+use app::types::{
+    AuditEvent, BulkReviewRequest, BulkReviewResult, DiffDetail, DiffItem, DiffPage, DiffQuery, Gate, ReviewRequest,
+};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::error::Result;
+use crate::http::extract::{ApiJson, ApiQuery, Reviewer, Viewer};
+use crate::http::WebState;
+use crate::state::AppState;
+use crate::{audit, diffs, reviews};
+
+pub fn router() -> Router<WebState> {
+    Router::new()
+        .route("/api/v1/branches/{branch}/diffs", get(list))
+        .route("/api/v1/branches/{branch}/diffs/{chart_id}", get(detail))
+        .route("/api/v1/branches/{branch}/diffs/{chart_id}/review", post(review))
+        .route("/api/v1/branches/{branch}/reviews/bulk", post(review_bulk))
+        .route("/api/v1/branches/{branch}/gate", get(gate))
+        .route("/api/v1/charts/{chart_id}/history", get(chart_history))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, detail, review, review_bulk, gate, chart_history))]
+pub(super) struct Doc;
+
+/// A page of the branch's diff items, filtered and sorted.
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs", tag = "diffs", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), DiffQuery), responses((status = 200, body = DiffPage), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn list(
+    State(state): State<AppState>,
+    Viewer(user): Viewer,
+    Path(branch): Path<String>,
+    ApiQuery(q): ApiQuery<DiffQuery>,
+) -> Result<Json<DiffPage>> {
+    Ok(Json(diffs::list(&state, &branch, &q, user.role).await?))
+}
+
+/// `?against=approved`: the diffs from the last approved content to staging now (design §11).
+#[derive(serde::Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DetailQuery {
+    /// `approved`: diff from the content of the last approval on this branch (404 without one).
+    against: Option<String>,
+}
+
+/// One item with its config, data and metadata diffs (`?against=approved`: since the last approval).
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}", tag = "diffs", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store"), DetailQuery), responses((status = 200, body = DiffDetail), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn detail(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path((branch, chart_id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<DetailQuery>,
+) -> Result<Json<DiffDetail>> {
+    Ok(Json(diffs::detail_against(&state, &branch, &chart_id, q.against.as_deref()).await?))
+}
+
+/// Records a decision bound to the hashes the reviewer saw; 409 when they are no longer current.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/review", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = ReviewRequest, responses((status = 200, body = DiffItem), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn review(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path((branch, chart_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ReviewRequest>,
+) -> Result<Json<DiffItem>> {
+    Ok(Json(reviews::decide(&state, &branch, &chart_id, &user, &body).await?))
+}
+
+/// Records one decision for many items, each bound to its current hashes.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/reviews/bulk", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), request_body = BulkReviewRequest, responses((status = 200, body = BulkReviewResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn review_bulk(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path(branch): Path<String>,
+    ApiJson(body): ApiJson<BulkReviewRequest>,
+) -> Result<Json<BulkReviewResult>> {
+    Ok(Json(reviews::decide_many(&state, &branch, &user, &body).await?))
+}
+
+/// The review gate of a branch, for a CI check.
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/gate", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), responses((status = 200, body = Gate), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn gate(State(state): State<AppState>, _: Viewer, Path(branch): Path<String>) -> Result<Json<Gate>> {
+    Ok(Json(reviews::gate(&state, &branch).await?))
+}
+
+/// The audit events of one chart.
+#[utoipa::path(get, path = "/api/v1/charts/{chart_id}/history", tag = "audit", security(("bearer" = []), ("session" = [])), params(("chart_id" = String, Path, description = "the chart's id in its store")), responses((status = 200, body = Vec<AuditEvent>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn chart_history(
+    State(state): State<AppState>,
+    Viewer(user): Viewer,
+    Path(chart_id): Path<String>,
+) -> Result<Json<Vec<AuditEvent>>> {
+    Ok(Json(audit::chart_history(&state, &user, &chart_id).await?))
+}

@@ -1,0 +1,52 @@
+//! Groups of items with the same change (design §11): the groups of a branch, one group with its
+//! representative item, and deciding a group.
+
+use app::types::{BulkReviewResult, ChangeGroup, GroupDetail, GroupReviewRequest};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::error::Result;
+use crate::groups;
+use crate::http::extract::{ApiJson, Reviewer, Viewer};
+use crate::http::WebState;
+use crate::state::AppState;
+
+pub fn router() -> Router<WebState> {
+    Router::new()
+        .route("/api/v1/branches/{branch}/groups", get(list))
+        .route("/api/v1/branches/{branch}/groups/{id}", get(detail))
+        .route("/api/v1/branches/{branch}/groups/{id}/review", post(review))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, detail, review))]
+pub(super) struct Doc;
+
+/// Items whose change is the same, largest groups first (design §11).
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/groups", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), responses((status = 200, body = Vec<ChangeGroup>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn list(State(state): State<AppState>, _: Viewer, Path(branch): Path<String>) -> Result<Json<Vec<ChangeGroup>>> {
+    Ok(Json(groups::list(&state, &branch).await?))
+}
+
+/// One group: its first item in full and previews of the next ones.
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/groups/{id}", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = String, Path, description = "the group's id, as the list of groups gives it")), responses((status = 200, body = GroupDetail), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn detail(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path((branch, id)): Path<(String, String)>,
+) -> Result<Json<GroupDetail>> {
+    Ok(Json(groups::detail(&state, &branch, &id).await?))
+}
+
+/// Decides a group: one decision per item, each bound to its own current hashes; with `items`,
+/// an item that moved since the caller saw it is refused.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/groups/{id}/review", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = String, Path, description = "the group's id, as the list of groups gives it")), request_body = GroupReviewRequest, responses((status = 200, body = BulkReviewResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn review(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path((branch, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<GroupReviewRequest>,
+) -> Result<Json<BulkReviewResult>> {
+    Ok(Json(groups::decide(&state, &branch, &id, &user, &body).await?))
+}

@@ -1,0 +1,161 @@
+//! Plain HTML form endpoints behind the pages' controls, so every decision works before (or
+//! without) WebAssembly: act, then redirect back to the page with a `notice` it shows.
+//! The session middleware has already checked the Origin of these cookie-authenticated POSTs;
+//! the role extractors check the caller, and the feature functions check again.
+
+use app::sync::SyncTrigger;
+use app::types::{GroupReviewRequest, ReviewRequest, ReviewStatus, SeenItem};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::extract::{Lead, Reviewer};
+use super::session::{local_path, login_url};
+use super::WebState;
+use crate::access::Actor;
+use crate::error::Error;
+use crate::state::AppState;
+use crate::{groups, reviews, sync};
+
+pub fn router() -> Router<WebState> {
+    Router::new()
+        .route("/branches/{branch}/charts/{chart_id}/review", post(review))
+        .route("/branches/{branch}/groups/{id}/review", post(review_group))
+        .route("/jobs/{id}/rerun", post(rerun))
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    status: String,
+    #[serde(default)]
+    staging_hash: String,
+    #[serde(default)]
+    production_hash: String,
+    comment: Option<String>,
+    next: Option<String>,
+}
+
+fn with_notice(next: &str, notice: &str) -> String {
+    let sep = if next.contains('?') { '&' } else { '?' };
+    format!("{next}{sep}notice={notice}")
+}
+
+/// The notice a refused or failed action leaves on the page.
+fn notice_of(e: &Error) -> &'static str {
+    match e {
+        Error::Conflict(_) | Error::ConflictWith { .. } => "conflict",
+        Error::Forbidden(_) => "forbidden",
+        e => {
+            if e.status().is_server_error() {
+                tracing::error!(error = ?e, "form action failed");
+            }
+            "error"
+        }
+    }
+}
+
+async fn review(
+    State(state): State<AppState>,
+    caller: Result<Reviewer, Error>,
+    Path((branch, chart_id)): Path<(String, String)>,
+    Form(form): Form<ReviewForm>,
+) -> Response {
+    let next = match form.next.as_deref() {
+        Some(_) => local_path(form.next.as_deref()),
+        None => format!("/branches/{branch}/charts/{chart_id}"),
+    };
+    let user = match caller {
+        Ok(Reviewer(user)) => user,
+        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
+        Err(e) => return Redirect::to(&with_notice(&next, notice_of(&e))).into_response(),
+    };
+    let Ok(status) = form.status.parse::<ReviewStatus>() else {
+        return Redirect::to(&with_notice(&next, "invalid")).into_response();
+    };
+    let none_if_empty = |s: String| Some(s).filter(|s| !s.is_empty());
+    let request = ReviewRequest {
+        status,
+        staging_hash: none_if_empty(form.staging_hash),
+        production_hash: none_if_empty(form.production_hash),
+        comment: form.comment,
+    };
+    let notice = match reviews::decide(&state, &branch, &chart_id, &user, &request).await {
+        Ok(_) => status.as_str(),
+        Err(e) => notice_of(&e),
+    };
+    Redirect::to(&with_notice(&next, notice)).into_response()
+}
+
+#[derive(Deserialize)]
+struct GroupForm {
+    status: String,
+    comment: Option<String>,
+    /// JSON `[{chart_id, staging_hash, production_hash}]`: the items the page showed.
+    seen: String,
+    next: Option<String>,
+}
+
+/// Decides a group (design §11) from the group page's plain form: the items and hashes the page
+/// showed come back in `seen`, so an item that moved since is refused, not decided. The notice
+/// says how many were decided and refused.
+async fn review_group(
+    State(state): State<AppState>,
+    caller: Result<Reviewer, Error>,
+    Path((branch, id)): Path<(String, String)>,
+    Form(form): Form<GroupForm>,
+) -> Response {
+    let next = match form.next.as_deref() {
+        Some(_) => local_path(form.next.as_deref()),
+        None => format!("/branches/{branch}/groups/{id}"),
+    };
+    let user = match caller {
+        Ok(Reviewer(user)) => user,
+        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
+        Err(e) => return Redirect::to(&with_notice(&next, notice_of(&e))).into_response(),
+    };
+    let (Ok(status), Ok(seen)) =
+        (form.status.parse::<ReviewStatus>(), serde_json::from_str::<Vec<SeenItem>>(&form.seen))
+    else {
+        return Redirect::to(&with_notice(&next, "invalid")).into_response();
+    };
+    let request = GroupReviewRequest { status, comment: form.comment, items: Some(seen) };
+    let notice = match groups::decide(&state, &branch, &id, &user, &request).await {
+        Ok(r) => format!("group-{}&decided={}&refused={}", status.as_str(), r.decided.len(), r.refused.len()),
+        Err(e) => notice_of(&e).to_string(),
+    };
+    Redirect::to(&with_notice(&next, &notice)).into_response()
+}
+
+/// Runs a finished job's sync again (leads): the retry path after a failed or partial job.
+async fn rerun(State(state): State<AppState>, caller: Result<Lead, Error>, Path(id): Path<i64>) -> Response {
+    let back = format!("/jobs/{id}");
+    let user = match caller {
+        Ok(Lead(user)) => user,
+        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &back)).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, job = id, "re-run refused");
+            return Redirect::to(&with_notice(&back, notice_of(&e))).into_response();
+        }
+    };
+    let result = async {
+        let job = sync::get_job(&state.db, id).await?;
+        let new = sync::NewJob {
+            branch: &job.branch,
+            dry_run: job.dry_run,
+            trigger: SyncTrigger::Api,
+            delivery_id: None,
+            idempotency_key: None,
+        };
+        sync::enqueue(&state, &Actor::from(&user), new).await
+    }
+    .await;
+    match result {
+        Ok(enqueued) => Redirect::to(&format!("/jobs/{}", enqueued.job_id)).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, job = id, "re-run refused");
+            Redirect::to(&with_notice(&back, "error")).into_response()
+        }
+    }
+}

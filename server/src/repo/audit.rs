@@ -1,0 +1,222 @@
+//! The audit trail: append-only. This module only ever inserts and reads; the schema refuses
+//! updates and deletes (a trigger on both SQLite and PostgreSQL).
+
+use app::types::{AuditEvent, AuditPage, AuditQuery, DayCount};
+use futures::Stream;
+use serde_json::Value;
+
+use crate::db::{self, Count, Db, Filter};
+use crate::error::{Error, Result};
+
+/// One event to append.
+#[derive(Clone, Debug, Default)]
+pub struct Event<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub branch: Option<&'a str>,
+    pub chart_id: Option<&'a str>,
+    pub staging_hash: Option<&'a str>,
+    pub production_hash: Option<&'a str>,
+    pub detail: Option<Value>,
+}
+
+pub async fn append<'c, E>(executor: E, event: Event<'_>) -> Result<()>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "insert into audit_events (at, actor, action, branch, chart_id, staging_hash, production_hash, detail)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(db::now())
+    .bind(event.actor)
+    .bind(event.action)
+    .bind(event.branch)
+    .bind(event.chart_id)
+    .bind(event.staging_hash)
+    .bind(event.production_hash)
+    .bind(event.detail.map(|d| d.to_string()))
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, at, actor, action, branch, chart_id, staging_hash, production_hash, detail";
+pub const MAX_PER_PAGE: u32 = 1000;
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    at: String,
+    actor: String,
+    action: String,
+    branch: Option<String>,
+    chart_id: Option<String>,
+    staging_hash: Option<String>,
+    production_hash: Option<String>,
+    detail: Option<String>,
+}
+
+impl From<EventRow> for AuditEvent {
+    fn from(r: EventRow) -> Self {
+        AuditEvent {
+            id: r.id,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            branch: r.branch,
+            chart_id: r.chart_id,
+            staging_hash: r.staging_hash,
+            production_hash: r.production_hash,
+            detail: r.detail.and_then(|d| serde_json::from_str(&d).ok()),
+        }
+    }
+}
+
+/// The `where` clause of a query (after `where 1 = 1`). `branch` is the environment name the
+/// caller resolved.
+fn filter(q: &AuditQuery, branch: Option<String>) -> Result<Filter> {
+    let mut f = Filter::default();
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    if let Some(b) = branch {
+        f.and("branch = ?", b);
+    }
+    if let Some(a) = given(&q.actor) {
+        f.and("actor = ?", a.to_lowercase());
+    }
+    if let Some(c) = given(&q.chart_id) {
+        f.and("chart_id = ?", c);
+    }
+    if let Some(a) = given(&q.action) {
+        // `review` matches every review.* action; a full name matches itself. The text is a
+        // literal: `%` and `_` in it match only themselves.
+        if a.contains('.') {
+            f.and("action = ?", a);
+        } else {
+            f.and("action like ? escape '\\'", format!("{}.%", db::like_pattern(&a, false, false)));
+        }
+    }
+    for (value, clause, name) in [(given(&q.since), "at >= ?", "since"), (given(&q.until), "at <= ?", "until")] {
+        if let Some(v) = value {
+            let at = normalise_time(&v).ok_or_else(|| {
+                Error::BadRequest(format!("{name} must be an RFC 3339 time or a date (YYYY-MM-DD), not {v:?}"))
+            })?;
+            f.and(clause, at);
+        }
+    }
+    Ok(f)
+}
+
+/// Accepts RFC 3339 or a bare date; returns the RFC 3339 UTC text the table stores.
+fn normalise_time(v: &str) -> Option<String> {
+    if let Some(t) = db::parse_time(v) {
+        return Some(db::format_time(t));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(v, &format).ok()?;
+    Some(db::format_time(date.midnight().assume_utc()))
+}
+
+#[derive(sqlx::FromRow)]
+struct DayRow {
+    day: String,
+    actor: String,
+    decisions: i64,
+}
+
+/// A page of matching events, newest first, with decisions per day and reviewer over all of them.
+pub async fn list(db: &Db, q: &AuditQuery, branch: Option<String>) -> Result<AuditPage> {
+    let f = filter(q, branch)?;
+    let clause = f.sql();
+    let per_page = q.per_page.unwrap_or(100);
+    if per_page == 0 || per_page > MAX_PER_PAGE {
+        return Err(Error::BadRequest(format!("per_page must be between 1 and {MAX_PER_PAGE}")));
+    }
+    let page = q.page.unwrap_or(1).max(1);
+    let count_sql = format!("select count(*) as n from audit_events where 1 = 1{clause}");
+    let total: Count = sqlx::query_as_with(&count_sql, f.arguments()).fetch_one(&db.pool).await?;
+    let sql = format!(
+        "select {COLUMNS} from audit_events where 1 = 1{clause} order by id desc limit {per_page} offset {}",
+        (page as u64 - 1) * per_page as u64
+    );
+    let events: Vec<EventRow> = sqlx::query_as_with(&sql, f.arguments()).fetch_all(&db.pool).await?;
+    let per_day_sql = format!(
+        "select substr(at, 1, 10) as day, actor, count(*) as decisions from audit_events where 1 = 1{clause}
+         and action in ('review.approve', 'review.reject', 'review.reset')
+         group by substr(at, 1, 10), actor order by day, actor"
+    );
+    let per_day: Vec<DayRow> = sqlx::query_as_with(&per_day_sql, f.arguments()).fetch_all(&db.pool).await?;
+    Ok(AuditPage {
+        events: events.into_iter().map(AuditEvent::from).collect(),
+        total: total.n,
+        page,
+        per_page,
+        per_day: per_day.into_iter().map(|r| DayCount { day: r.day, actor: r.actor, decisions: r.decisions }).collect(),
+    })
+}
+
+/// Every decision on one chart, across branches, newest first.
+pub async fn chart_history(db: &Db, chart_id: &str) -> Result<Vec<AuditEvent>> {
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "select {COLUMNS} from audit_events where chart_id = $1 and action like 'review.%' order by id desc limit 500"
+    ))
+    .bind(chart_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(AuditEvent::from).collect())
+}
+
+pub const CSV_HEADER: &str = "id,at,actor,action,branch,chart_id,staging_hash,production_hash,detail\n";
+
+fn csv_line(e: &AuditEvent) -> String {
+    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let detail = e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default();
+    let _ = w.write_record([
+        e.id.to_string().as_str(),
+        &e.at,
+        &e.actor,
+        &e.action,
+        e.branch.as_deref().unwrap_or(""),
+        e.chart_id.as_deref().unwrap_or(""),
+        e.staging_hash.as_deref().unwrap_or(""),
+        e.production_hash.as_deref().unwrap_or(""),
+        &detail,
+    ]);
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The matching events as CSV, oldest first, read 1,000 at a time (keyset on `id`) so an
+/// export of any size streams in constant memory.
+pub fn csv_stream(
+    db: Db,
+    q: AuditQuery,
+    branch: Option<String>,
+) -> Result<impl Stream<Item = Result<String, std::io::Error>>> {
+    let f = filter(&q, branch)?;
+    let sql = format!(
+        "select {COLUMNS} from audit_events where 1 = 1{} and id > ${} order by id limit 1000",
+        f.sql(),
+        f.next_placeholder()
+    );
+    let binds = f.binds().to_vec();
+    let start = futures::stream::once(async { Ok(CSV_HEADER.to_string()) });
+    let pages = futures::stream::unfold(Some(0i64), move |after| {
+        let (db, sql, binds) = (db.clone(), sql.clone(), binds.clone());
+        async move {
+            let after = after?;
+            let mut arguments = db::arguments(&binds);
+            if let Err(e) = sqlx::Arguments::add(&mut arguments, after) {
+                return Some((Err(std::io::Error::other(e)), None));
+            }
+            let rows: Vec<EventRow> = match sqlx::query_as_with(&sql, arguments).fetch_all(&db.pool).await {
+                Ok(rows) => rows,
+                Err(e) => return Some((Err(std::io::Error::other(e)), None)),
+            };
+            let events: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+            let last = events.last().map(|e| e.id)?;
+            let chunk: String = events.iter().map(csv_line).collect();
+            Some((Ok(chunk), Some(last)))
+        }
+    });
+    Ok(futures::StreamExt::chain(start, pages))
+}

@@ -1,0 +1,280 @@
+//! `branch_items` (the items of a branch's diff, rebuilt by every scan) and the
+//! `item_decisions` view over them: each item with its decision and whether that decision is in
+//! force. The view (migration 0004) is the one definition of "does this decision still count";
+//! everything here and in the sync planner reads it.
+
+use app::types::{DiffItem, ItemCounts, ItemKind, ReviewState, ReviewStatus};
+
+use crate::db::{self, Count, Db, Filter};
+use crate::error::{Error, Result};
+
+/// One item as a scan writes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewItem {
+    pub chart_id: String,
+    pub slug: String,
+    pub title: String,
+    pub kind: ItemKind,
+    pub conflict: bool,
+    /// Comma-separated subset of `config,data,metadata`.
+    pub parts: String,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub baseline_hash: Option<String>,
+    pub error: Option<String>,
+    pub changed_at: String,
+}
+
+/// Replaces the items of a branch.
+pub async fn replace(db: &Db, branch: &str, items: &[NewItem]) -> Result<()> {
+    let _guard = db.write_guard().await;
+    let mut tx = db.pool.begin().await?;
+    sqlx::query("delete from branch_items where branch = $1").bind(branch).execute(&mut *tx).await?;
+    db::insert_rows(
+        &mut tx,
+        "insert into branch_items (branch, chart_id, slug, title, search, kind, conflict, parts, staging_hash,
+         production_hash, baseline_hash, error, changed_at) values {values}",
+        13,
+        items,
+        |row, i| {
+            row.push(branch)
+                .push(&i.chart_id)
+                .push(&i.slug)
+                .push(&i.title)
+                .push(format!("{} {}", i.slug, i.title).to_lowercase())
+                .push(i.kind.as_str())
+                .push(i.conflict as i64)
+                .push(&i.parts)
+                .push(&i.staging_hash)
+                .push(&i.production_hash)
+                .push(&i.baseline_hash)
+                .push(&i.error)
+                .push(&i.changed_at);
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn count(db: &Db, branch: &str) -> Result<usize> {
+    let count: Count = sqlx::query_as("select count(*) as n from branch_items where branch = $1")
+        .bind(branch)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(count.n as usize)
+}
+
+#[derive(sqlx::FromRow)]
+struct CountsRow {
+    total: i64,
+    new: i64,
+    modified: i64,
+    deleted: i64,
+    conflicts: i64,
+    pending: i64,
+    approved: i64,
+    rejected: i64,
+    stale: i64,
+    errors: i64,
+}
+
+/// Counts of a branch's items by kind and by the decision in force (stale counts as pending too).
+pub async fn counts(db: &Db, branch: &str) -> Result<ItemCounts> {
+    let r: CountsRow = sqlx::query_as(
+        "select count(*) as total,
+            coalesce(sum(case when kind = 'new' then 1 else 0 end), 0) as new,
+            coalesce(sum(case when kind = 'modified' then 1 else 0 end), 0) as modified,
+            coalesce(sum(case when kind = 'deleted' then 1 else 0 end), 0) as deleted,
+            coalesce(sum(conflict), 0) as conflicts,
+            coalesce(sum(case when in_force in ('pending', 'stale') then 1 else 0 end), 0) as pending,
+            coalesce(sum(case when in_force = 'approved' then 1 else 0 end), 0) as approved,
+            coalesce(sum(case when in_force = 'rejected' then 1 else 0 end), 0) as rejected,
+            coalesce(sum(case when in_force = 'stale' then 1 else 0 end), 0) as stale,
+            coalesce(sum(case when error is not null then 1 else 0 end), 0) as errors
+         from item_decisions where branch = $1",
+    )
+    .bind(branch)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(ItemCounts {
+        total: r.total,
+        new: r.new,
+        modified: r.modified,
+        deleted: r.deleted,
+        conflicts: r.conflicts,
+        pending: r.pending,
+        approved: r.approved,
+        rejected: r.rejected,
+        stale: r.stale,
+        errors: r.errors,
+    })
+}
+
+/// A row of `item_decisions`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub chart_id: String,
+    pub slug: String,
+    pub title: String,
+    pub kind: String,
+    pub conflict: i64,
+    pub parts: String,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub baseline_hash: Option<String>,
+    pub error: Option<String>,
+    pub changed_at: String,
+    pub decided: Option<String>,
+    pub reviewer: Option<String>,
+    pub decided_at: Option<String>,
+    pub comment: Option<String>,
+    pub decided_staging_hash: Option<String>,
+    pub decided_production_hash: Option<String>,
+    /// `staging` or `production`: which side moved under the decision.
+    pub moved: Option<String>,
+    /// `pending`, `approved`, `rejected` or `stale`.
+    pub in_force: String,
+}
+
+const DECISION_COLUMNS: &str = "chart_id, slug, title, kind, conflict, parts, staging_hash, production_hash, \
+    baseline_hash, error, changed_at, decided, reviewer, decided_at, comment, decided_staging_hash, \
+    decided_production_hash, moved, in_force";
+
+fn status(s: &str) -> Result<ReviewStatus> {
+    s.parse().map_err(|_| Error::internal(format!("unknown review status {s:?}")))
+}
+
+impl DecisionRow {
+    pub fn is_conflict(&self) -> bool {
+        self.conflict != 0
+    }
+
+    /// The decision in force, as a status: a stale decision is `pending`.
+    pub fn in_force(&self) -> Result<ReviewStatus> {
+        match self.in_force.as_str() {
+            "stale" => Ok(ReviewStatus::Pending),
+            other => status(other),
+        }
+    }
+
+    pub fn into_item(self) -> Result<DiffItem> {
+        let review = match &self.decided {
+            None => ReviewState::pending(),
+            Some(decided) => ReviewState {
+                status: status(decided)?,
+                reviewer: self.reviewer.clone(),
+                at: self.decided_at.clone(),
+                comment: self.comment.clone(),
+                stale: self.in_force == "stale",
+                in_force: self.in_force()?,
+            },
+        };
+        Ok(DiffItem {
+            kind: self.kind.parse().map_err(|_| Error::internal(format!("unknown kind {:?}", self.kind)))?,
+            parts: self.parts.split(',').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+            conflict: self.is_conflict(),
+            review,
+            chart_id: self.chart_id,
+            slug: self.slug,
+            title: self.title,
+            staging_hash: self.staging_hash,
+            production_hash: self.production_hash,
+            baseline_hash: self.baseline_hash,
+            error: self.error,
+            changed_at: self.changed_at,
+            upgrade: None,
+            views_30d: None,
+        })
+    }
+}
+
+/// The order of a list page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Last change first, then slug (the default).
+    Changed,
+    Slug,
+    /// Most-read first (`chart_views` of the target's store), then last change: sorted by the
+    /// caller, so the page's rows come back in the default order.
+    Views,
+}
+
+/// One page of a branch's items matching `filter` (built on `$1` = the branch), and how many
+/// match in all.
+pub async fn page(db: &Db, filter: &Filter, order: Order, per_page: u32, page: u32) -> Result<(Vec<DiffItem>, i64)> {
+    let clause = filter.sql();
+    let count_sql = format!("select count(*) as n from item_decisions where branch = $1{clause}");
+    let total: Count = sqlx::query_as_with(&count_sql, filter.arguments()).fetch_one(&db.pool).await?;
+    let order = match order {
+        Order::Changed => "changed_at desc, slug",
+        Order::Slug => "slug",
+        Order::Views => "changed_at desc, slug",
+    };
+    let sql = format!(
+        "select {DECISION_COLUMNS} from item_decisions where branch = $1{clause} order by {order}
+         limit {per_page} offset {}",
+        (page.max(1) as u64 - 1) * per_page as u64
+    );
+    let rows: Vec<DecisionRow> = sqlx::query_as_with(&sql, filter.arguments()).fetch_all(&db.pool).await?;
+    let items = rows.into_iter().map(DecisionRow::into_item).collect::<Result<_>>()?;
+    Ok((items, total.n))
+}
+
+/// One item with its decision.
+pub async fn one(db: &Db, branch: &str, chart_id: &str) -> Result<Option<DiffItem>> {
+    let row: Option<DecisionRow> =
+        sqlx::query_as(&format!("select {DECISION_COLUMNS} from item_decisions where branch = $1 and chart_id = $2"))
+            .bind(branch)
+            .bind(chart_id)
+            .fetch_optional(&db.pool)
+            .await?;
+    row.map(DecisionRow::into_item).transpose()
+}
+
+/// Every item of a branch with its decision, as the sync planner reads them.
+pub async fn decisions(db: &Db, branch: &str) -> Result<Vec<DecisionRow>> {
+    Ok(sqlx::query_as(&format!("select {DECISION_COLUMNS} from item_decisions where branch = $1"))
+        .bind(branch)
+        .fetch_all(&db.pool)
+        .await?)
+}
+
+/// The current hashes and state of one item, read inside a decision's transaction.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ItemHashes {
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub conflict: i64,
+    pub error: Option<String>,
+}
+
+pub async fn hashes(conn: &mut sqlx::AnyConnection, branch: &str, chart_id: &str) -> Result<Option<ItemHashes>> {
+    Ok(sqlx::query_as(
+        "select staging_hash, production_hash, conflict, error from branch_items where branch = $1 and chart_id = $2",
+    )
+    .bind(branch)
+    .bind(chart_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The item before or after (`before`) the one at (`changed_at`, `slug`) in the list's default
+/// order (last change first, then slug).
+pub async fn neighbour(db: &Db, branch: &str, changed_at: &str, slug: &str, before: bool) -> Result<Option<String>> {
+    let sql = if before {
+        "select chart_id from branch_items where branch = $1 and (changed_at > $2 or (changed_at = $2 and slug < $3))
+         order by changed_at asc, slug desc limit 1"
+    } else {
+        "select chart_id from branch_items where branch = $1 and (changed_at < $2 or (changed_at = $2 and slug > $3))
+         order by changed_at desc, slug asc limit 1"
+    };
+    let row: Option<ChartId> =
+        sqlx::query_as(sql).bind(branch).bind(changed_at).bind(slug).fetch_optional(&db.pool).await?;
+    Ok(row.map(|r| r.chart_id))
+}
+
+#[derive(sqlx::FromRow)]
+struct ChartId {
+    chart_id: String,
+}

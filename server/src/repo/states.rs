@@ -1,0 +1,197 @@
+//! `chart_states`: what Chartgate knows of each chart on one side — a target's store (side
+//! `production`, keyed by the target's name in `branch`, shared by every branch of the target),
+//! and per branch `staging` and `baseline` — so a rescan reads only what moved.
+
+use std::collections::HashMap;
+
+use crate::db::{self, placeholders, Db};
+use crate::diff::Side;
+use crate::error::Result;
+
+pub const PRODUCTION: &str = "production";
+pub const STAGING: &str = "staging";
+pub const BASELINE: &str = "baseline";
+
+/// What Chartgate knows of one chart on one side.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct ChartState {
+    pub chart_id: String,
+    pub slug: String,
+    pub title: String,
+    pub updated_at: String,
+    /// Fingerprint of the stored bytes, so a byte-identical row elsewhere is never parsed twice.
+    pub raw_fp: String,
+    pub hash: Option<String>,
+    pub config_fp: Option<String>,
+    pub data_fp: Option<String>,
+    pub metadata_fp: Option<String>,
+    /// Why the row has no version (invalid JSON), naming the store and the chart.
+    pub error: Option<String>,
+}
+
+impl ChartState {
+    /// The side as the classifier sees it; `None` when the row is unreadable.
+    pub fn side(&self) -> Option<Side<'_>> {
+        Some(Side {
+            hash: self.hash.as_deref()?,
+            config_fp: self.config_fp.as_deref()?,
+            data_fp: self.data_fp.as_deref()?,
+            metadata_fp: self.metadata_fp.as_deref()?,
+        })
+    }
+}
+
+/// A side's states by chart id.
+pub type States = HashMap<String, ChartState>;
+
+const COLUMNS: &str = "chart_id, slug, title, updated_at, raw_fp, hash, config_fp, data_fp, metadata_fp, error";
+
+pub async fn load(db: &Db, side: &str, branch: &str) -> Result<States> {
+    let rows: Vec<ChartState> =
+        sqlx::query_as(&format!("select {COLUMNS} from chart_states where side = $1 and branch = $2"))
+            .bind(side)
+            .bind(branch)
+            .fetch_all(&db.pool)
+            .await?;
+    Ok(rows.into_iter().map(|s| (s.chart_id.clone(), s)).collect())
+}
+
+/// Writes the states that changed and deletes those of charts the store no longer has.
+pub async fn write(db: &Db, side: &str, branch: &str, changed: &[ChartState], removed: &[String]) -> Result<()> {
+    let _guard = db.write_guard().await;
+    let mut tx = db.pool.begin().await?;
+    for chunk in removed.chunks(db::MAX_PARAMS - 2) {
+        let sql = format!(
+            "delete from chart_states where side = $1 and branch = $2 and chart_id in ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(side).bind(branch);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    db::insert_rows(&mut tx, &upsert_statement(), 12, changed, |row, s| bind_state(row, side, branch, s)).await?;
+    if !changed.is_empty() || !removed.is_empty() {
+        sqlx::query(
+            "insert into side_generations (side, branch, generation) values ($1, $2, 1)
+             on conflict (side, branch) do update set generation = side_generations.generation + 1",
+        )
+        .bind(side)
+        .bind(branch)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets one chart's state on a side (outside a scan: a sync moving a baseline).
+pub async fn put(tx: &mut sqlx::AnyConnection, side: &str, branch: &str, state: &ChartState) -> Result<()> {
+    db::insert_rows(tx, &upsert_statement(), 12, std::slice::from_ref(state), |row, s| {
+        bind_state(row, side, branch, s)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Removes one chart's state from a side.
+pub async fn remove(tx: &mut sqlx::AnyConnection, side: &str, branch: &str, chart_id: &str) -> Result<()> {
+    sqlx::query("delete from chart_states where side = $1 and branch = $2 and chart_id = $3")
+        .bind(side)
+        .bind(branch)
+        .bind(chart_id)
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The multi-row upsert of states (`{values}` for [`db::insert_rows`]).
+fn upsert_statement() -> String {
+    format!(
+        "insert into chart_states (side, branch, {COLUMNS}) values {{values}}
+         on conflict (side, branch, chart_id) do update set slug = excluded.slug, title = excluded.title,
+         updated_at = excluded.updated_at, raw_fp = excluded.raw_fp, hash = excluded.hash,
+         config_fp = excluded.config_fp, data_fp = excluded.data_fp, metadata_fp = excluded.metadata_fp,
+         error = excluded.error"
+    )
+}
+
+fn bind_state<'q>(row: &mut db::Binds<'q>, side: &'q str, branch: &'q str, s: &'q ChartState) {
+    row.push(side)
+        .push(branch)
+        .push(&s.chart_id)
+        .push(&s.slug)
+        .push(&s.title)
+        .push(&s.updated_at)
+        .push(&s.raw_fp)
+        .push(&s.hash)
+        .push(&s.config_fp)
+        .push(&s.data_fp)
+        .push(&s.metadata_fp)
+        .push(&s.error);
+}
+
+#[derive(sqlx::FromRow)]
+struct Generation {
+    generation: i64,
+}
+
+/// How many times the side's states changed (0: never).
+pub async fn generation(db: &Db, side: &str, branch: &str) -> Result<i64> {
+    let row: Option<Generation> =
+        sqlx::query_as("select generation from side_generations where side = $1 and branch = $2")
+            .bind(side)
+            .bind(branch)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(row.map_or(0, |r| r.generation))
+}
+
+/// Makes the branch's baseline a copy of what Chartgate knows of its target's store now.
+pub async fn take_baseline(tx: &mut sqlx::AnyConnection, branch: &str, target: &str) -> Result<()> {
+    sqlx::query("delete from chart_states where side = 'baseline' and branch = $1")
+        .bind(branch)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "insert into chart_states (side, branch, {COLUMNS})
+         select 'baseline', $1, {COLUMNS} from chart_states where side = 'production' and branch = $2"
+    ))
+    .bind(branch)
+    .bind(target)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves the baseline of the given charts to what the target's store holds now (after they were
+/// promoted there): a chart the target no longer has leaves the baseline too.
+pub async fn move_baseline(
+    tx: &mut sqlx::AnyConnection,
+    branch: &str,
+    target: &str,
+    chart_ids: &[String],
+) -> Result<()> {
+    for chunk in chart_ids.chunks(db::MAX_PARAMS - 2) {
+        let delete_sql = format!(
+            "delete from chart_states where side = 'baseline' and branch = $1 and chart_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let copy_sql = format!(
+            "insert into chart_states (side, branch, {COLUMNS})
+             select 'baseline', $1, {COLUMNS} from chart_states
+             where side = 'production' and branch = $2 and chart_id in ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut delete = sqlx::query(&delete_sql).bind(branch);
+        let mut copy = sqlx::query(&copy_sql).bind(branch).bind(target);
+        for id in chunk {
+            delete = delete.bind(id);
+            copy = copy.bind(id);
+        }
+        delete.execute(&mut *tx).await?;
+        copy.execute(&mut *tx).await?;
+    }
+    Ok(())
+}

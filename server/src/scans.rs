@@ -1,0 +1,484 @@
+//! Scans: what Chartgate knows of the stores, kept up to date incrementally, and the items of a
+//! branch rebuilt from it.
+//!
+//! Stores change underneath Chartgate, so every side (production, once for all branches; each
+//! branch's staging) keeps a row per chart in `chart_states` ([`crate::repo::states`]): its
+//! `updated_at`, a fingerprint of its stored bytes and its version hash. A rescan lists
+//! `(id, updated_at)` of the store and re-reads only rows whose stamp moved (or all, for a full
+//! scan, which also catches edits that forgot to touch `updated_at`). A re-read row whose bytes
+//! match a known fingerprint — a staging copy of production, typically — reuses that version
+//! instead of canonicalising it again.
+//!
+//! Work is pipelined: one task reads batches from the store while rayon canonicalises the
+//! previous batch on every core; new versions are written batch by batch, so memory stays flat
+//! however large the store.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use app::types::{ItemKind, Role};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::access::Actor;
+use crate::charts::{canonicalize, raw_fingerprint, CanonicalChart, ChartStore, RawChart};
+use crate::db::{self, Db};
+use crate::diff::classify;
+use crate::error::{Error, Result};
+use crate::repo::branches::{self as branch_rows, BranchRow};
+use crate::repo::items::{self, NewItem};
+use crate::repo::states::{self, ChartState, States, BASELINE, PRODUCTION, STAGING};
+use crate::repo::versions;
+use crate::state::AppState;
+use crate::targets::Target;
+use crate::telemetry;
+
+/// Rows read from a store per batch.
+const BATCH: usize = 240;
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SideStats {
+    /// Rows the store holds.
+    pub listed: usize,
+    /// Rows re-read because they were new, moved, or the scan was full.
+    pub read: usize,
+    /// Rows whose content was parsed and hashed (the rest matched known bytes).
+    pub canonicalised: usize,
+    pub removed: usize,
+    pub errors: usize,
+    /// The store's files had not changed since the last scan: nothing was listed or read.
+    pub unchanged_store: bool,
+}
+
+/// Known versions by the fingerprint of their stored bytes.
+pub type Fingerprints = HashMap<String, ChartState>;
+
+pub fn fingerprints<'a>(states: impl IntoIterator<Item = &'a States>) -> Fingerprints {
+    let mut out = HashMap::new();
+    for s in states {
+        for st in s.values().filter(|st| st.hash.is_some()) {
+            out.entry(st.raw_fp.clone()).or_insert_with(|| st.clone());
+        }
+    }
+    out
+}
+
+fn marker_key(side: &str, branch: &str) -> String {
+    format!("{side}:{branch}")
+}
+
+/// What a side's refresh found.
+pub struct Refreshed {
+    /// The side's states, when they were loaded (`None`: the store did not change at all since
+    /// the last scan, so nothing was listed, loaded or read).
+    pub states: Option<States>,
+    pub stats: SideStats,
+}
+
+/// Brings one side's states up to date with its store.
+///
+/// A SQLite store whose files did not change since the last scan is not even listed (see
+/// [`ChartStore::change_marker`]); otherwise `(id, updated_at)` is listed and only new or moved
+/// rows are read — all rows when `full`. Only states that differ are written back.
+pub async fn refresh_side(
+    db: &Db,
+    store: &ChartStore,
+    side: &str,
+    branch: &str,
+    full: bool,
+    known: Arc<Fingerprints>,
+) -> Result<Refreshed> {
+    let marker_key = marker_key(side, branch);
+    let marker = store.change_marker();
+    if !full && store.unchanged_for(&marker_key) {
+        return Ok(Refreshed { states: None, stats: SideStats { unchanged_store: true, ..Default::default() } });
+    }
+    let mut states = states::load(db, side, branch).await?;
+    let stamps = store.stamps().await?;
+    let mut stats = SideStats { listed: stamps.len(), ..Default::default() };
+
+    let listed: HashSet<&str> = stamps.iter().map(|s| s.id.as_str()).collect();
+    let removed: Vec<String> = states.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
+    let to_read: Vec<String> = stamps
+        .iter()
+        .filter(|s| full || states.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
+        .map(|s| s.id.clone())
+        .collect();
+    stats.read = to_read.len();
+    stats.removed = removed.len();
+    if to_read.is_empty() && removed.is_empty() {
+        store.set_marker(&marker_key, marker);
+        return Ok(Refreshed { states: Some(states), stats });
+    }
+
+    // Known bytes: this side's own, then those the caller knows (production's, for staging).
+    let own = Arc::new(fingerprints([&states]));
+    // What an item's error names: the side, never the store's address (viewers read it).
+    let label: Arc<str> = format!("{side} store").into();
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RawChart>>>(2);
+    let reader_store = store.clone();
+    let reader = tokio::spawn(async move {
+        for chunk in to_read.chunks(BATCH) {
+            let batch = reader_store.read(chunk).await;
+            let failed = batch.is_err();
+            if tx.send(batch).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+
+    let mut changed = Vec::new();
+    while let Some(batch) = rx.recv().await {
+        let batch = batch?;
+        let (own, known, label) = (own.clone(), known.clone(), label.clone());
+        let processed = tokio::task::spawn_blocking(move || {
+            batch.par_iter().map(|raw| state_of(raw, [&own, &known], &label)).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(Error::internal)?;
+        let versions: Vec<&CanonicalChart> = processed.iter().filter_map(|(_, v)| v.as_ref()).collect();
+        stats.canonicalised += versions.len();
+        versions::insert(db, &versions).await?;
+        // A re-read row that says what Chartgate already knew needs no write.
+        changed.extend(processed.into_iter().map(|(s, _)| s).filter(|s| states.get(&s.chart_id) != Some(s)));
+    }
+    reader.await.map_err(Error::internal)?;
+
+    stats.errors = changed.iter().filter(|s| s.error.is_some()).count();
+    states::write(db, side, branch, &changed, &removed).await?;
+    for id in &removed {
+        states.remove(id);
+    }
+    for s in changed {
+        states.insert(s.chart_id.clone(), s);
+    }
+    store.set_marker(&marker_key, marker);
+    Ok(Refreshed { states: Some(states), stats })
+}
+
+/// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
+pub fn state_of_written(raw: &RawChart, label: &str) -> ChartState {
+    state_of(raw, [&Fingerprints::new(), &Fingerprints::new()], label).0
+}
+
+fn state_of(raw: &RawChart, known: [&Fingerprints; 2], label: &str) -> (ChartState, Option<CanonicalChart>) {
+    let raw_fp = raw_fingerprint(raw);
+    if let Some(k) = known.iter().find_map(|m| m.get(&raw_fp)) {
+        let state = ChartState { chart_id: raw.id.clone(), updated_at: raw.updated_at.clone(), ..k.clone() };
+        return (state, None);
+    }
+    match canonicalize(raw) {
+        Ok(c) => {
+            let state = ChartState {
+                chart_id: raw.id.clone(),
+                slug: c.slug.clone(),
+                title: c.title.clone(),
+                updated_at: raw.updated_at.clone(),
+                raw_fp,
+                hash: Some(c.hash.clone()),
+                config_fp: Some(c.config_fp.clone()),
+                data_fp: Some(c.data_fp.clone()),
+                metadata_fp: Some(c.metadata_fp.clone()),
+                error: None,
+            };
+            (state, Some(c))
+        }
+        Err(e) => {
+            let state = ChartState {
+                chart_id: raw.id.clone(),
+                slug: raw.slug.clone(),
+                title: raw.slug.clone(),
+                updated_at: raw.updated_at.clone(),
+                raw_fp,
+                hash: None,
+                config_fp: None,
+                data_fp: None,
+                metadata_fp: None,
+                error: Some(format!("{label}, chart {}: {e}", raw.id)),
+            };
+            (state, None)
+        }
+    }
+}
+
+/// The items of a branch from its three sides. A side whose row could not be read makes the
+/// chart an error item when the branch touched it: it shows, but cannot be decided.
+pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec<NewItem> {
+    let ids: HashSet<&String> = baseline.keys().chain(staging.keys()).collect();
+    let mut items = Vec::new();
+    for id in ids {
+        let (b, s, p) = (baseline.get(id), staging.get(id), production.get(id));
+        let error = [s, p, b].into_iter().flatten().find_map(|x| x.error.clone());
+        // Name the chart after a readable side where there is one.
+        let any = [s, b, p]
+            .into_iter()
+            .flatten()
+            .find(|x| x.error.is_none())
+            .or(s.or(b))
+            .expect("the id comes from the baseline or staging");
+        let (kind, conflict, parts) = if error.is_some() {
+            if s.map(|x| x.raw_fp.as_str()) == b.map(|x| x.raw_fp.as_str()) {
+                continue; // staging still holds the baseline's bytes: the branch did not touch it
+            }
+            let kind = match (b, s) {
+                (_, None) => ItemKind::Deleted,
+                (None, Some(_)) => ItemKind::New,
+                _ => ItemKind::Modified,
+            };
+            (kind, false, String::new())
+        } else {
+            let (sb, ss, sp) =
+                (b.and_then(ChartState::side), s.and_then(ChartState::side), p.and_then(ChartState::side));
+            match classify(sb.as_ref(), ss.as_ref(), sp.as_ref()) {
+                None => continue,
+                Some(c) => (c.kind, c.conflict, c.parts.join(",")),
+            }
+        };
+        items.push(NewItem {
+            chart_id: id.clone(),
+            slug: any.slug.clone(),
+            title: any.title.clone(),
+            kind,
+            conflict,
+            parts,
+            staging_hash: s.and_then(|x| x.hash.clone()),
+            production_hash: p.and_then(|x| x.hash.clone()),
+            baseline_hash: b.and_then(|x| x.hash.clone()),
+            error,
+            changed_at: s.or(b).map(|x| x.updated_at.clone()).unwrap_or_default(),
+        });
+    }
+    items.sort_by(|a, b| a.chart_id.cmp(&b.chart_id));
+    items
+}
+
+/// What a rescan did, as `POST /rescan` answers.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ScanReport {
+    pub branch: String,
+    pub full: bool,
+    pub scanned_at: String,
+    pub duration_ms: u64,
+    pub production: SideStats,
+    pub staging: SideStats,
+    pub items: usize,
+}
+
+/// Rescans one branch against its target. The caller holds the branch's and the target's scan
+/// locks.
+async fn scan_branch(
+    db: &Db,
+    branch: &BranchRow,
+    target: &ChartStore,
+    staging: &ChartStore,
+    full: bool,
+) -> Result<ScanReport> {
+    let started = Instant::now();
+    let name = branch.name.as_str();
+    let target_name = branch.target.as_str();
+    let prod = refresh_side(db, target, PRODUCTION, target_name, full, Default::default()).await?;
+    let mut prod_states = prod.states;
+    // The target's states are needed to reuse its versions for staging rows; when staging did
+    // not change at all (the common rescan), they are not loaded.
+    let staging_unchanged = !full && staging.unchanged_for(&marker_key(STAGING, name));
+    let known = match (&prod_states, staging_unchanged) {
+        (_, true) => Fingerprints::new(),
+        (Some(states), false) => fingerprints([states]),
+        (None, false) => {
+            let loaded = states::load(db, PRODUCTION, target_name).await?;
+            let known = fingerprints([&loaded]);
+            prod_states = Some(loaded);
+            known
+        }
+    };
+    let stage = refresh_side(db, staging, STAGING, name, full, Arc::new(known)).await?;
+    let (prod_stats, stage_stats) = (prod.stats, stage.stats);
+    // The target is shared: another branch's scan may have brought its changes in already.
+    let target_generation = states::generation(db, PRODUCTION, target_name).await?;
+    let moved = full
+        || stage_stats.read + stage_stats.removed > 0
+        || branch.target_generation != target_generation
+        || branch.last_scan_at.is_none();
+    let items = if moved {
+        let prod_states = match prod_states {
+            Some(s) => s,
+            None => states::load(db, PRODUCTION, target_name).await?,
+        };
+        let stage_states = match stage.states {
+            Some(s) => s,
+            None => states::load(db, STAGING, name).await?,
+        };
+        let baseline = states::load(db, BASELINE, name).await?;
+        let items = items_of(&baseline, &stage_states, &prod_states);
+        items::replace(db, name, &items).await?;
+        items.len()
+    } else {
+        items::count(db, name).await?
+    };
+    let scanned_at = db::now();
+    let duration_ms = started.elapsed().as_millis() as u64;
+    branch_rows::record_scan(db, name, &scanned_at, duration_ms, full, target_generation).await?;
+    Ok(ScanReport {
+        branch: name.to_string(),
+        full,
+        scanned_at,
+        duration_ms,
+        production: prod_stats,
+        staging: stage_stats,
+        items,
+    })
+}
+
+/// Chartgate's view of a target's store, brought up to date and held still: no scan changes it
+/// while this lives (a branch's baseline is taken from it).
+pub struct FreshTarget {
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+pub async fn fresh_target(state: &AppState, target: &Target) -> Result<FreshTarget> {
+    let store = state.target_store(target).await?;
+    let held = state.scan_locks.for_target(&target.name).await.lock_owned().await;
+    refresh_side(&state.db, &store, PRODUCTION, &target.name, false, Default::default()).await?;
+    Ok(FreshTarget { _held: held })
+}
+
+/// Rescans a branch now (incrementally unless `full`), one scan per branch at a time. A store
+/// that cannot be read is recorded on the branch (and shown), then returned as the error.
+///
+/// The entry point of every door (REST, CLI, background): anyone who may view may rescan.
+pub async fn rescan(state: &AppState, actor: &Actor, branch: &str, full: bool) -> Result<ScanReport> {
+    actor.require(Role::Viewer)?;
+    rescan_branch(state, &state.env_name(branch), full).await
+}
+
+/// [`rescan`] for features that already checked their caller (a decision, the gate, a sync).
+///
+/// Incremental rescans coalesce: a caller that waited for the branch's lock while another scan
+/// ran, and that scan began after the caller asked, gets that scan's result (its reads are newer
+/// than the request) instead of scanning again. Fifty reviewers deciding at once cost one scan
+/// per wave, not fifty in a row.
+pub(crate) async fn rescan_branch(state: &AppState, name: &str, full: bool) -> Result<ScanReport> {
+    let asked = Instant::now();
+    let lock = state.scan_locks.for_branch(name).await;
+    let mut last_began = lock.lock().await;
+    let row = branch_rows::get(&state.db, name)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no branch {name} is registered")))?;
+    if !full && last_began.is_some_and(|began| began >= asked) {
+        return Ok(ScanReport {
+            branch: name.to_string(),
+            full: false,
+            scanned_at: row.last_scan_at.unwrap_or_default(),
+            duration_ms: 0,
+            production: SideStats::default(),
+            staging: SideStats::default(),
+            items: items::counts(&state.db, name).await?.total as usize,
+        });
+    }
+    let target = state.targets.get(&row.target)?;
+    let target_lock = state.scan_locks.for_target(&target.name).await;
+    let _target_held = target_lock.lock().await;
+    let started = std::time::Instant::now();
+    let result = async {
+        let target_store = state.target_store(target).await?;
+        let staging = state.stores.get(&row.store_url).await?;
+        scan_branch(&state.db, &row, &target_store, &staging, full).await
+    }
+    .await;
+    let sides = match &result {
+        Ok(r) => vec![
+            telemetry::ScanSide { side: "staging", read: r.staging.read, canonicalised: r.staging.canonicalised },
+            telemetry::ScanSide {
+                side: "production",
+                read: r.production.read,
+                canonicalised: r.production.canonicalised,
+            },
+        ],
+        Err(_) => Vec::new(),
+    };
+    telemetry::scan(full, result.is_ok(), started.elapsed(), &sides);
+    if result.is_ok() {
+        *last_began = Some(started);
+        crate::notify::gate_may_have_changed(state, name);
+    }
+    if let Err(e @ Error::Store { .. }) = &result {
+        state.stores.forget(&row.store_url).await;
+        state.stores.forget(&target.store_url).await;
+        tracing::warn!(branch = name, error = %e.detail(), "scan failed: a chart store is not usable");
+        branch_rows::set_scan_error(&state.db, name, &e.to_string(), &e.detail()).await?;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(id: &str, hash: &str, fps: [&str; 3]) -> ChartState {
+        ChartState {
+            chart_id: id.into(),
+            slug: format!("slug-{id}"),
+            title: format!("Title {id}"),
+            updated_at: "2024-01-01T00:00:00Z".into(),
+            raw_fp: format!("raw-{hash}"),
+            hash: Some(hash.into()),
+            config_fp: Some(fps[0].into()),
+            data_fp: Some(fps[1].into()),
+            metadata_fp: Some(fps[2].into()),
+            error: None,
+        }
+    }
+
+    fn states(list: &[ChartState]) -> States {
+        list.iter().map(|s| (s.chart_id.clone(), s.clone())).collect()
+    }
+
+    #[test]
+    fn items_cover_every_kind_and_skip_non_items() {
+        let f = ["c", "d", "m"];
+        let baseline =
+            states(&[state("same", "h", f), state("mod", "h", f), state("del", "h", f), state("prod", "h", f)]);
+        let staging = states(&[
+            state("same", "h", f),
+            state("mod", "h2", ["c", "d2", "m"]),
+            state("prod", "h", f),
+            state("new", "h3", f),
+        ]);
+        let production =
+            states(&[state("same", "h", f), state("mod", "h", f), state("del", "h", f), state("prod", "h9", f)]);
+        let items = items_of(&baseline, &staging, &production);
+        let summary: Vec<(&str, &str, bool, &str)> =
+            items.iter().map(|i| (i.chart_id.as_str(), i.kind.as_str(), i.conflict, i.parts.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("del", "deleted", false, "config,data,metadata"),
+                ("mod", "modified", false, "data"),
+                ("new", "new", false, "config,data,metadata")
+            ]
+        );
+        assert_eq!(items[1].staging_hash.as_deref(), Some("h2"));
+        assert_eq!(items[0].staging_hash, None);
+    }
+
+    #[test]
+    fn unreadable_rows_become_error_items_only_when_the_branch_touched_them() {
+        let f = ["c", "d", "m"];
+        let mut broken = state("x", "h", f);
+        broken.hash = None;
+        broken.raw_fp = "raw-broken".into();
+        broken.error = Some("staging store s.db, chart x: data is not valid JSON".into());
+        let baseline = states(&[state("x", "h", f)]);
+        let items = items_of(&baseline, &states(&[broken]), &baseline);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].kind, ItemKind::Modified);
+        assert!(items[0].error.as_deref().unwrap().contains("chart x"));
+
+        let mut broken_prod = state("x", "h", f);
+        broken_prod.error = Some("production store p.db, chart x: config is not valid JSON".into());
+        broken_prod.hash = None;
+        assert!(items_of(&baseline, &baseline, &states(&[broken_prod])).is_empty(), "untouched by the branch");
+    }
+}

@@ -1,0 +1,96 @@
+//! Metrics (design §12): the names Chartgate records, in one place, through the `metrics` facade;
+//! `metrics-exporter-prometheus` renders them for `GET /metrics` (see [`crate::http::metrics`]).
+//!
+//! Layer: a leaf. Features call the functions here when something happened; until
+//! [`install`] has run (the server does at start), they record nothing, so the command line and
+//! unit tests pay nothing for them.
+//!
+//! | metric | kind | labels |
+//! | --- | --- | --- |
+//! | `chartgate_http_requests_total` | counter | `method`, `route` (the template, e.g. `/api/v1/branches/{branch}`), `status` |
+//! | `chartgate_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
+//! | `chartgate_scans_total` | counter | `mode` (`full`, `incremental`), `result` (`ok`, `error`) |
+//! | `chartgate_scan_duration_seconds` | histogram | `mode` |
+//! | `chartgate_scan_rows_read_total`, `chartgate_scan_rows_canonicalised_total` | counter | `side` (`staging`, `production`) |
+//! | `chartgate_decisions_total` | counter | `status`, `actor_kind` (the decider's role) |
+//! | `chartgate_sync_jobs_total` | counter | `status` (`succeeded`, `partial`, `failed`) |
+//! | `chartgate_sync_items_total` | counter | `outcome` |
+//! | `chartgate_sync_queue_depth` | gauge | — (queued jobs, read at each scrape) |
+//! | `chartgate_notifications_total` | counter | `kind`, `result` (`delivered`, `retried`, `gave_up`) |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Buckets for request and scan durations, in seconds: 1 ms to 1 min.
+const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0];
+
+/// Installs the Prometheus recorder for this process (once; later calls return the same handle).
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows only what reaches this one");
+        }
+        handle
+    })
+}
+
+/// The Prometheus text of every metric so far, or `None` when metrics were not installed.
+pub fn render() -> Option<String> {
+    let handle = HANDLE.get()?;
+    handle.run_upkeep();
+    Some(handle.render())
+}
+
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let labels = [("method", method.to_string()), ("route", route.to_string()), ("status", status.to_string())];
+    counter!("chartgate_http_requests_total", &labels).increment(1);
+    histogram!("chartgate_http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
+}
+
+/// What one side of a scan did.
+pub struct ScanSide {
+    pub side: &'static str,
+    pub read: usize,
+    pub canonicalised: usize,
+}
+
+pub fn scan(full: bool, ok: bool, elapsed: Duration, sides: &[ScanSide]) {
+    let mode = if full { "full" } else { "incremental" };
+    let result = if ok { "ok" } else { "error" };
+    counter!("chartgate_scans_total", "mode" => mode, "result" => result).increment(1);
+    histogram!("chartgate_scan_duration_seconds", "mode" => mode).record(elapsed.as_secs_f64());
+    for s in sides {
+        counter!("chartgate_scan_rows_read_total", "side" => s.side).increment(s.read as u64);
+        counter!("chartgate_scan_rows_canonicalised_total", "side" => s.side).increment(s.canonicalised as u64);
+    }
+}
+
+pub fn decisions(status: &str, actor_kind: &str, n: usize) {
+    counter!("chartgate_decisions_total", "status" => status.to_string(), "actor_kind" => actor_kind.to_string())
+        .increment(n as u64);
+}
+
+pub fn sync_job(status: &str, items_by_outcome: &[(String, u64)]) {
+    counter!("chartgate_sync_jobs_total", "status" => status.to_string()).increment(1);
+    for (outcome, n) in items_by_outcome {
+        counter!("chartgate_sync_items_total", "outcome" => outcome.clone()).increment(*n);
+    }
+}
+
+pub fn queue_depth(queued: i64) {
+    gauge!("chartgate_sync_queue_depth").set(queued as f64);
+}
+
+pub fn notification(kind: &'static str, result: &'static str) {
+    counter!("chartgate_notifications_total", "kind" => kind, "result" => result).increment(1);
+}
