@@ -4,6 +4,7 @@
 # Debian Chromium. Needs `scripts/build.sh` first (scripts/test.sh runs everything in order).
 # Arguments go to `playwright test`, e.g. scripts/e2e.sh --project=js -g filter
 # E2E_RELEASE=1 tests the release build instead (`scripts/build.sh --release` first).
+# E2E_KEEP=1 keeps the server log and databases (always kept when a test fails).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
@@ -35,7 +36,7 @@ cleanup() {
     wait "$server_pid" 2>/dev/null || true
   fi
   if [[ $rc -eq 0 ]]; then
-    rm -rf "$tmp"
+    [[ -n ${E2E_KEEP:-} ]] || rm -rf "$tmp"
   else
     echo "e2e: FAILED; server output and databases kept in $tmp" >&2
   fi

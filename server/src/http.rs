@@ -17,7 +17,8 @@ pub mod upgrades;
 use std::sync::Arc;
 
 use app::service::SharedService;
-use axum::extract::FromRef;
+use axum::extract::{FromRef, State};
+use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Router;
@@ -25,6 +26,7 @@ use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::access::Actor;
@@ -82,7 +84,13 @@ pub fn router(state: WebState) -> Router {
             },
             move || app::shell(options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<WebState, _>(app::shell))
+        // Files of the site (the bundle, the stylesheet, public/) straight from disk, and the
+        // app's 404 page for anything else. Not leptos_axum's `file_and_error_handler`: it answers
+        // a file inside an `Owner::new()` that inherits whatever reactive owner the worker thread
+        // last left current, and moves that owner's response headers onto the file. A page being
+        // rendered at the same time then lost its Content-Security-Policy to a `.wasm` answer,
+        // and its nonce-bound hydration script was blocked (seen in end-to-end runs).
+        .fallback_service(ServeDir::new(&state.app.config.site_root).fallback(not_found_page.with_state(state.clone())))
         // A limit the extractors enforce, so an oversized body is a JSON 413 like every API error.
         .layer(axum::extract::DefaultBodyLimit::max(app.config.body_limit))
         .layer(CatchPanicLayer::custom(|_| Error::internal("a request handler panicked").into_response()))
@@ -110,6 +118,18 @@ async fn server_timing(req: axum::extract::Request, next: axum::middleware::Next
     let value = format!("app;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
     if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
         response.headers_mut().insert("server-timing", v);
+    }
+    response
+}
+
+/// The app's "not found" page, rendered like every page (its own Content-Security-Policy and
+/// nonce), answered with 404.
+async fn not_found_page(State(state): State<WebState>, req: axum::extract::Request) -> axum::response::Response {
+    let options = state.leptos_options.clone();
+    let render = leptos_axum::render_app_async_with_context(|| {}, move || app::shell(options.clone()));
+    let mut response = render(req).await;
+    if response.status() == axum::http::StatusCode::OK {
+        *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
     }
     response
 }

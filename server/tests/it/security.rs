@@ -293,6 +293,60 @@ async fn every_answer_carries_security_headers_and_pages_a_fresh_script_nonce() 
     env.cleanup().await;
 }
 
+/// A page's Content-Security-Policy names the nonce its own scripts carry while files are
+/// answered beside it, and no file takes a page's policy. leptos_axum's file handler once moved
+/// the headers of a page being rendered on the same worker thread onto a file's answer: the page
+/// came without its policy, so its hydration script was blocked (two of three pages here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_keep_their_policy_while_files_are_served_beside_them() {
+    let env = TestEnv::new(Kind::Sqlite).await;
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(site.path().join("pkg/chartgate.css"), "body {}").unwrap();
+    let mut config = env.config().await;
+    config.site_root = site.path().display().to_string();
+    let router = chartgate::http::router(WebState::new(AppState::new(config).await.unwrap()));
+    let get = |path: &str| Request::get(path).header(header::HOST, "chartgate.test").body(Body::empty()).unwrap();
+
+    let mut answers = tokio::task::JoinSet::new();
+    for i in 0..240 {
+        let (router, req) = (router.clone(), get(if i % 3 == 0 { "/login" } else { "/pkg/chartgate.css" }));
+        answers.spawn(async move {
+            let page = req.uri().path() == "/login";
+            let (parts, body) = router.oneshot(req).await.unwrap().into_parts();
+            let body = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+            let csp = parts.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+            (page, parts.status, csp, String::from_utf8_lossy(&body).into_owned())
+        });
+    }
+    let (mut pages, mut files) = (0, 0);
+    while let Some(answer) = answers.join_next().await {
+        let (page, status, csp, body) = answer.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        if page {
+            let nonce = body.split("nonce=\"").nth(1).and_then(|s| s.split('"').next()).expect("a script nonce");
+            assert!(
+                csp.contains(&format!("'nonce-{nonce}'")),
+                "the page's scripts carry {nonce}, its policy says {csp}"
+            );
+            pages += 1;
+        } else {
+            assert_eq!(body, "body {}");
+            assert!(!csp.contains("nonce-"), "a file answered with a page's policy: {csp}");
+            files += 1;
+        }
+    }
+    assert_eq!((pages, files), (80, 160));
+
+    // A path that is neither a route nor a file is the app's own 404 page, with its policy.
+    let (parts, body) = router.oneshot(get("/pkg/missing.js")).await.unwrap().into_parts();
+    assert_eq!(parts.status, StatusCode::NOT_FOUND);
+    let body = String::from_utf8_lossy(&axum::body::to_bytes(body, 1 << 24).await.unwrap()).into_owned();
+    assert!(body.contains("<html"), "{body}");
+    assert!(parts.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("'nonce-"));
+    env.cleanup().await;
+}
+
 /// A store that fails is reported to viewers in their words — no URL, no server path — while
 /// leads (and the log) get the detail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
