@@ -62,6 +62,25 @@ pub struct Config {
     pub github_api_url: String,
     /// The address people reach Chartgate at, for links in notifications (default `http://{listen}`).
     pub public_url: Option<String>,
+    /// `[[auto_approve]]` rules (design §11): small, well-bounded changes approved after each scan.
+    pub auto_approve: Vec<AutoApproveRule>,
+}
+
+/// One `[[auto_approve]]` table: items whose change stays within it are approved after a scan as
+/// the actor `rule:<name>`, bound to their hashes and audited like any decision. Only items no
+/// person has decided on, never conflicts or unreadable items.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoApproveRule {
+    pub name: String,
+    /// The parts the change may touch (`config`, `data`, `metadata`); an item changing any other
+    /// part is left to people.
+    pub parts: Vec<String>,
+    /// At most this many data points added, removed or changed (keyed by series, entity, time).
+    pub max_changed_points: Option<usize>,
+    /// At most this relative change of any changed value (`0.01`: 1 %). A point added or removed,
+    /// a value that is not a number, or a change from 0 exceeds any bound.
+    pub max_relative_change: Option<f64>,
 }
 
 /// One `[targets.<name>]` table.
@@ -130,6 +149,7 @@ impl Default for Config {
             github_token: None,
             github_api_url: "https://api.github.com".into(),
             public_url: None,
+            auto_approve: Vec::new(),
         }
     }
 }
@@ -179,6 +199,22 @@ impl Config {
             return Err(Error::BadRequest("branch_name_max must be at least 1".into()));
         }
         crate::targets::Targets::from_config(&self)?;
+        let mut names = std::collections::BTreeSet::new();
+        for rule in &self.auto_approve {
+            let bad = |why: String| Error::BadRequest(format!("[[auto_approve]] {:?}: {why}", rule.name));
+            if rule.name.trim().is_empty() || !names.insert(rule.name.as_str()) {
+                return Err(bad("every rule needs a name of its own".into()));
+            }
+            if rule.parts.is_empty() {
+                return Err(bad("parts must name at least one of config, data, metadata".into()));
+            }
+            if let Some(part) = rule.parts.iter().find(|p| !matches!(p.as_str(), "config" | "data" | "metadata")) {
+                return Err(bad(format!("unknown part {part:?} (config, data or metadata)")));
+            }
+            if rule.max_relative_change.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
+                return Err(bad("max_relative_change must be a number of at least 0".into()));
+            }
+        }
         Ok(self)
     }
 
@@ -254,6 +290,45 @@ mod tests {
             assert_eq!(c.branch_name_max, 40);
             assert_eq!(c.archive_after(), Duration::from_secs(7 * 86400));
             assert_eq!(c.database_url, Config::default().database_url, "default kept");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn auto_approval_rules_are_read_and_checked() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "chartgate.toml",
+                r#"
+                [[auto_approve]]
+                name = "small data revisions"
+                parts = ["data"]
+                max_changed_points = 5
+                max_relative_change = 0.01
+                "#,
+            )?;
+            let c = Config::load(None).unwrap();
+            assert_eq!(
+                c.auto_approve,
+                [AutoApproveRule {
+                    name: "small data revisions".into(),
+                    parts: vec!["data".into()],
+                    max_changed_points: Some(5),
+                    max_relative_change: Some(0.01),
+                }]
+            );
+            for (bad, says) in [
+                ("name = \"x\"\nparts = [\"title\"]", "unknown part"),
+                ("name = \"x\"\nparts = []", "at least one"),
+                ("name = \"\"\nparts = [\"data\"]", "a name of its own"),
+                ("name = \"x\"\nparts = [\"data\"]\nmax_relative_change = -1", "at least 0"),
+                ("name = \"x\"\nparts = [\"data\"]\nmax_points = 1", "unknown field"),
+            ] {
+                jail.create_file("chartgate.toml", &format!("[[auto_approve]]\n{bad}\n"))?;
+                let err = Config::load(None).unwrap_err().to_string();
+                assert!(err.contains(says), "{bad}: {err}");
+            }
             Ok(())
         });
     }

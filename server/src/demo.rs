@@ -414,7 +414,7 @@ async fn stale_approval(state: &AppState, actor: &Actor, branch: &str, store: &C
     {
         let _guard = state.db.write_guard().await;
         let mut tx = state.db.pool.begin().await?;
-        crate::reviews::write_decision(
+        crate::repo::reviews::record(
             &mut tx,
             crate::repo::reviews::Decision {
                 branch,
@@ -424,6 +424,7 @@ async fn stale_approval(state: &AppState, actor: &Actor, branch: &str, store: &C
                 comment: Some("The axis label reads well."),
                 staging_hash: item.staging_hash.as_deref(),
                 production_hash: item.production_hash.as_deref(),
+                by_rule: false,
             },
         )
         .await?;

@@ -275,7 +275,7 @@ pub async fn decide(
     user.require(Role::Reviewer)?;
     let comment = reviews::check_comment(&req.comment)?;
     let name = reviews::open_branch(state, branch).await?;
-    scans::rescan_branch(state, &name, false).await?;
+    scans::ensure_current(state, &name).await?;
     let groups = list(state, &name).await?;
     let current = groups.into_iter().find(|g| g.id == id);
     let members: BTreeMap<&str, &DiffItem> =
@@ -320,7 +320,7 @@ pub async fn decide(
             refused.push(refuse("unreadable: fix the store first"));
         } else if member.conflict && req.status == ReviewStatus::Approved {
             refused.push(refuse("conflict: approve it on its own page after seeing production's change"));
-        } else if reviews::write_decision(
+        } else if crate::repo::reviews::record(
             &mut tx,
             Decision {
                 branch: &name,
@@ -330,6 +330,7 @@ pub async fn decide(
                 comment,
                 staging_hash: w.staging_hash.as_deref(),
                 production_hash: w.production_hash.as_deref(),
+                by_rule: false,
             },
         )
         .await?

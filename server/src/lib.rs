@@ -8,7 +8,7 @@
 //! 1. **Edges** — [`http`] (REST API, sessions, forms, pages) and [`cli`]: parse, check the
 //!    caller's role, call features.
 //! 2. **Features** — [`branches`], [`scans`], [`diffs`], [`reviews`], [`groups`], [`audit`], [`accounts`],
-//!    [`sync`], [`upgrades`], [`demo`], [`notify`]: what Chartgate does, each checking its actor's role itself. They share
+//!    [`sync`], [`upgrades`], [`rules`], [`demo`], [`notify`]: what Chartgate does, each checking its actor's role itself. They share
 //!    [`state::AppState`].
 //! 3. **Repositories** — [`repo`]: the SQL of Chartgate's own database, taking the database, not
 //!    the application state.
@@ -36,6 +36,7 @@ pub mod notify;
 pub mod progress;
 pub mod repo;
 pub mod reviews;
+pub mod rules;
 pub mod scans;
 pub mod state;
 pub mod sync;

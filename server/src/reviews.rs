@@ -38,32 +38,6 @@ pub(crate) async fn open_branch(state: &AppState, branch: &str) -> Result<String
     Ok(summary.name)
 }
 
-/// Writes the decision if the item still has the hashes the reviewer saw, and appends it to
-/// the audit trail in the same transaction; false when the content moved.
-pub(crate) async fn write_decision(tx: &mut sqlx::AnyConnection, d: Decision<'_>) -> Result<bool> {
-    if !decisions::write_if_current(tx, &d).await? {
-        return Ok(false);
-    }
-    audit::append(
-        &mut *tx,
-        Event {
-            actor: d.reviewer,
-            action: match d.status {
-                ReviewStatus::Approved => "review.approve",
-                ReviewStatus::Rejected => "review.reject",
-                ReviewStatus::Pending => "review.reset",
-            },
-            branch: Some(d.branch),
-            chart_id: Some(d.chart_id),
-            staging_hash: d.staging_hash,
-            production_hash: d.production_hash,
-            detail: d.comment.map(|c| json!({ "comment": c })),
-        },
-    )
-    .await?;
-    Ok(true)
-}
-
 /// Records one decision. 409 (with the current hashes) when the content moved since the
 /// reviewer saw it; 409 for an unreadable item; 404 when the chart is not an item.
 pub async fn decide(
@@ -76,7 +50,7 @@ pub async fn decide(
     user.require(Role::Reviewer)?;
     let comment = check_comment(&req.comment)?;
     let name = open_branch(state, branch).await?;
-    scans::rescan_branch(state, &name, false).await?;
+    scans::ensure_current(state, &name).await?;
     let current = diffs::item(state, &name, chart_id).await?;
     if let Some(e) = &current.error {
         return Err(Error::Conflict(format!("chart {chart_id} cannot be decided until it is readable: {e}")));
@@ -84,7 +58,7 @@ pub async fn decide(
     let written = {
         let _guard = state.db.write_guard().await;
         let mut tx = state.db.pool.begin().await?;
-        let written = write_decision(
+        let written = decisions::record(
             &mut tx,
             Decision {
                 branch: &name,
@@ -94,6 +68,7 @@ pub async fn decide(
                 comment,
                 staging_hash: req.staging_hash.as_deref(),
                 production_hash: req.production_hash.as_deref(),
+                by_rule: false,
             },
         )
         .await?;
@@ -126,7 +101,7 @@ pub async fn decide_many(
     }
     let comment = check_comment(&req.comment)?;
     let name = open_branch(state, branch).await?;
-    scans::rescan_branch(state, &name, false).await?;
+    scans::ensure_current(state, &name).await?;
     let mut decided = Vec::new();
     let mut refused = Vec::new();
     let _guard = state.db.write_guard().await;
@@ -148,7 +123,7 @@ pub async fn decide_many(
                 chart_id: id.clone(),
                 reason: "conflict: approve it on its own page after seeing production's change".into(),
             });
-        } else if write_decision(
+        } else if decisions::record(
             &mut tx,
             Decision {
                 branch: &name,
@@ -158,6 +133,7 @@ pub async fn decide_many(
                 comment,
                 staging_hash: s.as_deref(),
                 production_hash: p.as_deref(),
+                by_rule: false,
             },
         )
         .await?
@@ -188,10 +164,11 @@ pub async fn decide_many(
     Ok(BulkReviewResult { status: req.status, decided, refused })
 }
 
-/// The merge gate, after a rescan so it judges the content as it is now.
+/// The merge gate, on items brought up to date first ([`scans::ensure_current`]) so it judges the
+/// content as it is now.
 pub async fn gate(state: &AppState, branch: &str) -> Result<Gate> {
     let name = state.env_name(branch);
-    scans::rescan_branch(state, &name, false).await?;
+    scans::ensure_current(state, &name).await?;
     let c = items::counts(&state.db, &name).await?;
     Ok(Gate {
         pass: c.pending == 0 && c.stale == 0 && c.errors == 0,

@@ -264,6 +264,8 @@ pub struct ScanReport {
     pub production: SideStats,
     pub staging: SideStats,
     pub items: usize,
+    /// Items the `[[auto_approve]]` rules approved after this scan.
+    pub auto_approved: usize,
 }
 
 /// Rescans one branch against its target. The caller holds the branch's and the target's scan
@@ -328,6 +330,7 @@ async fn scan_branch(
         production: prod_stats,
         staging: stage_stats,
         items,
+        auto_approved: 0,
     })
 }
 
@@ -353,6 +356,30 @@ pub async fn rescan(state: &AppState, actor: &Actor, branch: &str, full: bool) -
     rescan_branch(state, &state.env_name(branch), full).await
 }
 
+/// Brings the branch's items up to date before they are relied on (a decision, the merge gate):
+/// a rescan, unless nothing can have moved since the last one — both stores' files exactly as
+/// that scan left them (SQLite; see [`ChartStore::change_marker`]) and the target's states of
+/// the same generation. That check is two `stat`s and one small read: no branch lock and no
+/// write, so reviewers deciding at once do not queue behind each other's rescans. A store without
+/// a change marker (PostgreSQL) is always rescanned.
+pub(crate) async fn ensure_current(state: &AppState, name: &str) -> Result<()> {
+    let row = branch_rows::get(&state.db, name)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no branch {name} is registered")))?;
+    if row.last_scan_at.is_some() && row.scan_error.is_none() {
+        let target = state.targets.get(&row.target)?;
+        let target_store = state.target_store(target).await?;
+        let staging = state.stores.get(&row.store_url).await?;
+        if target_store.unchanged_for(&marker_key(PRODUCTION, &row.target))
+            && staging.unchanged_for(&marker_key(STAGING, name))
+            && states::generation(&state.db, PRODUCTION, &row.target).await? == row.target_generation
+        {
+            return Ok(());
+        }
+    }
+    rescan_branch(state, name, false).await.map(|_| ())
+}
+
 /// [`rescan`] for features that already checked their caller (a decision, the gate, a sync).
 ///
 /// Incremental rescans coalesce: a caller that waited for the branch's lock while another scan
@@ -375,6 +402,7 @@ pub(crate) async fn rescan_branch(state: &AppState, name: &str, full: bool) -> R
             production: SideStats::default(),
             staging: SideStats::default(),
             items: items::counts(&state.db, name).await?.total as usize,
+            auto_approved: 0,
         });
     }
     let target = state.targets.get(&row.target)?;
@@ -399,8 +427,15 @@ pub(crate) async fn rescan_branch(state: &AppState, name: &str, full: bool) -> R
         Err(_) => Vec::new(),
     };
     telemetry::scan(full, result.is_ok(), started.elapsed(), &sides);
-    if result.is_ok() {
+    let mut result = result;
+    if let Ok(report) = &mut result {
         *last_began = Some(started);
+        // Still under the branch's lock: no other scan judges these items meanwhile. A rule that
+        // cannot be applied leaves the items pending; the scan itself stands.
+        match crate::rules::apply(state, name).await {
+            Ok(n) => report.auto_approved = n,
+            Err(e) => tracing::warn!(branch = name, error = %e.detail(), "auto-approval rules not applied"),
+        }
         crate::notify::gate_may_have_changed(state, name);
     }
     if let Err(e @ Error::Store { .. }) = &result {

@@ -11,6 +11,7 @@ mod replicas;
 mod review_scale;
 mod reviews;
 mod routes;
+mod rules;
 mod security;
 mod snapshots;
 mod support;

@@ -119,6 +119,46 @@ async fn decisions_go_stale_on_real_changes_only(env: &TestEnv) {
 }
 on_both!(decisions_go_stale_on_real_changes_only);
 
+/// A decision relies on items as the stores are now: a write to either store since the last scan
+/// is seen (409 on the old hashes), while with both stores untouched a SQLite branch is not
+/// rescanned at all (no lock, no write: reviewers deciding at once do not queue).
+async fn decisions_see_store_writes_and_skip_needless_rescans(env: &TestEnv) {
+    let (state, production, staging) = scenario(env).await;
+    let ana = user(&state, "ana@example.org", Role::Reviewer).await;
+    let last_scan = || async { branches::get(&state, "feature-x", Role::Lead).await.unwrap().last_scan_at };
+
+    let before = last_scan().await;
+    let data = item(&state, "data").await;
+    reviews::decide(&state, "feature-x", "data", &ana, &bound(&data, ReviewStatus::Approved)).await.unwrap();
+    if env.kind == crate::support::Kind::Sqlite {
+        assert_eq!(last_scan().await, before, "nothing moved: no rescan");
+    }
+
+    // Staging written, no scan since: the decision sees it.
+    let cfg = item(&state, "cfg").await;
+    let mut moved = edited(&staging.get("cfg").await.unwrap().unwrap(), "config", |v| v["title"] = json!("Renamed"));
+    moved.updated_at = "2026-06-06T00:00:00Z".into();
+    staging.put_many(&[moved]).await.unwrap();
+    match reviews::decide(&state, "feature-x", "cfg", &ana, &bound(&cfg, ReviewStatus::Approved)).await {
+        Err(Error::ConflictWith { detail, .. }) => assert_ne!(detail["staging_hash"], json!(cfg.staging_hash)),
+        other => panic!("expected a 409 for content written since the scan, got {other:?}"),
+    }
+
+    // Production written under a conflict, no scan since: the same.
+    let conflict = item(&state, "conflict").await;
+    let mut edit = edited(&production.get("conflict").await.unwrap().unwrap(), "metadata", |v| v["unit"] = json!("kg"));
+    edit.updated_at = "2026-06-06T00:00:00Z".into();
+    production.put_many(&[edit]).await.unwrap();
+    match reviews::decide(&state, "feature-x", "conflict", &ana, &bound(&conflict, ReviewStatus::Approved)).await {
+        Err(Error::ConflictWith { detail, .. }) => {
+            assert_ne!(detail["production_hash"], json!(conflict.production_hash))
+        }
+        other => panic!("expected a 409 for production written since the scan, got {other:?}"),
+    }
+    assert_eq!(item(&state, "data").await.review.effective(), ReviewStatus::Approved);
+}
+on_both!(decisions_see_store_writes_and_skip_needless_rescans);
+
 async fn bulk_decides_what_it_can_and_says_why_not(env: &TestEnv) {
     let (state, _, _) = scenario(env).await;
     let ana = user(&state, "ana@example.org", Role::Reviewer).await;
