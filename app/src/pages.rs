@@ -9,6 +9,7 @@ mod diff_list;
 mod group;
 mod jobs;
 mod login;
+mod merge;
 pub mod review;
 mod upgrade;
 mod version;

@@ -400,6 +400,77 @@ pub struct DiffDetail {
     /// (`?against=approved`); empty for the usual production → staging.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub against: String,
+    /// For a conflict whose three sides are readable: the three-way merge of its changes
+    /// (design §11), what `GET …/merge` answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergePlan>,
+}
+
+/// Which side a merged path takes its value from.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MergeSide {
+    Staging,
+    Production,
+}
+
+impl MergeSide {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeSide::Staging => "staging",
+            MergeSide::Production => "production",
+        }
+    }
+}
+
+/// One path that changed since the fork, on one side or both. JSON pointers into config and
+/// metadata (arrays are one value); a data row is `/data/rows/[series, entity, time]`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeEntry {
+    pub path: String,
+    /// `config`, `data` or `metadata`.
+    pub part: String,
+    /// Changed on both sides, differently: a reviewer chooses.
+    pub conflicting: bool,
+    /// For a path changed on one side only: that side, whose value the merge keeps.
+    pub from: Option<MergeSide>,
+    /// The values (absent: the path does not exist on that side).
+    pub baseline: Option<serde_json::Value>,
+    pub staging: Option<serde_json::Value>,
+    pub production: Option<serde_json::Value>,
+}
+
+/// `GET /branches/{b}/diffs/{chart_id}/merge`: the changes of a conflict, path by path, bound to
+/// the hashes they were computed on.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergePlan {
+    pub chart_id: String,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub entries: Vec<MergeEntry>,
+}
+
+/// What a merge did: the merged content's hash, and the item as it now is — none when the merge
+/// made staging equal production, so nothing is left to review or sync.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MergeResult {
+    pub staging_hash: String,
+    pub item: Option<DiffItem>,
+}
+
+/// `POST /branches/{b}/diffs/{chart_id}/merge`: a side for every conflicting path, and the
+/// hashes the plan was read on (the merge is refused when either moved).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MergeRequest {
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    #[serde(default)]
+    pub choices: std::collections::BTreeMap<String, MergeSide>,
 }
 
 /// The last approval of an item and what changed since: from the staging content it approved to

@@ -386,8 +386,20 @@ pub async fn run(state: &AppState, actor: &Actor, opts: &DemoOptions) -> Result<
     s2.put_many(&staged2).await?;
 
     // Production moves on: conflicting edits, and changes only production made.
-    let mut prod_edits: Vec<RawChart> =
-        conflicted.iter().map(|c| edit(c, "config", |v| v["subtitle"] = json!("Corrected in production"))).collect();
+    // Every other conflict also retitles the chart in production: a path both sides changed,
+    // for the reviewer to choose in the merge (design §11); the rest merge without a choice.
+    let mut prod_edits: Vec<RawChart> = conflicted
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            edit(c, "config", |v| {
+                v["subtitle"] = json!("Corrected in production");
+                if i % 2 == 0 {
+                    v["title"] = json!(format!("{} (production)", v["title"].as_str().unwrap_or("")));
+                }
+            })
+        })
+        .collect();
     for c in pick(share(2.0), 31, 233).into_iter().filter(|c| !staged_ids.contains(&c.id)) {
         prod_edits.push(edit(c, "metadata", |v| v["license"] = json!("CC BY 4.0 (production fix)")));
     }

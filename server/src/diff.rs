@@ -3,5 +3,6 @@
 
 pub mod classify;
 pub mod detail;
+pub mod merge;
 
 pub use classify::{classify, Classification, Side};

@@ -2,7 +2,8 @@
 //! decision counts comes from the `item_decisions` view (see [`crate::repo::items`]).
 
 use app::types::{
-    AuditEvent, ChartVersion, DiffDetail, DiffItem, DiffPage, DiffQuery, ItemKind, Role, SinceApproval, PARTS,
+    AuditEvent, ChartVersion, DiffDetail, DiffItem, DiffPage, DiffQuery, ItemKind, MergePlan, Role, SinceApproval,
+    PARTS,
 };
 
 use crate::branches;
@@ -218,7 +219,24 @@ pub async fn detail_against(
             )))
         }
     };
+    // A conflict with all three sides readable can be merged path by path (design §11). Once
+    // merged on this branch, the production content the merge took in is the base: what the
+    // reviewer already chose is not asked again, and only production's later changes come in.
+    let merged_base = match history.iter().find(|e| e.branch.as_deref() == Some(name) && e.action == "merge.apply") {
+        Some(merge) => versions::get_opt(db, merge.production_hash.as_deref()).await?,
+        None => None,
+    };
+    let merge = match (item.conflict && readable, merged_base.as_ref().or(baseline.as_ref()), &staging, &production) {
+        (true, Some(b), Some(s), Some(p)) => Some(MergePlan {
+            chart_id: item.chart_id.clone(),
+            staging_hash: item.staging_hash.clone(),
+            production_hash: item.production_hash.clone(),
+            entries: crate::diff::merge::plan(b, s, p),
+        }),
+        _ => None,
+    };
     Ok(DiffDetail {
+        merge,
         since_approval,
         against,
         config_diff,

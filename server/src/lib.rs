@@ -7,7 +7,7 @@
 //!
 //! 1. **Edges** — [`http`] (REST API, sessions, forms, pages) and [`cli`]: parse, check the
 //!    caller's role, call features.
-//! 2. **Features** — [`branches`], [`scans`], [`diffs`], [`reviews`], [`groups`], [`audit`], [`accounts`],
+//! 2. **Features** — [`branches`], [`scans`], [`diffs`], [`reviews`], [`groups`], [`merges`], [`audit`], [`accounts`],
 //!    [`sync`], [`upgrades`], [`rules`], [`demo`], [`notify`]: what Chartgate does, each checking its actor's role itself. They share
 //!    [`state::AppState`].
 //! 3. **Repositories** — [`repo`]: the SQL of Chartgate's own database, taking the database, not
@@ -31,6 +31,7 @@ pub mod diffs;
 pub mod error;
 pub mod groups;
 pub mod http;
+pub mod merges;
 pub mod naming;
 pub mod notify;
 pub mod progress;

@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 use super::chart_svg::ChartSvg;
 use super::common::links::{branch_url, chart_url, segment, version_url};
 use super::common::{short_hash, short_time, ErrorBox, ItemBadges};
+use super::merge::MergeView;
 use super::review::{submit_review, ui, ReviewControls};
 use crate::api::get_diff;
 use crate::types::{
@@ -202,6 +203,7 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
             <JsonDiffView diff=d.metadata_diff.clone() />
         </section>
         }.into_any())}
+        {d.merge.clone().map(|plan| view! { <MergeView plan branch=branch.clone() can_review /> }.into_any())}
         <section aria-label="Review history">
             <h2>"Review history of this chart"</h2>
             <History events=d.history.clone() />
@@ -343,7 +345,7 @@ fn History(events: Vec<AuditEvent>) -> impl IntoView {
                             <td>{short_time(&e.at)}</td>
                             <td>{e.branch.clone().unwrap_or_default()}</td>
                             <td>{e.actor.clone()}</td>
-                            <td>{e.action.trim_start_matches("review.").to_string()}</td>
+                            <td>{if e.action == "merge.apply" { "merged".to_string() } else { e.action.trim_start_matches("review.").to_string() }}</td>
                             <td>
                                 {e.staging_hash.clone().map(|h| view! {
                                     <a href=version_url(&h)><code>{h.chars().take(10).collect::<String>()}</code></a>

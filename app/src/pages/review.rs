@@ -187,6 +187,17 @@ pub fn FlashMessage() -> impl IntoView {
                 Flash { kind: "warn", text: "The chart changed since you loaded it; review it again.".into() }
             }
             "forbidden" => Flash { kind: "error", text: "Your role cannot decide reviews.".into() },
+            "merged" => Flash {
+                kind: "ok",
+                text: "Merged into staging: the chart below is the merge, ready for review.".into(),
+            },
+            "merged-away" => Flash {
+                kind: "ok",
+                text: "Merged: staging now holds exactly what production holds, so the chart needs no review.".into(),
+            },
+            "merge-incomplete" => {
+                Flash { kind: "warn", text: "Choose staging or production for every conflicting path.".into() }
+            }
             n if n.starts_with("group-") => {
                 let count = |k: &str| query.read().get(k).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
                 let (decided, refused) = (count("decided"), count("refused"));

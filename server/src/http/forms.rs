@@ -4,7 +4,7 @@
 //! the role extractors check the caller, and the feature functions check again.
 
 use app::sync::SyncTrigger;
-use app::types::{GroupReviewRequest, ReviewRequest, ReviewStatus, SeenItem};
+use app::types::{GroupReviewRequest, MergeRequest, MergeSide, ReviewRequest, ReviewStatus, SeenItem};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -17,11 +17,12 @@ use super::WebState;
 use crate::access::Actor;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{groups, reviews, sync};
+use crate::{groups, merges, reviews, sync};
 
 pub fn router() -> Router<WebState> {
     Router::new()
         .route("/branches/{branch}/charts/{chart_id}/review", post(review))
+        .route("/branches/{branch}/charts/{chart_id}/merge", post(merge))
         .route("/branches/{branch}/groups/{id}/review", post(review_group))
         .route("/jobs/{id}/rerun", post(rerun))
 }
@@ -86,6 +87,46 @@ async fn review(
         Err(e) => notice_of(&e),
     };
     Redirect::to(&with_notice(&next, notice)).into_response()
+}
+
+/// The detail page's merge form: `staging_hash`, `production_hash`, and `choice:<path>` =
+/// `staging` | `production` for each conflicting path.
+async fn merge(
+    State(state): State<AppState>,
+    caller: Result<Reviewer, Error>,
+    Path((branch, chart_id)): Path<(String, String)>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let next = format!("/branches/{branch}/charts/{chart_id}");
+    let user = match caller {
+        Ok(Reviewer(user)) => user,
+        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
+        Err(e) => return Redirect::to(&with_notice(&next, notice_of(&e))).into_response(),
+    };
+    let mut request = MergeRequest::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "staging_hash" => request.staging_hash = Some(value).filter(|v| !v.is_empty()),
+            "production_hash" => request.production_hash = Some(value).filter(|v| !v.is_empty()),
+            _ => {
+                let Some(path) = name.strip_prefix("choice:") else { continue };
+                let side = match value.as_str() {
+                    "staging" => MergeSide::Staging,
+                    "production" => MergeSide::Production,
+                    _ => return Redirect::to(&with_notice(&next, "invalid")).into_response(),
+                };
+                request.choices.insert(path.to_string(), side);
+            }
+        }
+    }
+    let (to, notice) = match merges::apply(&state, &branch, &chart_id, &user, &request).await {
+        Ok(done) if done.item.is_some() => (next, "merged"),
+        // Staging now equals production: the chart left the list, so back to the list.
+        Ok(_) => (format!("/branches/{branch}"), "merged-away"),
+        Err(Error::BadRequest(_)) => (next, "merge-incomplete"),
+        Err(e) => (next, notice_of(&e)),
+    };
+    Redirect::to(&with_notice(&to, notice)).into_response()
 }
 
 #[derive(Deserialize)]

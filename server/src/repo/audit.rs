@@ -155,10 +155,10 @@ pub async fn list(db: &Db, q: &AuditQuery, branch: Option<String>) -> Result<Aud
     })
 }
 
-/// Every decision on one chart, across branches, newest first.
+/// Every decision on one chart, and every merge into it, across branches, newest first.
 pub async fn chart_history(db: &Db, chart_id: &str) -> Result<Vec<AuditEvent>> {
     let rows: Vec<EventRow> = sqlx::query_as(&format!(
-        "select {COLUMNS} from audit_events where chart_id = $1 and action like 'review.%' order by id desc limit 500"
+        "select {COLUMNS} from audit_events where chart_id = $1 and (action like 'review.%' or action = 'merge.apply') order by id desc limit 500"
     ))
     .bind(chart_id)
     .fetch_all(&db.pool)

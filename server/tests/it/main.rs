@@ -6,6 +6,7 @@ mod api;
 mod engine;
 mod faults;
 mod malformed;
+mod merges;
 mod ops;
 mod replicas;
 mod review_scale;

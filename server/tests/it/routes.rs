@@ -115,8 +115,10 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     ("GET", "/api/v1/branches/{branch}/upgrades/{id}", ["401", "401", OK, OK, OK, OK]),
     ("GET", "/api/v1/branches/{branch}/groups", ["401", "401", OK, OK, OK, OK]),
     ("GET", "/api/v1/branches/{branch}/groups/{id}", ["401", "401", OK, OK, OK, OK]),
+    ("GET", "/api/v1/branches/{branch}/diffs/{chart_id}/merge", ["401", "401", OK, OK, OK, OK]),
     // Reviewers and leads.
     ("POST", "/api/v1/branches/{branch}/diffs/{chart_id}/review", ["401", "401", "403", OK, OK, "403"]),
+    ("POST", "/api/v1/branches/{branch}/diffs/{chart_id}/merge", ["401", "401", "403", OK, OK, "403"]),
     ("POST", "/api/v1/branches/{branch}/reviews/bulk", ["401", "401", "403", OK, OK, "403"]),
     ("POST", "/api/v1/branches/{branch}/upgrades/preview", ["401", "401", "403", OK, OK, "403"]),
     ("POST", "/api/v1/branches/{branch}/upgrades", ["401", "401", "403", OK, OK, "403"]),
@@ -131,6 +133,7 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     // No-JS forms of the browser: sign in first (a bad token is no sign-in); a role that may not
     // act goes back with a notice; state changes need this server's Origin.
     ("POST", "/branches/{branch}/charts/{chart_id}/review", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
+    ("POST", "/branches/{branch}/charts/{chart_id}/merge", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
     ("POST", "/jobs/{id}/rerun", [SIGN_IN, SIGN_IN, REFUSED, REFUSED, OK, "403"]),
     ("POST", "/branches/{branch}/upgrade/apply", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
     ("POST", "/branches/{branch}/upgrades/{id}/undo", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),

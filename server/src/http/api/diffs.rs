@@ -2,7 +2,8 @@
 //! chart's history.
 
 use app::types::{
-    AuditEvent, BulkReviewRequest, BulkReviewResult, DiffDetail, DiffItem, DiffPage, DiffQuery, Gate, ReviewRequest,
+    AuditEvent, BulkReviewRequest, BulkReviewResult, DiffDetail, DiffItem, DiffPage, DiffQuery, Gate, MergePlan,
+    MergeRequest, MergeResult, ReviewRequest,
 };
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -12,20 +13,21 @@ use crate::error::Result;
 use crate::http::extract::{ApiJson, ApiQuery, Reviewer, Viewer};
 use crate::http::WebState;
 use crate::state::AppState;
-use crate::{audit, diffs, reviews};
+use crate::{audit, diffs, merges, reviews};
 
 pub fn router() -> Router<WebState> {
     Router::new()
         .route("/api/v1/branches/{branch}/diffs", get(list))
         .route("/api/v1/branches/{branch}/diffs/{chart_id}", get(detail))
         .route("/api/v1/branches/{branch}/diffs/{chart_id}/review", post(review))
+        .route("/api/v1/branches/{branch}/diffs/{chart_id}/merge", get(merge_plan).post(merge))
         .route("/api/v1/branches/{branch}/reviews/bulk", post(review_bulk))
         .route("/api/v1/branches/{branch}/gate", get(gate))
         .route("/api/v1/charts/{chart_id}/history", get(chart_history))
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list, detail, review, review_bulk, gate, chart_history))]
+#[openapi(paths(list, detail, review, merge_plan, merge, review_bulk, gate, chart_history))]
 pub(super) struct Doc;
 
 /// A page of the branch's diff items, filtered and sorted.
@@ -67,6 +69,28 @@ async fn review(
     ApiJson(body): ApiJson<ReviewRequest>,
 ) -> Result<Json<DiffItem>> {
     Ok(Json(reviews::decide(&state, &branch, &chart_id, &user, &body).await?))
+}
+
+/// A conflict's changes path by path: merged (one side changed) or conflicting (both, differently).
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}/merge", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), responses((status = 200, body = MergePlan), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn merge_plan(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path((branch, chart_id)): Path<(String, String)>,
+) -> Result<Json<MergePlan>> {
+    Ok(Json(merges::plan(&state, &branch, &chart_id).await?))
+}
+
+/// Writes the merge (a side for every conflicting path) to staging, compare-and-swap on the row
+/// the plan was read from; 409 when staging or production moved, 400 when a choice is missing.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/merge", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = MergeRequest, responses((status = 200, body = MergeResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+async fn merge(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path((branch, chart_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<MergeRequest>,
+) -> Result<Json<MergeResult>> {
+    Ok(Json(merges::apply(&state, &branch, &chart_id, &user, &body).await?))
 }
 
 /// Records one decision for many items, each bound to its current hashes.
