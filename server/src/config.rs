@@ -81,6 +81,8 @@ pub struct AutoApproveRule {
     /// At most this relative change of any changed value (`0.01`: 1 %). A point added or removed,
     /// a value that is not a number, or a change from 0 exceeds any bound.
     pub max_relative_change: Option<f64>,
+    /// Only charts whose slug matches this glob (`energy-*`; `*`, `?` and `[a-z]` as in a shell).
+    pub slug: Option<String>,
 }
 
 /// One `[targets.<name>]` table.
@@ -211,6 +213,9 @@ impl Config {
             if let Some(part) = rule.parts.iter().find(|p| !matches!(p.as_str(), "config" | "data" | "metadata")) {
                 return Err(bad(format!("unknown part {part:?} (config, data or metadata)")));
             }
+            if let Some(Err(e)) = rule.slug.as_deref().map(glob::Pattern::new) {
+                return Err(bad(format!("slug is not a pattern: {e}")));
+            }
             if rule.max_relative_change.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
                 return Err(bad("max_relative_change must be a number of at least 0".into()));
             }
@@ -316,6 +321,7 @@ mod tests {
                     parts: vec!["data".into()],
                     max_changed_points: Some(5),
                     max_relative_change: Some(0.01),
+                    slug: None,
                 }]
             );
             for (bad, says) in [
@@ -324,6 +330,7 @@ mod tests {
                 ("name = \"\"\nparts = [\"data\"]", "a name of its own"),
                 ("name = \"x\"\nparts = [\"data\"]\nmax_relative_change = -1", "at least 0"),
                 ("name = \"x\"\nparts = [\"data\"]\nmax_points = 1", "unknown field"),
+                ("name = \"x\"\nparts = [\"data\"]\nslug = \"[a\"", "not a pattern"),
             ] {
                 jail.create_file("chartgate.toml", &format!("[[auto_approve]]\n{bad}\n"))?;
                 let err = Config::load(None).unwrap_err().to_string();

@@ -31,8 +31,12 @@ fn filter(name: &str, q: &DiffQuery) -> Result<Filter> {
         None => {}
         Some("pending") => f.and_raw("in_force in ('pending', 'stale')"),
         Some(s @ ("approved" | "rejected" | "stale")) => f.and("in_force = ?", s.into()),
+        // Approvals in force made by an `[[auto_approve]]` rule (design §11), to look at apart.
+        Some("rule") => f.and_raw("in_force = 'approved' and reviewer like 'rule:%'"),
         Some(s) => {
-            return Err(Error::BadRequest(format!("unknown status {s:?}: use pending, approved, rejected or stale")))
+            return Err(Error::BadRequest(format!(
+                "unknown status {s:?}: use pending, approved, rejected, stale or rule"
+            )))
         }
     }
     if let Some(part) = q.part.as_deref().filter(|p| !p.is_empty()) {

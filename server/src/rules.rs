@@ -32,8 +32,11 @@ pub(crate) async fn apply(state: &AppState, branch: &str) -> Result<usize> {
     let rows = items::decisions(&state.db, branch).await?;
     for row in rows.iter().filter(|r| open_to_rules(r)) {
         let parts: Vec<&str> = row.parts.split(',').filter(|p| !p.is_empty()).collect();
-        let fitting: Vec<&AutoApproveRule> =
-            rules.iter().filter(|rule| parts.iter().all(|p| rule.parts.iter().any(|q| q == p))).collect();
+        let fitting: Vec<&AutoApproveRule> = rules
+            .iter()
+            .filter(|rule| parts.iter().all(|p| rule.parts.iter().any(|q| q == p)))
+            .filter(|rule| slug_matches(rule, &row.slug))
+            .collect();
         if fitting.is_empty() {
             continue;
         }
@@ -75,6 +78,15 @@ pub(crate) async fn apply(state: &AppState, branch: &str) -> Result<usize> {
     crate::telemetry::decisions(ReviewStatus::Approved.as_str(), "rule", approved);
     tracing::info!(branch, approved, "auto-approval rules applied");
     Ok(approved)
+}
+
+/// Whether the rule's `slug` pattern (if any) matches; a pattern that does not parse matches
+/// nothing (the configuration refuses one at start).
+fn slug_matches(rule: &AutoApproveRule, slug: &str) -> bool {
+    match rule.slug.as_deref() {
+        None => true,
+        Some(pattern) => glob::Pattern::new(pattern).is_ok_and(|p| p.matches(slug)),
+    }
 }
 
 /// Items a rule may decide: readable, plain modifications (no conflict, not new, not deleted),
@@ -144,6 +156,7 @@ mod tests {
             parts: vec!["data".into()],
             max_changed_points: points,
             max_relative_change: relative,
+            slug: None,
         }
     }
 

@@ -54,6 +54,15 @@ pub fn ItemBadges(item: DiffItem) -> impl IntoView {
             .error
             .is_some()
             .then(|| view! { <span class="badge error" data-testid="error-badge">"UNREADABLE"</span> })}
+        {(status == ReviewStatus::Approved
+            && item.review.reviewer.as_deref().is_some_and(|r| r.starts_with("rule:")))
+            .then(|| {
+                view! {
+                    <span class="badge rule" data-testid="rule-badge" title=item.review.reviewer.clone()>
+                        "BY RULE"
+                    </span>
+                }
+            })}
         <span class=format!("badge status-{}", status.as_str()) data-testid="status-badge">
             {match status {
                 ReviewStatus::Pending => "pending",

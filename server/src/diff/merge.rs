@@ -288,11 +288,17 @@ mod tests {
 
     #[test]
     fn removals_and_nested_paths() {
-        let b = version(json!({"a": {"b": 1, "c": 2}, "gone": true}), json!({"rows": []}), json!({}));
-        let s = version(json!({"a": {"b": 1, "c": 2}, "gone": true, "new/key": 1}), json!({"rows": []}), json!({}));
-        let p = version(json!({"a": {"b": 9}}), json!({"rows": []}), json!({}));
+        let b = version(json!({"a": {"b": 1, "c": 2}, "gone": true, "same": 0}), json!({"rows": []}), json!({}));
+        let s = version(
+            json!({"a": {"b": 1, "c": 2}, "gone": true, "new/key": 1, "same": 5}),
+            json!({"rows": []}),
+            json!({}),
+        );
+        let p = version(json!({"a": {"b": 9}, "same": 5}), json!({"rows": []}), json!({}));
         let entries = plan(&b, &s, &p);
+        assert!(entries.iter().all(|e| e.path != "/config/same"), "the same change on both sides is no entry");
+        assert!(entries.iter().any(|e| e.path == "/config/new~1key"), "pointer segments are escaped");
         let (config, _, _) = merged(&s, &entries, &BTreeMap::new()).unwrap();
-        assert_eq!(config, json!({"a": {"b": 9}, "new/key": 1}));
+        assert_eq!(config, json!({"a": {"b": 9}, "new/key": 1, "same": 5}));
     }
 }

@@ -41,13 +41,14 @@ async fn rules_approve_small_changes_and_leave_the_rest_to_people(env: &TestEnv)
         parts: vec!["data".into()],
         max_changed_points: Some(2),
         max_relative_change: Some(0.05),
+        slug: Some("slug-[lps]*".into()),
     }];
     let production = ChartStore::open(&config.production_url, true).await.unwrap();
     production.create_schema().await.unwrap();
     let state = AppState::new(config).await.unwrap();
     // The first row of every chart holds 15.0.
     let base: Vec<RawChart> =
-        ["small", "large", "titled", "conflict", "person"].iter().map(|id| chart(id, id)).collect();
+        ["small", "large", "titled", "conflict", "person", "other"].iter().map(|id| chart(id, id)).collect();
     production.put_many(&base).await.unwrap();
     let staging = env.store("staging").await;
     staging.copy_from(&production).await.unwrap();
@@ -71,6 +72,7 @@ async fn rules_approve_small_changes_and_leave_the_rest_to_people(env: &TestEnv)
             titled,                                                  // config: not the rule's part
             data_edit(&find("conflict"), 15.1, "2026-02-02T00:00:00Z"),
             data_edit(&find("person"), 15.2, "2026-02-02T00:00:00Z"),
+            data_edit(&find("other"), 15.2, "2026-02-02T00:00:00Z"), // slug-other: not the rule's slugs
         ])
         .await
         .unwrap();
@@ -82,9 +84,22 @@ async fn rules_approve_small_changes_and_leave_the_rest_to_people(env: &TestEnv)
     let rule_actor = format!("rule:{RULE}");
     assert_eq!(small.review.reviewer.as_deref(), Some(rule_actor.as_str()));
     assert!(small.review.comment.as_deref().unwrap().contains("1 data point changed, by at most 2.00 %"));
-    for left in ["large", "titled", "conflict"] {
+    for left in ["large", "titled", "conflict", "other"] {
         assert_eq!(item(&state, left).await.review.effective(), ReviewStatus::Pending, "{left} is for people");
     }
+
+    // The list shows rule approvals apart.
+    let by_rule = diffs::list(
+        &state,
+        "feature-rules",
+        &app::types::DiffQuery { status: Some("rule".into()), ..Default::default() },
+        Role::Viewer,
+    )
+    .await
+    .unwrap();
+    let mut ids: Vec<&str> = by_rule.items.iter().map(|i| i.chart_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["person", "small"]);
 
     // The approval is audited under the rule's name, bound to the hashes it judged.
     let audit =
@@ -96,6 +111,15 @@ async fn rules_approve_small_changes_and_leave_the_rest_to_people(env: &TestEnv)
     assert_eq!(audit[0].get::<String, _>("actor"), rule_actor);
     assert_eq!(audit[0].get::<String, _>("action"), "review.approve");
     assert_eq!(audit[0].get::<Option<String>, _>("staging_hash"), small.staging_hash);
+
+    // A lead turns the rule off in the configuration: its past approvals stay as they were.
+    let mut without = (*state.config).clone();
+    without.auto_approve.clear();
+    let off = AppState::new(without).await.unwrap();
+    assert_eq!(scans::rescan(&off, &Actor::system(), "feature-rules", true).await.unwrap().auto_approved, 0);
+    assert_eq!(item(&off, "small").await.review.reviewer.as_deref(), Some(rule_actor.as_str()));
+    assert_eq!(item(&off, "small").await.review.effective(), ReviewStatus::Approved);
+    drop(off);
 
     // A person overrules the rule; content moving again does not bring the rule back.
     let rita = accounts::add_user(&state.db, &Actor::operator("test"), "rita@example.org", Role::Reviewer, None)
