@@ -74,6 +74,8 @@ test('every signed-in page has no serious accessibility violation', async ({ pag
     `/branches/${BRANCH}?kind=new&sort=slug`,
     `/branches/${BRANCH}?q=no-such-chart-anywhere`,
     `/branches/${BRANCH}/charts/${encodeURIComponent(data.chart_id)}`,
+    `/branches/${BRANCH}/charts/${encodeURIComponent(data.chart_id)}?layout=overlay`,
+    `/branches/${BRANCH}/charts/${encodeURIComponent(data.chart_id)}?layout=swipe`,
     `/branches/${BRANCH}/charts/${encodeURIComponent(conflict.chart_id)}`,
     `/branches/${BRANCH}/groups`,
     `/branches/${BRANCH}/groups/${groups[0].id}`,

@@ -1,36 +1,6 @@
-import { expect, type APIRequestContext, type Page } from '@playwright/test';
+import { expect } from '@playwright/test';
 import * as path from 'node:path';
-import { apiHeaders, BRANCH, exclusive, hasJs, listItems, ready, SCREENSHOTS, test } from './helpers';
-
-/**
- * Data-modified, non-conflicting charts drawn as SVG (table-type charts render an HTML table
- * inside their figure instead), in the list's order. The detail API tells the chart type.
- */
-async function svgDataCharts(request: APIRequestContext, extra = ''): Promise<string[]> {
-  const items = await listItems(request, `kind=modified&part=data&conflict=false&per_page=100${extra}`);
-  const ids: string[] = [];
-  for (const item of items) {
-    const r = await request.get(`/api/v1/branches/${BRANCH}/diffs/${encodeURIComponent(item.chart_id)}`, {
-      headers: apiHeaders(),
-    });
-    expect(r.status()).toBe(200);
-    const detail = await r.json();
-    if (!['table', undefined].includes(detail.staging?.config?.type)) ids.push(item.chart_id);
-  }
-  return ids;
-}
-
-/** Opens the detail page of `chartId` by clicking its title in the list filtered by `query`. */
-async function openFromList(page: Page, query: string, chartId: string, testInfo: Parameters<typeof ready>[1]) {
-  await page.goto(`/branches/${BRANCH}?${query}`);
-  await ready(page, testInfo);
-  const row = page.locator(`[data-testid=diff-row][data-chart-id="${chartId}"]`);
-  await expect(row).toHaveCount(1);
-  await row.locator('a.title').click();
-  await expect(page).toHaveURL(new RegExp(`/branches/${BRANCH}/charts/${chartId}(\\?.*)?$`));
-  await ready(page, testInfo);
-  await expect(page.locator('[data-testid=chart-title]')).toBeVisible();
-}
+import { BRANCH, exclusive, hasJs, openFromList, ready, SCREENSHOTS, svgDataCharts, test } from './helpers';
 
 test('a data change shows both sides drawn, the data diff and the config', async ({ page, request }, testInfo) => {
   const ids = await svgDataCharts(request);
@@ -62,10 +32,12 @@ test('a data change shows both sides drawn, the data diff and the config', async
   const config = page.locator('section').filter({ has: page.locator('h2', { hasText: /^Config$/ }) });
   await expect(config.locator('[data-testid=side-by-side]').or(config.getByText('No change.'))).toBeVisible();
 
-  // The layout toggle: a link to ?layout=stacked without JS, an in-place switch with it.
+  // The layout control (compare.spec.ts tries every view): a link to ?layout=stacked without JS,
+  // an in-place switch with it.
   const charts = page.locator('[data-testid=charts]');
   await expect(charts).not.toHaveClass(/\bstacked\b/);
-  await page.locator('[data-testid=layout-toggle]').click();
+  await page.locator('[data-testid=layout-stacked]').click();
+  await ready(page, testInfo);
   await expect(charts).toHaveClass(/\bstacked\b/);
   await expect(page.locator('[data-testid=chart-svg]')).toHaveCount(2);
 

@@ -129,3 +129,33 @@ export async function exclusive<T>(name: string, fn: () => Promise<T>, timeout =
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * Data-modified, non-conflicting charts drawn as SVG (table-type charts render an HTML table
+ * inside their figure instead), in the list's order. The detail API tells the chart type.
+ */
+export async function svgDataCharts(request: APIRequestContext, extra = ''): Promise<string[]> {
+  const items = await listItems(request, `kind=modified&part=data&conflict=false&per_page=100${extra}`);
+  const ids: string[] = [];
+  for (const item of items) {
+    const r = await request.get(`/api/v1/branches/${BRANCH}/diffs/${encodeURIComponent(item.chart_id)}`, {
+      headers: apiHeaders(),
+    });
+    expect(r.status()).toBe(200);
+    const detail = await r.json();
+    if (!['table', undefined].includes(detail.staging?.config?.type)) ids.push(item.chart_id);
+  }
+  return ids;
+}
+
+/** Opens the detail page of `chartId` by clicking its title in the list filtered by `query`. */
+export async function openFromList(page: Page, query: string, chartId: string, testInfo: TestInfo) {
+  await page.goto(`/branches/${BRANCH}?${query}`);
+  await ready(page, testInfo);
+  const row = page.locator(`[data-testid=diff-row][data-chart-id="${chartId}"]`);
+  await expect(row).toHaveCount(1);
+  await row.locator('a.title').click();
+  await expect(page).toHaveURL(new RegExp(`/branches/${BRANCH}/charts/${chartId}(\\?.*)?$`));
+  await ready(page, testInfo);
+  await expect(page.locator('[data-testid=chart-title]')).toBeVisible();
+}

@@ -1,11 +1,12 @@
-//! One changed chart: production and staging drawn side by side (baseline too for conflicts),
-//! the review controls, then the config diff (side by side, changed words marked), the data
+//! One changed chart: production and staging drawn side by side, stacked, overlaid or swiped
+//! ([`compare`]; baseline too for conflicts), the review controls, then the config diff (side by side, changed words marked), the data
 //! diff (old → new by row key), the metadata diff, and every decision ever made on the chart.
+
+mod compare;
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use super::chart_svg::ChartSvg;
 use super::common::links::{branch_url, chart_url, segment, version_url};
 use super::common::{short_hash, short_time, ErrorBox, ItemBadges};
 use super::merge::MergeView;
@@ -14,6 +15,7 @@ use crate::api::get_diff;
 use crate::types::{
     AuditEvent, DataDiff, DiffDetail, DiffItem, Hunk, HunkLine, JsonDiff, ReviewStatus, Role, RowChange, SinceApproval,
 };
+use compare::{switch_view, ComparedCharts, Layout, LayoutSwitch};
 
 #[component]
 pub fn DiffDetailPage() -> impl IntoView {
@@ -44,24 +46,26 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
     let item = RwSignal::new(d.item.clone());
     let snapshot: DiffItem = d.item.clone();
     let query = use_query_map();
-    let stacked = RwSignal::new(query.read_untracked().get("layout").as_deref() == Some("stacked"));
+    let layout = Memo::new(move |_| Layout::from_query(query.read().get("layout").as_deref()));
+    let this_url = chart_url(&branch, &snapshot.chart_id);
     let link = |id: &Option<String>| id.as_deref().map(|id| chart_url(&branch, id));
     let (prev, next) = (link(&d.prev_chart_id), link(&d.next_chart_id));
     {
-        let (prev, next, branch) = (prev.clone(), next.clone(), branch.clone());
+        let (prev, next, branch, this_url) = (prev.clone(), next.clone(), branch.clone(), this_url.clone());
         let navigate = use_navigate();
         let help = ui().help;
         super::review::use_shortcuts(move |key| match key {
             "j" => {
                 if let Some(n) = &next {
-                    navigate(n, Default::default());
+                    navigate(&layout.get_untracked().keep(n), Default::default());
                 }
             }
             "k" => {
                 if let Some(p) = &prev {
-                    navigate(p, Default::default());
+                    navigate(&layout.get_untracked().keep(p), Default::default());
                 }
             }
+            "v" => switch_view(&navigate, &layout.get_untracked().next().href(&this_url)),
             "?" => help.update(|h| *h = !*h),
             "Escape" => help.set(false),
             "a" | "r" | "u" if can_review => {
@@ -99,8 +103,8 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
         <nav class="crumbs" aria-label="Chart navigation">
             <a href=branch_url(&branch)>{format!("← {branch}")}</a>
             <span class="nav-items">
-                {prev.map(|p| view! { <a href=p rel="prev" title="previous (k)">"← previous"</a> })}
-                {next.map(|n| view! { <a href=n rel="next" title="next (j)">"next →"</a> })}
+                {prev.map(|p| view! { <a href=move || layout.get().keep(&p) rel="prev" title="previous (k)">"← previous"</a> })}
+                {next.map(|n| view! { <a href=move || layout.get().keep(&n) rel="next" title="next (j)">"next →"</a> })}
             </span>
         </nav>
         <h1 data-testid="chart-title">{snapshot.title.clone()}</h1>
@@ -159,32 +163,11 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
         </p>
         {readable.then(|| view! {
         <section aria-label="Charts">
-            <h2>
+            <h2 class="charts-head">
                 "Charts"
-                <a
-                    class="layout-toggle"
-                    href=move || if stacked.get() { "?layout=side" } else { "?layout=stacked" }
-                    data-testid="layout-toggle"
-                    on:click=move |ev| {
-                        ev.prevent_default();
-                        stacked.update(|s| *s = !*s);
-                    }
-                >
-                    {move || if stacked.get() { "side by side" } else { "stacked" }}
-                </a>
+                <LayoutSwitch layout chart_url=this_url.clone() />
             </h2>
-            <div class=move || if stacked.get() { "charts stacked" } else { "charts side-by-side" } data-testid="charts">
-                {conflict.then(|| view! {
-                    <ChartSvg
-                        version=baseline.clone()
-                        other=None
-                        label="Baseline"
-                        summary_text="The content the branch forked from: production and staging have each changed it since."
-                    />
-                })}
-                <ChartSvg version=production.clone() other=staging.clone() label=target_label.clone() />
-                <ChartSvg version=staging.clone() other=production.clone().or(baseline.clone()) label="Staging" />
-            </div>
+            <ComparedCharts layout baseline=baseline.clone() production=production.clone() staging=staging.clone() conflict target_label=target_label.clone() />
         </section>
         <section aria-label="Config diff">
             <h2>"Config"</h2>

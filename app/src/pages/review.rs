@@ -235,7 +235,7 @@ pub fn use_shortcuts(on_key: impl Fn(&str) + 'static) {
                 return;
             }
             let key = ev.key();
-            if matches!(key.as_str(), "j" | "k" | "a" | "r" | "u" | "/" | "?" | "Escape") {
+            if matches!(key.as_str(), "j" | "k" | "a" | "r" | "u" | "v" | "/" | "?" | "Escape") {
                 ev.prevent_default();
                 on_key(&key);
             }
@@ -268,6 +268,7 @@ pub fn ShortcutHelp() -> impl IntoView {
                         <dt><kbd>"a"</kbd></dt><dd>"approve"</dd>
                         <dt><kbd>"r"</kbd></dt><dd>"reject"</dd>
                         <dt><kbd>"u"</kbd></dt><dd>"reset to pending"</dd>
+                        <dt><kbd>"v"</kbd></dt><dd>"next compare view: side by side, stacked, overlay, swipe (chart page)"</dd>
                         <dt><kbd>"/"</kbd></dt><dd>"search"</dd>
                         <dt><kbd>"?"</kbd></dt><dd>"this help (Esc closes)"</dd>
                     </dl>

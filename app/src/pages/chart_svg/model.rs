@@ -67,6 +67,24 @@ pub struct ChartModel {
     pub notes: Vec<String>,
 }
 
+impl ChartModel {
+    /// What a reader reads the marks' places against: the kind, then every tick label (and a bar
+    /// chart's bar labels, in drawing order). Each side is scaled to its own data, so two models
+    /// put equal values at equal places only when their frames are equal (to the labels'
+    /// precision); the overlay and swipe views say so when they are not. None when nothing is
+    /// drawn on axes (tables, empty charts).
+    pub fn frame(&self) -> Option<(ChartKind, Vec<&str>)> {
+        let (ticks, bars): (Vec<&super::scale::Tick>, &[super::bar::BarGeom]) = match &self.body {
+            Body::Line(c) => (c.x_ticks.iter().chain(&c.y_ticks).collect(), &[]),
+            Body::Scatter(c) => (c.x_ticks.iter().chain(&c.y_ticks).collect(), &[]),
+            Body::Bar(c) => (c.x_ticks.iter().collect(), &c.bars),
+            Body::Table(_) | Body::Empty(_) => return None,
+        };
+        let labels = ticks.into_iter().map(|t| t.label.as_str()).chain(bars.iter().map(|b| b.label.as_str())).collect();
+        Some((self.kind, labels))
+    }
+}
+
 pub fn build(version: &ChartVersion, other: Option<&ChartVersion>) -> ChartModel {
     let kind = ChartKind::from_config(&version.config);
     let rows = parse_rows(&version.data);
@@ -167,5 +185,20 @@ mod tests {
             assert_eq!(ChartKind::from_config(&json!({ "type": kind.as_str().to_uppercase() })), kind);
         }
         assert_eq!(ChartKind::Scatter.as_str(), "scatter");
+    }
+
+    #[test]
+    fn frames_match_only_when_the_axes_read_the_same() {
+        let line = |values: [f64; 2]| {
+            let rows: Vec<_> =
+                values.iter().enumerate().map(|(i, v)| json!({"entity": "A", "time": 2000 + i, "value": v})).collect();
+            build(&version(json!({"type": "line"}), json!({ "rows": rows })), None)
+        };
+        assert!(line([1.0, 2.0]).frame().is_some());
+        assert_eq!(line([1.0, 2.0]).frame(), line([2.0, 1.0]).frame(), "same extent, same axes");
+        assert_ne!(line([1.0, 2.0]).frame(), line([1.0, 9.0]).frame(), "a new maximum moves the y axis");
+        let table =
+            build(&version(json!({"type": "table"}), json!({"rows": [{"entity": "A", "time": 1, "value": 1}]})), None);
+        assert_eq!(table.frame(), None);
     }
 }
