@@ -261,6 +261,14 @@ fn summary(r: BranchRow, counts: ItemCounts, reader: Role) -> BranchSummary {
 }
 
 /// One branch (raw or environment name) with its counts.
+/// A branch's row, by raw or environment name, without its counts: for callers that need only
+/// its state, store or target (a decision, a detail page), where counting every item would be
+/// most of the work.
+pub(crate) async fn row(state: &AppState, branch: &str) -> Result<BranchRow> {
+    let name = state.env_name(branch);
+    rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))
+}
+
 pub async fn get(state: &AppState, branch: &str, reader: Role) -> Result<BranchSummary> {
     let name = state.env_name(branch);
     let row = rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))?;

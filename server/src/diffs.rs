@@ -126,7 +126,7 @@ pub async fn item(state: &AppState, branch: &str, chart_id: &str) -> Result<Diff
             Ok(item)
         }
         None => {
-            branches::get(state, &name, Role::Viewer).await?;
+            branches::row(state, &name).await?;
             Err(Error::NotFound(format!("chart {chart_id} is not changed on branch {name}")))
         }
     }
@@ -185,7 +185,7 @@ pub async fn detail_against(
         Some(a) => return Err(Error::BadRequest(format!("unknown against {a:?}: use approved or production"))),
     };
     let item = item(state, branch, chart_id).await?;
-    let summary = branches::get(state, branch, Role::Viewer).await?;
+    let summary = branches::row(state, branch).await?;
     let name = summary.name.as_str();
     let db = &state.db;
     let baseline = versions::get_opt(db, item.baseline_hash.as_deref()).await?;

@@ -31,11 +31,11 @@ pub(crate) fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
 
 /// The branch must be open: merged and archived branches keep their reviews as they were.
 pub(crate) async fn open_branch(state: &AppState, branch: &str) -> Result<String> {
-    let summary = branches::get(state, branch, Role::Viewer).await?;
-    if summary.state != "open" {
-        return Err(Error::Conflict(format!("branch {} is {}; its reviews are closed", summary.name, summary.state)));
+    let row = branches::row(state, branch).await?;
+    if row.state != "open" {
+        return Err(Error::Conflict(format!("branch {} is {}; its reviews are closed", row.name, row.state)));
     }
-    Ok(summary.name)
+    Ok(row.name)
 }
 
 /// Records one decision. 409 (with the current hashes) when the content moved since the
