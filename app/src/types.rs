@@ -140,7 +140,9 @@ pub struct BranchSummary {
     /// Environment name (`feature/123` becomes `feature-123`).
     pub name: String,
     pub raw_name: String,
-    pub store_url: String,
+    /// The store's URL without a password: for leads only (it names a host or a server path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
     pub preview_url: Option<String>,
     /// `open`, `merged` or `archived`.
     pub state: String,
@@ -274,8 +276,9 @@ pub struct DiffPage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetSummary {
     pub name: String,
-    /// The store's URL without a password.
-    pub store_url: String,
+    /// The store's URL without a password: for leads only (it names a host or a server path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
     /// The next target in the chain; this target is then an environment of that one.
     pub promotes_to: Option<String>,
     /// `release`, `merge` or `manual`.

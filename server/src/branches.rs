@@ -238,10 +238,11 @@ fn not_found(name: &str) -> Error {
     Error::NotFound(format!("no branch {name} is registered"))
 }
 
-/// A branch as `reader` may see it: the detail of a scan error is for leads.
+/// A branch as `reader` may see it: where its store is, and the detail of a scan error, are for
+/// leads (a store's URL names a host or a server path).
 fn summary(r: BranchRow, counts: ItemCounts, reader: Role) -> BranchSummary {
     BranchSummary {
-        store_url: redact(&r.store_url),
+        store_url: (reader >= Role::Lead).then(|| redact(&r.store_url)),
         name: r.name,
         raw_name: r.raw_name,
         preview_url: r.preview_url,
@@ -260,7 +261,6 @@ fn summary(r: BranchRow, counts: ItemCounts, reader: Role) -> BranchSummary {
     }
 }
 
-/// One branch (raw or environment name) with its counts.
 /// A branch's row, by raw or environment name, without its counts: for callers that need only
 /// its state, store or target (a decision, a detail page), where counting every item would be
 /// most of the work.
@@ -269,6 +269,7 @@ pub(crate) async fn row(state: &AppState, branch: &str) -> Result<BranchRow> {
     rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))
 }
 
+/// One branch (raw or environment name) with its counts.
 pub async fn get(state: &AppState, branch: &str, reader: Role) -> Result<BranchSummary> {
     let name = state.env_name(branch);
     let row = rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))?;
@@ -277,7 +278,7 @@ pub async fn get(state: &AppState, branch: &str, reader: Role) -> Result<BranchS
 }
 
 /// The targets in chain order: each after the one it promotes to.
-pub fn targets(state: &AppState) -> Vec<app::types::TargetSummary> {
+pub fn targets(state: &AppState, reader: Role) -> Vec<app::types::TargetSummary> {
     let default = state.targets.default_target().name.clone();
     state
         .targets
@@ -285,7 +286,7 @@ pub fn targets(state: &AppState) -> Vec<app::types::TargetSummary> {
         .into_iter()
         .map(|t| app::types::TargetSummary {
             name: t.name.clone(),
-            store_url: t.store_key(),
+            store_url: (reader >= Role::Lead).then(|| t.store_key()),
             promotes_to: t.promotes_to.clone(),
             promote_on: t.promote_on.to_string(),
             promote_branch: (t.promote_on == crate::config::PromoteOn::Merge).then(|| t.promote_branch.clone()),

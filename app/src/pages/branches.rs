@@ -76,7 +76,8 @@ fn Chain(targets: Vec<TargetSummary>, list: Vec<BranchSummary>) -> impl IntoView
                         {t.default.then(|| view! { <span class="badge">"default"</span> })}
                     </h2>
                     <p class="muted">
-                        {promotion(&t)} " · store " <code>{t.store_url.clone()}</code>
+                        {promotion(&t)}
+                        {t.store_url.clone().map(|url| view! { " · store " <code>{url}</code> })}
                         {(!t.sync_on_merge).then_some(" · merged branches wait for a manual sync")}
                     </p>
                     {if rows.is_empty() {

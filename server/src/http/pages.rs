@@ -30,7 +30,7 @@ impl ChartgateService for Services {
     }
 
     async fn targets(&self) -> Result<Vec<app::types::TargetSummary>, ServiceError> {
-        Ok(branches::targets(&self.state))
+        Ok(branches::targets(&self.state, Role::Viewer))
     }
 
     async fn diffs(&self, branch: &str, query: &DiffQuery) -> Result<DiffPage, ServiceError> {

@@ -352,6 +352,14 @@ async fn pages_keep_their_policy_while_files_are_served_beside_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_failures_show_viewers_what_and_leads_where() {
     let s = crate::api::spawn_server();
+    // Where a store is (a host, a server path) is for leads: viewers list branches and targets
+    // without it.
+    for path in ["/api/v1/branches", "/api/v1/targets"] {
+        let (_, seen) = s.get(path, Some(&s.viewer)).await;
+        assert!(seen.as_array().unwrap().iter().all(|b| b.get("store_url").is_none()), "{path}: {seen}");
+        let (_, lead) = s.get(path, Some(&s.lead)).await;
+        assert!(lead.as_array().unwrap().iter().all(|b| b["store_url"].is_string()), "{path}: {lead}");
+    }
     let (_, branches) = s.get("/api/v1/branches", Some(&s.lead)).await;
     let branch = branches
         .as_array()

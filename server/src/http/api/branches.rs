@@ -31,8 +31,8 @@ pub(super) struct Doc;
 /// The targets in chain order (design §10).
 #[utoipa::path(get, path = "/api/v1/targets", tag = "branches", security(("bearer" = []), ("session" = [])),
     responses((status = 200, body = Vec<TargetSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
-async fn targets(State(state): State<AppState>, _: Viewer) -> Json<Vec<TargetSummary>> {
-    Json(branches::targets(&state))
+async fn targets(State(state): State<AppState>, Viewer(user): Viewer) -> Json<Vec<TargetSummary>> {
+    Json(branches::targets(&state, user.role))
 }
 
 /// Staging environments with their counts per status.
