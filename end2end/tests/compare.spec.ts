@@ -93,6 +93,25 @@ test('every compare view renders, and the control links to it', async ({ page, r
   if ((await next.count()) > 0) await expect(next).toHaveAttribute('href', /\?layout=overlay$/);
 });
 
+test('the overlay fades staging with a slider once hydrated', async ({ page, request }, testInfo) => {
+  const chartId = await someChart(request, testInfo);
+  await page.goto(chartPath(chartId, '?layout=overlay'));
+  await ready(page, testInfo);
+  await expectView(page, 'overlay');
+  const staging = page.locator('[data-testid=overlay-staging]');
+  const opacity = () => staging.evaluate((el) => Number(getComputedStyle(el).opacity));
+  expect(await opacity()).toBeCloseTo(1, 2);
+  const slider = page.locator('[data-testid=overlay-opacity]');
+  if (hasJs(testInfo)) {
+    await expect(page.getByRole('slider', { name: 'Staging opacity' })).toBeVisible();
+    await slider.fill('30');
+    await expect.poll(opacity).toBeCloseTo(0.3, 2);
+  } else {
+    // Without JavaScript there is nothing to move it: the slider is hidden, staging stays opaque.
+    await expect(slider).toBeHidden();
+  }
+});
+
 test('a swipe link opens the swipe, and its divider moves', async ({ page, request }, testInfo) => {
   const chartId = await someChart(request, testInfo);
   await page.goto(chartPath(chartId, '?layout=swipe'));

@@ -149,6 +149,8 @@ pub fn ComparedCharts(
 ) -> impl IntoView {
     // The swipe divider's place, in percent of the frame; kept while the reviewer switches views.
     let revealed = RwSignal::new(50u8);
+    // The overlay's staging layer opacity, in percent; kept likewise.
+    let opacity = RwSignal::new(100u8);
     let framed = has_plot(&production) && has_plot(&staging);
     move || {
         let layout = layout.get();
@@ -188,7 +190,7 @@ pub fn ComparedCharts(
             .into_any();
         }
         let frame = if layout == Layout::Overlay {
-            overlay(production_svg, staging_svg, &target_label).into_any()
+            overlay(production_svg, staging_svg, &target_label, opacity).into_any()
         } else {
             swipe(production_svg, staging_svg, &target_label, revealed).into_any()
         };
@@ -214,8 +216,14 @@ pub fn ComparedCharts(
     }
 }
 
-/// Staging in colour over production in grey, in one frame.
-fn overlay(production: impl IntoView, staging: impl IntoView, target_label: &str) -> impl IntoView {
+/// Staging in colour over production in grey, in one frame; once hydrated, a slider fades
+/// staging to let production show through.
+fn overlay(
+    production: impl IntoView,
+    staging: impl IntoView,
+    target_label: &str,
+    opacity: RwSignal<u8>,
+) -> impl IntoView {
     view! {
         <div class="compare-frame overlay" data-testid="compare-frame" data-layout="overlay">
             <ul class="compare-key" aria-label="Which is which">
@@ -230,8 +238,28 @@ fn overlay(production: impl IntoView, staging: impl IntoView, target_label: &str
             </ul>
             <div class="compare-stack">
                 <div class="compare-layer under">{production}</div>
-                <div class="compare-layer over">{staging}</div>
+                <div
+                    class="compare-layer over"
+                    data-testid="overlay-staging"
+                    style=move || format!("opacity: {}", f32::from(opacity.get()) / 100.0)
+                >
+                    {staging}
+                </div>
             </div>
+            <label class="compare-control">
+                "Staging opacity"
+                <input
+                    type="range"
+                    min="0"
+                    max="100"
+                    step="5"
+                    value="100"
+                    data-testid="overlay-opacity"
+                    aria-valuetext=move || format!("{} % staging", opacity.get())
+                    prop:value=move || opacity.get().to_string()
+                    on:input=move |ev| opacity.set(event_target_value(&ev).parse().unwrap_or(100))
+                />
+            </label>
         </div>
     }
 }
@@ -261,7 +289,7 @@ fn swipe(
                     {staging}
                 </div>
             </div>
-            <label class="swipe-control">
+            <label class="compare-control">
                 "Swipe divider"
                 <input
                     type="range"
