@@ -12,6 +12,8 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::targets::{PromoteOn, TargetConfig};
+use crate::targets::{Targets, PRODUCTION};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -83,43 +85,6 @@ pub struct AutoApproveRule {
     pub max_relative_change: Option<f64>,
     /// Only charts whose slug matches this glob (`energy-*`; `*`, `?` and `[a-z]` as in a shell).
     pub slug: Option<String>,
-}
-
-/// One `[targets.<name>]` table.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TargetConfig {
-    pub store_url: String,
-    /// The next target in the chain: this target is then an environment of that one, reviewed and
-    /// promoted like a branch.
-    pub promotes_to: Option<String>,
-    /// What starts a promotion to `promotes_to`: `release`, `merge` or `manual` (the default).
-    #[serde(default)]
-    pub promote_on: PromoteOn,
-    /// With `promote_on = "merge"`: the git branch whose merges promote (default the target's name).
-    pub promote_branch: Option<String>,
-    /// Preview links of this target's site, `{branch}` and `{slug}` substituted.
-    pub preview_url: Option<String>,
-    /// Whether a merged branch of this target is synced at once (else it waits for a manual sync).
-    #[serde(default = "yes")]
-    pub sync_on_merge: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// What starts a promotion.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase")]
-pub enum PromoteOn {
-    /// A signed GitHub `release` event with `action: published`.
-    Release,
-    /// A pull request merged into `promote_branch`.
-    Merge,
-    /// `POST /sync` or `chartgate sync` only.
-    #[default]
-    Manual,
 }
 
 impl Default for Config {
@@ -200,7 +165,7 @@ impl Config {
         if self.branch_name_max == 0 {
             return Err(Error::BadRequest("branch_name_max must be at least 1".into()));
         }
-        crate::targets::Targets::from_config(&self)?;
+        self.resolve_targets()?;
         let mut names = std::collections::BTreeSet::new();
         for rule in &self.auto_approve {
             let bad = |why: String| Error::BadRequest(format!("[[auto_approve]] {:?}: {why}", rule.name));
@@ -221,6 +186,25 @@ impl Config {
             }
         }
         Ok(self)
+    }
+
+    /// The chain of targets this configuration names, checked: its `[targets.*]` tables, or one
+    /// `production` target on `production_url` when there are none.
+    pub fn resolve_targets(&self) -> Result<Targets> {
+        let tables: BTreeMap<String, TargetConfig> = if self.targets.is_empty() {
+            let production = TargetConfig {
+                store_url: self.production_url.clone(),
+                promotes_to: None,
+                promote_on: PromoteOn::Manual,
+                promote_branch: None,
+                preview_url: self.production_preview_url.clone(),
+                sync_on_merge: true,
+            };
+            BTreeMap::from([(PRODUCTION.to_string(), production)])
+        } else {
+            self.targets.clone()
+        };
+        Targets::resolve(tables, self.default_target.as_deref(), self.branch_name_max)
     }
 
     pub fn archive_after(&self) -> Duration {
@@ -437,5 +421,89 @@ mod tests {
             assert!(err.contains("archive_after"), "{err}");
             Ok(())
         });
+    }
+}
+
+/// The chain of targets a configuration names: [`Config::resolve_targets`] and [`Targets::resolve`].
+#[cfg(test)]
+mod target_chains {
+    use super::*;
+
+    fn table(store: &str, promotes_to: Option<&str>, on: PromoteOn) -> TargetConfig {
+        TargetConfig {
+            store_url: store.into(),
+            promotes_to: promotes_to.map(str::to_string),
+            promote_on: on,
+            promote_branch: None,
+            preview_url: None,
+            sync_on_merge: true,
+        }
+    }
+
+    fn config(targets: &[(&str, TargetConfig)]) -> Config {
+        Config { targets: targets.iter().map(|(n, t)| (n.to_string(), t.clone())).collect(), ..Config::default() }
+    }
+
+    fn refused(c: &Config) -> String {
+        c.resolve_targets().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn without_targets_there_is_production() {
+        let c = Config { production_preview_url: Some("http://prod/{slug}".into()), ..Config::default() };
+        let t = c.resolve_targets().unwrap();
+        let p = t.default_target();
+        assert_eq!((p.name.as_str(), p.store_url.as_str()), ("production", "sqlite://data/production.db"));
+        assert_eq!(p.preview_url.as_deref(), Some("http://prod/{slug}"));
+        assert_eq!(t.environments().count(), 0);
+    }
+
+    #[test]
+    fn a_chain_resolves_in_order() {
+        let c = config(&[
+            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
+            ("staging", table("sqlite://s.db", Some("production"), PromoteOn::Release)),
+            ("dev", table("sqlite://d.db", Some("staging"), PromoteOn::Merge)),
+        ]);
+        let t = c.resolve_targets().unwrap();
+        let chain: Vec<&str> = t.chain().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(chain, ["production", "staging", "dev"]);
+        assert_eq!(t.get("dev").unwrap().promote_branch, "dev", "the default promote_branch is the target's name");
+        assert_eq!(t.environments().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["dev", "staging"]);
+        assert_eq!(t.by_store("sqlite://s.db").map(|t| t.name.as_str()), Some("staging"));
+        assert!(matches!(t.get("qa"), Err(Error::Unprocessable(m)) if m.contains("dev, production, staging")));
+    }
+
+    #[test]
+    fn bad_chains_are_refused_with_the_reason() {
+        let unknown = config(&[("production", table("sqlite://p.db", Some("prod"), PromoteOn::Manual))]);
+        assert!(refused(&unknown).contains("promotes_to \"prod\", which is not a target"));
+        let cycle = config(&[
+            ("a", table("sqlite://a.db", Some("b"), PromoteOn::Manual)),
+            ("b", table("sqlite://b.db", Some("a"), PromoteOn::Manual)),
+            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
+        ]);
+        assert!(refused(&cycle).contains("cycle"), "{}", refused(&cycle));
+        let itself = config(&[("production", table("sqlite://p.db", Some("production"), PromoteOn::Manual))]);
+        assert!(refused(&itself).contains("promotes to itself"));
+        let shared = config(&[
+            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
+            ("staging", table("sqlite://p.db", Some("production"), PromoteOn::Manual)),
+        ]);
+        assert!(refused(&shared).contains("share one store"));
+        let trigger = config(&[("production", table("sqlite://p.db", None, PromoteOn::Release))]);
+        assert!(refused(&trigger).contains("no promotes_to"));
+        let default = Config {
+            default_target: Some("qa".into()),
+            ..config(&[("production", table("sqlite://p.db", None, PromoteOn::Manual))])
+        };
+        assert!(refused(&default).contains("default_target \"qa\""));
+        let name = config(&[("pro duction", table("sqlite://p.db", None, PromoteOn::Manual))]);
+        assert!(refused(&name).contains("letters, digits"));
+        let no_production = config(&[("live", table("sqlite://p.db", None, PromoteOn::Manual))]);
+        assert!(
+            refused(&no_production).contains("default_target \"production\""),
+            "production must exist or default_target name one"
+        );
     }
 }

@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -160,16 +159,37 @@ fn store_failure_in_words(why: &str) -> &'static str {
     }
 }
 
+/// The body of every API error (design §4), as [`Error`] answers it and the OpenAPI document
+/// describes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `unprocessable`,
+    /// `too_large`, `unavailable`, `store_unavailable` or `internal`.
+    pub code: String,
+    /// What went wrong, for people; a 500 only says that something did.
+    pub message: String,
+    /// Data for the caller on some conflicts (e.g. the current hashes of a reviewed item).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::error!(error = ?self, "request failed");
         }
-        let mut body = json!({"error": {"code": self.code(), "message": self.public_message()}});
-        if let Error::ConflictWith { detail, .. } = &self {
-            body["error"]["detail"] = detail.clone();
-        }
+        let detail = match &self {
+            Error::ConflictWith { detail, .. } => Some(detail.clone()),
+            _ => None,
+        };
+        let body =
+            ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), detail } };
         (status, Json(body)).into_response()
     }
 }

@@ -26,7 +26,7 @@ pub struct AppState {
 impl AppState {
     /// Connects to Chartgate's database and migrates it.
     pub async fn new(config: Config) -> Result<AppState> {
-        let targets = Arc::new(Targets::from_config(&config)?);
+        let targets = Arc::new(config.resolve_targets()?);
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
         Ok(AppState {

@@ -13,7 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::{Config, PromoteOn, TargetConfig};
+use serde::{Deserialize, Serialize};
+
 use crate::db::redact;
 use crate::error::{Error, Result};
 use crate::naming::env_name;
@@ -49,29 +50,58 @@ pub struct Targets {
     default: String,
 }
 
+/// One `[targets.<name>]` table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetConfig {
+    pub store_url: String,
+    /// The next target in the chain: this target is then an environment of that one, reviewed and
+    /// promoted like a branch.
+    pub promotes_to: Option<String>,
+    /// What starts a promotion to `promotes_to`: `release`, `merge` or `manual` (the default).
+    #[serde(default)]
+    pub promote_on: PromoteOn,
+    /// With `promote_on = "merge"`: the git branch whose merges promote (default the target's name).
+    pub promote_branch: Option<String>,
+    /// Preview links of this target's site, `{branch}` and `{slug}` substituted.
+    pub preview_url: Option<String>,
+    /// Whether a merged branch of this target is synced at once (else it waits for a manual sync).
+    #[serde(default = "yes")]
+    pub sync_on_merge: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What starts a promotion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, strum::Display, strum::IntoStaticStr)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum PromoteOn {
+    /// A signed GitHub `release` event with `action: published`.
+    Release,
+    /// A pull request merged into `promote_branch`.
+    Merge,
+    /// `POST /sync` or `chartgate sync` only.
+    #[default]
+    Manual,
+}
+
 impl Targets {
-    /// Resolves and checks the configuration's targets.
-    pub fn from_config(config: &Config) -> Result<Targets> {
-        let tables: BTreeMap<String, TargetConfig> = if config.targets.is_empty() {
-            let production = TargetConfig {
-                store_url: config.production_url.clone(),
-                promotes_to: None,
-                promote_on: PromoteOn::Manual,
-                promote_branch: None,
-                preview_url: config.production_preview_url.clone(),
-                sync_on_merge: true,
-            };
-            BTreeMap::from([(PRODUCTION.to_string(), production)])
-        } else {
-            config.targets.clone()
-        };
+    /// Checks a chain of targets (the configuration's tables; see
+    /// [`crate::config::Config::resolve_targets`]): names, stores, `promotes_to` and the default.
+    pub fn resolve(
+        tables: BTreeMap<String, TargetConfig>,
+        default_target: Option<&str>,
+        branch_name_max: usize,
+    ) -> Result<Targets> {
         let refuse = |why: String| Err(Error::BadRequest(format!("invalid [targets]: {why}")));
         let mut stores: BTreeMap<String, &str> = BTreeMap::new();
         for (name, t) in &tables {
-            if name.is_empty() || env_name(name, config.branch_name_max) != *name {
+            if name.is_empty() || env_name(name, branch_name_max) != *name {
                 return refuse(format!(
                     "target name {name:?} must be letters, digits and '-' (at most {} characters)",
-                    config.branch_name_max
+                    branch_name_max
                 ));
             }
             if t.store_url.trim().is_empty() {
@@ -104,7 +134,7 @@ impl Targets {
                 at = next;
             }
         }
-        let default = config.default_target.clone().unwrap_or_else(|| PRODUCTION.to_string());
+        let default = default_target.unwrap_or(PRODUCTION).to_string();
         if !tables.contains_key(&default) {
             return refuse(format!(
                 "default_target {default:?} is not a target (targets: {})",
@@ -172,88 +202,5 @@ impl Targets {
             rest = waiting;
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(store: &str, promotes_to: Option<&str>, on: PromoteOn) -> TargetConfig {
-        TargetConfig {
-            store_url: store.into(),
-            promotes_to: promotes_to.map(str::to_string),
-            promote_on: on,
-            promote_branch: None,
-            preview_url: None,
-            sync_on_merge: true,
-        }
-    }
-
-    fn config(targets: &[(&str, TargetConfig)]) -> Config {
-        Config { targets: targets.iter().map(|(n, t)| (n.to_string(), t.clone())).collect(), ..Config::default() }
-    }
-
-    fn refused(c: &Config) -> String {
-        Targets::from_config(c).unwrap_err().to_string()
-    }
-
-    #[test]
-    fn without_targets_there_is_production() {
-        let c = Config { production_preview_url: Some("http://prod/{slug}".into()), ..Config::default() };
-        let t = Targets::from_config(&c).unwrap();
-        let p = t.default_target();
-        assert_eq!((p.name.as_str(), p.store_url.as_str()), ("production", "sqlite://data/production.db"));
-        assert_eq!(p.preview_url.as_deref(), Some("http://prod/{slug}"));
-        assert_eq!(t.environments().count(), 0);
-    }
-
-    #[test]
-    fn a_chain_resolves_in_order() {
-        let c = config(&[
-            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
-            ("staging", table("sqlite://s.db", Some("production"), PromoteOn::Release)),
-            ("dev", table("sqlite://d.db", Some("staging"), PromoteOn::Merge)),
-        ]);
-        let t = Targets::from_config(&c).unwrap();
-        let chain: Vec<&str> = t.chain().iter().map(|t| t.name.as_str()).collect();
-        assert_eq!(chain, ["production", "staging", "dev"]);
-        assert_eq!(t.get("dev").unwrap().promote_branch, "dev", "the default promote_branch is the target's name");
-        assert_eq!(t.environments().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["dev", "staging"]);
-        assert_eq!(t.by_store("sqlite://s.db").map(|t| t.name.as_str()), Some("staging"));
-        assert!(matches!(t.get("qa"), Err(Error::Unprocessable(m)) if m.contains("dev, production, staging")));
-    }
-
-    #[test]
-    fn bad_chains_are_refused_with_the_reason() {
-        let unknown = config(&[("production", table("sqlite://p.db", Some("prod"), PromoteOn::Manual))]);
-        assert!(refused(&unknown).contains("promotes_to \"prod\", which is not a target"));
-        let cycle = config(&[
-            ("a", table("sqlite://a.db", Some("b"), PromoteOn::Manual)),
-            ("b", table("sqlite://b.db", Some("a"), PromoteOn::Manual)),
-            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
-        ]);
-        assert!(refused(&cycle).contains("cycle"), "{}", refused(&cycle));
-        let itself = config(&[("production", table("sqlite://p.db", Some("production"), PromoteOn::Manual))]);
-        assert!(refused(&itself).contains("promotes to itself"));
-        let shared = config(&[
-            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
-            ("staging", table("sqlite://p.db", Some("production"), PromoteOn::Manual)),
-        ]);
-        assert!(refused(&shared).contains("share one store"));
-        let trigger = config(&[("production", table("sqlite://p.db", None, PromoteOn::Release))]);
-        assert!(refused(&trigger).contains("no promotes_to"));
-        let default = Config {
-            default_target: Some("qa".into()),
-            ..config(&[("production", table("sqlite://p.db", None, PromoteOn::Manual))])
-        };
-        assert!(refused(&default).contains("default_target \"qa\""));
-        let name = config(&[("pro duction", table("sqlite://p.db", None, PromoteOn::Manual))]);
-        assert!(refused(&name).contains("letters, digits"));
-        let no_production = config(&[("live", table("sqlite://p.db", None, PromoteOn::Manual))]);
-        assert!(
-            refused(&no_production).contains("default_target \"production\""),
-            "production must exist or default_target name one"
-        );
     }
 }

@@ -10,7 +10,6 @@ use crate::config::Config;
 use crate::db::{self, Backend, Db};
 use crate::error::{Error, Result};
 use crate::repo::branches as branch_rows;
-use crate::targets::Targets;
 
 #[derive(Default)]
 struct Report {
@@ -135,7 +134,7 @@ async fn check_store(r: &mut Report, what: &str, url: &str, fix: &str) {
 }
 
 async fn check_stores(r: &mut Report, config: &Config, db: Option<&Db>) {
-    let Ok(targets) = Targets::from_config(config) else { return };
+    let Ok(targets) = config.resolve_targets() else { return };
     for target in targets.iter() {
         check_store(
             r,

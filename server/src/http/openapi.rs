@@ -13,11 +13,11 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::WebState;
+use crate::error::{ErrorBody, ErrorDetail};
 
 pub fn router() -> Router<WebState> {
     Router::new()
@@ -33,38 +33,6 @@ const STYLE: &str = include_str!("openapi/docs.css");
 
 fn page(body: &'static str, content_type: &'static str) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body)
-}
-
-/// The body of every API error (design §4).
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `unprocessable`,
-    /// `too_large`, `unavailable`, `store_unavailable` or `internal`.
-    pub code: String,
-    /// What went wrong, for people; a 500 only says that something did.
-    pub message: String,
-    /// Data for the caller on some conflicts (e.g. the current hashes of a reviewed item).
-    pub detail: Option<serde_json::Value>,
-}
-
-/// `GET /healthz`.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// Always `ok`.
-    pub status: String,
-}
-
-/// `GET /readyz`: `ready`, `database` and one more key per target (`production` without
-/// `[targets]`), each `ok` or `unreachable`.
-#[derive(Serialize, ToSchema)]
-pub struct Readiness {
-    pub ready: bool,
-    pub database: String,
 }
 
 /// The OpenAPI document of this API.

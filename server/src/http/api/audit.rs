@@ -31,7 +31,7 @@ struct Format {
 }
 
 /// Audit events (leads): JSON pages, or CSV with `Accept: text/csv` or `format=csv`.
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = []), ("session" = [])), params(AuditQuery, Format), responses((status = 200, description = "a page of events, or CSV", content((AuditPage = "application/json"), (String = "text/csv"))), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = []), ("session" = [])), params(AuditQuery, Format), responses((status = 200, description = "a page of events, or CSV", content((AuditPage = "application/json"), (String = "text/csv"))), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn events(
     State(state): State<AppState>,
     Lead(user): Lead,

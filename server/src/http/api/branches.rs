@@ -30,14 +30,14 @@ pub(super) struct Doc;
 
 /// The targets in chain order (design §10).
 #[utoipa::path(get, path = "/api/v1/targets", tag = "branches", security(("bearer" = []), ("session" = [])),
-    responses((status = 200, body = Vec<TargetSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<TargetSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn targets(State(state): State<AppState>, Viewer(user): Viewer) -> Json<Vec<TargetSummary>> {
     Json(branches::targets(&state, user.role))
 }
 
 /// Staging environments with their counts per status.
 #[utoipa::path(get, path = "/api/v1/branches", tag = "branches", security(("bearer" = []), ("session" = [])),
-    responses((status = 200, body = Vec<BranchSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<BranchSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn list(State(state): State<AppState>, Viewer(user): Viewer) -> Result<Json<Vec<BranchSummary>>> {
     Ok(Json(branches::list(&state, user.role).await?))
 }
@@ -45,7 +45,7 @@ async fn list(State(state): State<AppState>, Viewer(user): Viewer) -> Result<Jso
 /// One branch (raw or environment name) with its counts.
 #[utoipa::path(get, path = "/api/v1/branches/{branch}", tag = "branches", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name")),
-    responses((status = 200, body = BranchSummary), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = BranchSummary), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     Viewer(user): Viewer,
@@ -68,7 +68,7 @@ struct AddBranch {
 /// Registers a staging environment and takes its baseline (leads); 409 if it exists.
 #[utoipa::path(post, path = "/api/v1/branches", tag = "branches", security(("bearer" = []), ("session" = [])),
     request_body = AddBranch,
-    responses((status = 201, body = BranchSummary), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 201, body = BranchSummary), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn add(
     State(state): State<AppState>,
     Lead(user): Lead,
@@ -96,7 +96,7 @@ struct RescanQuery {
 /// Rescans the branch's stores now; answers when done.
 #[utoipa::path(post, path = "/api/v1/branches/{branch}/rescan", tag = "branches", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name"), RescanQuery),
-    responses((status = 200, body = ScanReport), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = ScanReport), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn rescan(
     State(state): State<AppState>,
     Viewer(user): Viewer,

@@ -31,7 +31,7 @@ pub fn router() -> Router<WebState> {
 pub(super) struct Doc;
 
 /// A page of the branch's diff items, filtered and sorted.
-#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs", tag = "diffs", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), DiffQuery), responses((status = 200, body = DiffPage), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs", tag = "diffs", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), DiffQuery), responses((status = 200, body = DiffPage), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Viewer(user): Viewer,
@@ -50,7 +50,7 @@ struct DetailQuery {
 }
 
 /// One item with its config, data and metadata diffs (`?against=approved`: since the last approval).
-#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}", tag = "diffs", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store"), DetailQuery), responses((status = 200, body = DiffDetail), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}", tag = "diffs", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store"), DetailQuery), responses((status = 200, body = DiffDetail), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn detail(
     State(state): State<AppState>,
     _: Viewer,
@@ -61,7 +61,7 @@ async fn detail(
 }
 
 /// Records a decision bound to the hashes the reviewer saw; 409 when they are no longer current.
-#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/review", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = ReviewRequest, responses((status = 200, body = DiffItem), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/review", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = ReviewRequest, responses((status = 200, body = DiffItem), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn review(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -72,7 +72,7 @@ async fn review(
 }
 
 /// A conflict's changes path by path: merged (one side changed) or conflicting (both, differently).
-#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}/merge", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), responses((status = 200, body = MergePlan), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}/merge", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), responses((status = 200, body = MergePlan), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn merge_plan(
     State(state): State<AppState>,
     _: Viewer,
@@ -83,7 +83,7 @@ async fn merge_plan(
 
 /// Writes the merge (a side for every conflicting path) to staging, compare-and-swap on the row
 /// the plan was read from; 409 when staging or production moved, 400 when a choice is missing.
-#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/merge", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = MergeRequest, responses((status = 200, body = MergeResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/merge", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = MergeRequest, responses((status = 200, body = MergeResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn merge(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -94,7 +94,7 @@ async fn merge(
 }
 
 /// Records one decision for many items, each bound to its current hashes.
-#[utoipa::path(post, path = "/api/v1/branches/{branch}/reviews/bulk", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), request_body = BulkReviewRequest, responses((status = 200, body = BulkReviewResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/reviews/bulk", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), request_body = BulkReviewRequest, responses((status = 200, body = BulkReviewResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn review_bulk(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -105,13 +105,13 @@ async fn review_bulk(
 }
 
 /// The review gate of a branch, for a CI check.
-#[utoipa::path(get, path = "/api/v1/branches/{branch}/gate", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), responses((status = 200, body = Gate), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/gate", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), responses((status = 200, body = Gate), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn gate(State(state): State<AppState>, _: Viewer, Path(branch): Path<String>) -> Result<Json<Gate>> {
     Ok(Json(reviews::gate(&state, &branch).await?))
 }
 
 /// The audit events of one chart.
-#[utoipa::path(get, path = "/api/v1/charts/{chart_id}/history", tag = "audit", security(("bearer" = []), ("session" = [])), params(("chart_id" = String, Path, description = "the chart's id in its store")), responses((status = 200, body = Vec<AuditEvent>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/charts/{chart_id}/history", tag = "audit", security(("bearer" = []), ("session" = [])), params(("chart_id" = String, Path, description = "the chart's id in its store")), responses((status = 200, body = Vec<AuditEvent>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn chart_history(
     State(state): State<AppState>,
     Viewer(user): Viewer,

@@ -138,7 +138,7 @@ fn ignored(why: impl Into<String>) -> Response {
 
 /// `POST /hooks/github`. The signature is checked over the raw bytes before anything is parsed;
 /// an unsigned or badly signed delivery changes nothing and is logged.
-#[utoipa::path(post, path = "/api/v1/hooks/github", tag = "hooks", params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body>"), ("X-GitHub-Event" = String, Header), ("X-GitHub-Delivery" = String, Header, description = "deduplicates redeliveries")), request_body(content = serde_json::Value, description = "the GitHub event payload", content_type = "application/json"), responses((status = 202, body = JobAccepted), (status = 200, body = HookIgnored), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/hooks/github", tag = "hooks", params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body>"), ("X-GitHub-Event" = String, Header), ("X-GitHub-Delivery" = String, Header, description = "deduplicates redeliveries")), request_body(content = serde_json::Value, description = "the GitHub event payload", content_type = "application/json"), responses((status = 202, body = JobAccepted), (status = 200, body = HookIgnored), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn github_hook(
     State(state): State<AppState>,
     headers: HeaderMap,

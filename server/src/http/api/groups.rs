@@ -24,13 +24,13 @@ pub fn router() -> Router<WebState> {
 pub(super) struct Doc;
 
 /// Items whose change is the same, largest groups first (design §11).
-#[utoipa::path(get, path = "/api/v1/branches/{branch}/groups", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), responses((status = 200, body = Vec<ChangeGroup>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/groups", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name")), responses((status = 200, body = Vec<ChangeGroup>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn list(State(state): State<AppState>, _: Viewer, Path(branch): Path<String>) -> Result<Json<Vec<ChangeGroup>>> {
     Ok(Json(groups::list(&state, &branch).await?))
 }
 
 /// One group: its first item in full and previews of the next ones.
-#[utoipa::path(get, path = "/api/v1/branches/{branch}/groups/{id}", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = String, Path, description = "the group's id, as the list of groups gives it")), responses((status = 200, body = GroupDetail), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/groups/{id}", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = String, Path, description = "the group's id, as the list of groups gives it")), responses((status = 200, body = GroupDetail), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn detail(
     State(state): State<AppState>,
     _: Viewer,
@@ -41,7 +41,7 @@ async fn detail(
 
 /// Decides a group: one decision per item, each bound to its own current hashes; with `items`,
 /// an item that moved since the caller saw it is refused.
-#[utoipa::path(post, path = "/api/v1/branches/{branch}/groups/{id}/review", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = String, Path, description = "the group's id, as the list of groups gives it")), request_body = GroupReviewRequest, responses((status = 200, body = BulkReviewResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/groups/{id}/review", tag = "reviews", security(("bearer" = []), ("session" = [])), params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = String, Path, description = "the group's id, as the list of groups gives it")), request_body = GroupReviewRequest, responses((status = 200, body = BulkReviewResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn review(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,

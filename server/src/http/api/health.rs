@@ -21,18 +21,33 @@ pub fn router() -> Router<WebState> {
         .route("/api/v1/readyz", get(readyz))
 }
 
+/// `GET /healthz`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// `GET /readyz`: `ready`, `database` and one more key per target (`production` without
+/// `[targets]`), each `ok` or `unreachable`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    pub database: String,
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(paths(healthz, readyz))]
 pub(super) struct Doc;
 
 /// Liveness (also at `/healthz`).
-#[utoipa::path(get, path = "/api/v1/healthz", tag = "health", responses((status = 200, body = crate::http::openapi::Health), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/healthz", tag = "health", responses((status = 200, body = Health), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// Readiness: Chartgate's database and each target's store (also at `/readyz`).
-#[utoipa::path(get, path = "/api/v1/readyz", tag = "health", responses((status = 200, body = crate::http::openapi::Readiness), (status = 503, body = crate::http::openapi::Readiness), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/readyz", tag = "health", responses((status = 200, body = Readiness), (status = 503, body = Readiness), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let show = |ok: bool| if ok { json!("ok") } else { json!("unreachable") };
     let db = sqlx::query("select 1").execute(&state.db.pool).await.is_ok();

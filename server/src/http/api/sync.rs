@@ -44,7 +44,7 @@ pub fn accepted(jobs: &[Enqueued]) -> Response {
 
 /// `POST /sync {branch, dry_run}`, honouring `Idempotency-Key`.
 /// Enqueues a sync of a branch (leads; a CI system uses a lead's token); `Idempotency-Key` honoured.
-#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = []), ("session" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "repeats answer with the first job")), request_body = SyncRequest, responses((status = 202, body = JobAccepted, headers(("Location" = String, description = "the job to follow"))), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = []), ("session" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "repeats answer with the first job")), request_body = SyncRequest, responses((status = 202, body = JobAccepted, headers(("Location" = String, description = "the job to follow"))), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn start(
     State(state): State<AppState>,
     Lead(user): Lead,
@@ -76,7 +76,7 @@ struct JobsQuery {
 }
 
 /// Recent sync jobs.
-#[utoipa::path(get, path = "/api/v1/sync/jobs", tag = "sync", security(("bearer" = []), ("session" = [])), params(JobsQuery), responses((status = 200, body = Vec<SyncJob>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sync/jobs", tag = "sync", security(("bearer" = []), ("session" = [])), params(JobsQuery), responses((status = 200, body = Vec<SyncJob>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     _: Viewer,
@@ -86,7 +86,7 @@ async fn list(
 }
 
 /// One sync job with its items.
-#[utoipa::path(get, path = "/api/v1/sync/jobs/{id}", tag = "sync", security(("bearer" = []), ("session" = [])), params(("id" = i64, Path, description = "the job's id")), responses((status = 200, body = SyncJob), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sync/jobs/{id}", tag = "sync", security(("bearer" = []), ("session" = [])), params(("id" = i64, Path, description = "the job's id")), responses((status = 200, body = SyncJob), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn one(State(state): State<AppState>, _: Viewer, Path(id): Path<String>) -> Result<Json<SyncJob>> {
     let id: i64 = id.parse().map_err(|_| Error::NotFound(format!("no sync job {id}")))?;
     Ok(Json(sync::get_job(&state.db, id).await?))

@@ -31,7 +31,7 @@ struct TokensQuery {
 }
 
 /// API tokens (leads): ids, owners and roles, never the secrets.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = []), ("session" = [])), params(TokensQuery), responses((status = 200, body = Vec<ApiToken>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = []), ("session" = [])), params(TokensQuery), responses((status = 200, body = Vec<ApiToken>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Lead(user): Lead,
@@ -42,7 +42,7 @@ async fn list(
 }
 
 /// Revokes a token; the next request with it gets 401.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = []), ("session" = [])), params(("id" = String, Path, description = "the token's id")), responses((status = 204, description = "revoked"), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = []), ("session" = [])), params(("id" = String, Path, description = "the token's id")), responses((status = 204, description = "revoked"), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn revoke(State(state): State<AppState>, Lead(user): Lead, Path(id): Path<String>) -> Result<StatusCode> {
     accounts::revoke_token(&state.db, &Actor::from(&user), &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -30,7 +30,7 @@ pub(super) struct Doc;
 /// The datasets the branch's charts use, with the suggested upgrades (design §9).
 #[utoipa::path(get, path = "/api/v1/branches/{branch}/datasets", tag = "upgrades", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name")),
-    responses((status = 200, body = Datasets), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = Datasets), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn datasets(
     State(state): State<AppState>,
     Viewer(user): Viewer,
@@ -42,7 +42,7 @@ async fn datasets(
 /// The proposed mapping of one dataset version onto another, with the charts it would change.
 #[utoipa::path(post, path = "/api/v1/branches/{branch}/upgrades/preview", tag = "upgrades", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name")), request_body = PreviewRequest,
-    responses((status = 200, body = Preview), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = Preview), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn preview(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -55,7 +55,7 @@ async fn preview(
 /// 201 with the upgrade's id; a dry run (nothing written or recorded) answers 200.
 #[utoipa::path(post, path = "/api/v1/branches/{branch}/upgrades", tag = "upgrades", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name")), request_body = UpgradeRequest,
-    responses((status = 201, body = UpgradeResult), (status = 200, description = "a dry run", body = UpgradeResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 201, body = UpgradeResult), (status = 200, description = "a dry run", body = UpgradeResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn apply(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
@@ -70,7 +70,7 @@ async fn apply(
 /// The upgrades of a branch, newest first.
 #[utoipa::path(get, path = "/api/v1/branches/{branch}/upgrades", tag = "upgrades", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name")),
-    responses((status = 200, body = Vec<Upgrade>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<Upgrade>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn list(
     State(state): State<AppState>,
     Viewer(user): Viewer,
@@ -82,7 +82,7 @@ async fn list(
 /// One upgrade with its mapping and charts.
 #[utoipa::path(get, path = "/api/v1/branches/{branch}/upgrades/{id}", tag = "upgrades", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = i64, Path, description = "the upgrade's id")),
-    responses((status = 200, body = Upgrade), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = Upgrade), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn one(
     State(state): State<AppState>,
     Viewer(user): Viewer,
@@ -94,7 +94,7 @@ async fn one(
 /// Puts back what the upgrade replaced, chart by chart (skipping charts edited since).
 #[utoipa::path(post, path = "/api/v1/branches/{branch}/upgrades/{id}/undo", tag = "upgrades", security(("bearer" = []), ("session" = [])),
     params(("branch" = String, Path, description = "environment or raw branch name"), ("id" = i64, Path, description = "the upgrade's id")),
-    responses((status = 200, body = UndoResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::http::openapi::ErrorBody)))]
+    responses((status = 200, body = UndoResult), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
 async fn undo(
     State(state): State<AppState>,
     Reviewer(user): Reviewer,
