@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use app::service::SharedService;
 use axum::extract::{FromRef, State};
-use axum::handler::Handler;
 use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Router;
@@ -90,7 +89,7 @@ pub fn router(state: WebState) -> Router {
         // last left current, and moves that owner's response headers onto the file. A page being
         // rendered at the same time then lost its Content-Security-Policy to a `.wasm` answer,
         // and its nonce-bound hydration script was blocked (seen in end-to-end runs).
-        .fallback_service(ServeDir::new(&state.app.config.site_root).fallback(not_found_page.with_state(state.clone())))
+        .fallback(site_file)
         // A limit the extractors enforce, so an oversized body is a JSON 413 like every API error.
         .layer(axum::extract::DefaultBodyLimit::max(app.config.body_limit))
         .layer(CatchPanicLayer::custom(|_| Error::internal("a request handler panicked").into_response()))
@@ -122,9 +121,24 @@ async fn server_timing(req: axum::extract::Request, next: axum::middleware::Next
     response
 }
 
+/// A file of the site from disk; anything else — no such file, or a path no file can have (a
+/// name too long for the file system, say) — is the app's 404 page, never a 500.
+async fn site_file(State(state): State<WebState>, req: axum::extract::Request) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let probe = axum::extract::Request::from_parts(parts.clone(), axum::body::Body::empty());
+    match ServeDir::new(&state.app.config.site_root).try_call(probe).await {
+        Ok(file) if file.status() != axum::http::StatusCode::NOT_FOUND => file.map(axum::body::Body::new),
+        Ok(_) => not_found_page(state, axum::extract::Request::from_parts(parts, body)).await,
+        Err(e) => {
+            tracing::debug!(error = %e, path = %parts.uri.path(), "no site file can have this path");
+            not_found_page(state, axum::extract::Request::from_parts(parts, body)).await
+        }
+    }
+}
+
 /// The app's "not found" page, rendered like every page (its own Content-Security-Policy and
 /// nonce), answered with 404.
-async fn not_found_page(State(state): State<WebState>, req: axum::extract::Request) -> axum::response::Response {
+async fn not_found_page(state: WebState, req: axum::extract::Request) -> axum::response::Response {
     let options = state.leptos_options.clone();
     let render = leptos_axum::render_app_async_with_context(|| {}, move || app::shell(options.clone()));
     let mut response = render(req).await;

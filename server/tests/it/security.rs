@@ -338,6 +338,10 @@ async fn pages_keep_their_policy_while_files_are_served_beside_them() {
     }
     assert_eq!((pages, files), (80, 160));
 
+    // A path no file can have (a name too long for the file system) is not found, not a 500.
+    let long = format!("/pkg/{}", "0".repeat(5000));
+    assert_eq!(router.clone().oneshot(get(&long)).await.unwrap().status(), StatusCode::NOT_FOUND);
+
     // A path that is neither a route nor a file is the app's own 404 page, with its policy.
     let (parts, body) = router.oneshot(get("/pkg/missing.js")).await.unwrap().into_parts();
     assert_eq!(parts.status, StatusCode::NOT_FOUND);
