@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use app::types::{
-    BulkDecided, BulkRefused, BulkReviewResult, ChangeGroup, ChartVersion, DiffItem, GroupDetail, GroupPreview,
-    GroupReviewRequest, ItemKind, JsonChange, ReviewStatus, Role, SeenItem,
+    BulkRefused, BulkReviewResult, ChangeGroup, ChartVersion, DiffItem, GroupDetail, GroupPreview, GroupReviewRequest,
+    ItemKind, JsonChange, ReviewStatus, Role, SeenItem,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -29,7 +29,6 @@ use crate::diff::detail::{data_diff, json_changes};
 use crate::error::{Error, Result};
 use crate::repo::audit::{self, Event};
 use crate::repo::items;
-use crate::repo::reviews::Decision;
 use crate::repo::versions;
 use crate::state::AppState;
 use crate::{branches, diffs, reviews, scans};
@@ -316,32 +315,18 @@ pub async fn decide(
         };
         if member.staging_hash != w.staging_hash || member.production_hash != w.production_hash {
             refused.push(refuse("changed since you loaded the page: review it again"));
-        } else if member.error.is_some() {
-            refused.push(refuse("unreadable: fix the store first"));
-        } else if member.conflict && req.status == ReviewStatus::Approved {
-            refused.push(refuse("conflict: approve it on its own page after seeing production's change"));
-        } else if crate::repo::reviews::record(
-            &mut tx,
-            Decision {
-                branch: &name,
-                chart_id: &w.chart_id,
-                status: req.status,
-                reviewer: &user.email,
-                comment,
-                staging_hash: w.staging_hash.as_deref(),
-                production_hash: w.production_hash.as_deref(),
-                by_rule: false,
-            },
-        )
-        .await?
-        {
-            decided.push(BulkDecided {
-                chart_id: w.chart_id.clone(),
-                staging_hash: w.staging_hash.clone(),
-                production_hash: w.production_hash.clone(),
-            });
-        } else {
-            refused.push(refuse("changed during the request"));
+            continue;
+        }
+        let one = reviews::BulkItem {
+            chart_id: &w.chart_id,
+            staging_hash: w.staging_hash.clone(),
+            production_hash: w.production_hash.clone(),
+            unreadable: member.error.is_some(),
+            conflict: member.conflict,
+        };
+        match reviews::decide_one(&mut tx, &name, user, req.status, comment, one).await? {
+            Ok(d) => decided.push(d),
+            Err(r) => refused.push(r),
         }
     }
     audit::append(

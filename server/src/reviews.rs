@@ -115,32 +115,16 @@ pub async fn decide_many(
             refused.push(BulkRefused { chart_id: id.clone(), reason: "not an item of this branch".into() });
             continue;
         };
-        let (s, p) = (current.staging_hash, current.production_hash);
-        if current.error.is_some() {
-            refused.push(BulkRefused { chart_id: id.clone(), reason: "unreadable: fix the store first".into() });
-        } else if current.conflict != 0 && req.status == ReviewStatus::Approved {
-            refused.push(BulkRefused {
-                chart_id: id.clone(),
-                reason: "conflict: approve it on its own page after seeing production's change".into(),
-            });
-        } else if decisions::record(
-            &mut tx,
-            Decision {
-                branch: &name,
-                chart_id: id,
-                status: req.status,
-                reviewer: &user.email,
-                comment,
-                staging_hash: s.as_deref(),
-                production_hash: p.as_deref(),
-                by_rule: false,
-            },
-        )
-        .await?
-        {
-            decided.push(BulkDecided { chart_id: id.clone(), staging_hash: s, production_hash: p });
-        } else {
-            refused.push(BulkRefused { chart_id: id.clone(), reason: "changed during the request".into() });
+        let one = BulkItem {
+            chart_id: id,
+            staging_hash: current.staging_hash,
+            production_hash: current.production_hash,
+            unreadable: current.error.is_some(),
+            conflict: current.conflict != 0,
+        };
+        match decide_one(&mut tx, &name, user, req.status, comment, one).await? {
+            Ok(d) => decided.push(d),
+            Err(r) => refused.push(r),
         }
     }
     audit::append(
@@ -162,6 +146,52 @@ pub async fn decide_many(
     crate::telemetry::decisions(req.status.as_str(), user.role.as_str(), decided.len());
     crate::notify::gate_may_have_changed(state, &name);
     Ok(BulkReviewResult { status: req.status, decided, refused })
+}
+
+/// One item of a bulk or group decision, with the hashes it is decided on.
+pub(crate) struct BulkItem<'a> {
+    pub chart_id: &'a str,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    pub unreadable: bool,
+    pub conflict: bool,
+}
+
+/// Decides one item of a bulk or group decision inside the caller's transaction: decided, or
+/// refused with the reason (unreadable; a conflict to approve; content that moved meanwhile).
+pub(crate) async fn decide_one(
+    tx: &mut sqlx::AnyConnection,
+    branch: &str,
+    user: &User,
+    status: ReviewStatus,
+    comment: Option<&str>,
+    item: BulkItem<'_>,
+) -> Result<std::result::Result<BulkDecided, BulkRefused>> {
+    let refuse = |reason: &str| Err(BulkRefused { chart_id: item.chart_id.to_string(), reason: reason.into() });
+    if item.unreadable {
+        return Ok(refuse("unreadable: fix the store first"));
+    }
+    if item.conflict && status == ReviewStatus::Approved {
+        return Ok(refuse("conflict: approve it on its own page after seeing production's change"));
+    }
+    let decision = Decision {
+        branch,
+        chart_id: item.chart_id,
+        status,
+        reviewer: &user.email,
+        comment,
+        staging_hash: item.staging_hash.as_deref(),
+        production_hash: item.production_hash.as_deref(),
+        by_rule: false,
+    };
+    if !decisions::record(tx, decision).await? {
+        return Ok(refuse("changed during the request"));
+    }
+    Ok(Ok(BulkDecided {
+        chart_id: item.chart_id.to_string(),
+        staging_hash: item.staging_hash,
+        production_hash: item.production_hash,
+    }))
 }
 
 /// The merge gate, on items brought up to date first ([`scans::ensure_current`]) so it judges the
