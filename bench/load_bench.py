@@ -152,9 +152,9 @@ def main() -> int:
     if args.binary is None and (args.build or not binary.exists()):
         sb.build(binary)
     work = sb.OUT / f"load-{args.charts}"
-    env = sb.chartgate_env(work)
+    env = sb.work_env(work)
     env["CHARTGATE_HOOK_SECRET"] = SECRET
-    sb.generate(binary, work, env, args.charts, 120)
+    sb.run_demo(binary, work, env, args.charts, 120)
     tokens = []
     for i in range(5):
         email = f"reviewer{i}@example.org"

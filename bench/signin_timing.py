@@ -52,8 +52,8 @@ def main() -> int:
     if not binary.exists():
         sb.build(binary)
     work = sb.OUT / "signin"
-    env = sb.chartgate_env(work)
-    sb.generate(binary, work, env, 60, 20)
+    env = sb.work_env(work)
+    sb.run_demo(binary, work, env, 60, 20)
     known = []
     for i in range(args.tries):
         # One account per try, so the limiter (five failures per email) never answers instead.

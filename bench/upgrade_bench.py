@@ -135,7 +135,7 @@ def main() -> int:
         print(f"missing {binary}: build it first (scripts/build.sh{'' if args.debug else ' --release'})", file=sys.stderr)
         return 2
     work = Path(tempfile.mkdtemp(prefix="chartgate-upgrade-bench."))
-    env = sb.chartgate_env(work)
+    env = sb.work_env(work)
     env["RUST_LOG"] = "warn,chartgate::upgrades=info"  # the server logs each upgrade's phases
     server = None
     try:

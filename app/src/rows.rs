@@ -137,10 +137,15 @@ pub fn key_of(row: &Value) -> Key<'_> {
     let Value::Object(m) = row else {
         return Key { series: None, entity: Cow::Borrowed(""), time: Time::Missing };
     };
+    key_from(m.get("series"), m.get("entity"), m.get("time"))
+}
+
+/// The key of a row from its three fields, however the row is held.
+pub fn key_from<'a>(series: Option<&'a Value>, entity: Option<&'a Value>, time_field: Option<&'a Value>) -> Key<'a> {
     Key {
-        series: m.get("series").filter(|s| !s.is_null()).map(text),
-        entity: m.get("entity").filter(|e| !e.is_null()).map(text).unwrap_or(Cow::Borrowed("")),
-        time: time(m.get("time")),
+        series: series.filter(|s| !s.is_null()).map(text),
+        entity: entity.filter(|e| !e.is_null()).map(text).unwrap_or(Cow::Borrowed("")),
+        time: time(time_field),
     }
 }
 

@@ -454,6 +454,10 @@ pub struct MergePlan {
     pub staging_hash: Option<String>,
     pub production_hash: Option<String>,
     pub entries: Vec<MergeEntry>,
+    /// The common base's text was not kept (both stores changed the chart between two scans):
+    /// no change can be told one-sided, so every difference is a choice.
+    #[serde(default)]
+    pub without_base: bool,
 }
 
 /// What a merge did: the merged content's hash, and the item as it now is — none when the merge

@@ -271,10 +271,23 @@ pub(crate) async fn row(state: &AppState, branch: &str) -> Result<BranchRow> {
 
 /// One branch (raw or environment name) with its counts.
 pub async fn get(state: &AppState, branch: &str, reader: Role) -> Result<BranchSummary> {
+    Ok(get_at(state, branch, reader).await?.0)
+}
+
+/// [`get`], and the revision the summary's counts are of (see [`crate::state::ListCache`]).
+pub async fn get_at(state: &AppState, branch: &str, reader: Role) -> Result<(BranchSummary, i64)> {
     let name = state.env_name(branch);
     let row = rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))?;
-    let counts = items::counts(&state.db, &name).await?;
-    Ok(summary(row, counts, reader))
+    let revision = row.revision;
+    let counts = match state.lists.counts(&name, revision) {
+        Some(counts) => counts,
+        None => {
+            let counts = items::counts(&state.db, &name).await?;
+            state.lists.keep_counts(&name, revision, &counts);
+            counts
+        }
+    };
+    Ok((summary(row, counts, reader), revision))
 }
 
 /// The targets in chain order: each after the one it promotes to.

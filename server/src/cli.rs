@@ -57,6 +57,11 @@ pub enum Command {
         #[command(subcommand)]
         command: BranchCommand,
     },
+    /// Chart stores.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Users.
     Users {
         #[command(subcommand)]
@@ -146,6 +151,17 @@ pub enum BranchCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Add the optional index of design §3 (`charts (id, updated_at)`) to a store, so a rescan
+    /// after a write lists the store from the index instead of reading every chart. Safe to
+    /// repeat; changes no row. Needs write access to the store.
+    Prepare {
+        /// The store's URL (`sqlite://PATH` or `postgres://…`).
+        url: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum UsersCommand {
     /// Create a user.
     Add {
@@ -175,6 +191,18 @@ pub enum TokensCommand {
     Revoke { id: String },
 }
 
+async fn prepare_store(url: &str) -> Result<()> {
+    let store = crate::charts::ChartStore::open(url, false).await?;
+    let added = store.prepare().await?;
+    let name = store.name();
+    if added {
+        println!("{name}: added index {} on charts (id, updated_at)", crate::charts::store::STAMPS_INDEX_NAME);
+    } else {
+        println!("{name}: already prepared (index {} present)", crate::charts::store::STAMPS_INDEX_NAME);
+    }
+    Ok(())
+}
+
 /// The name the audit trail records for the command line.
 const CLI_ACTOR: &str = "cli";
 
@@ -183,13 +211,16 @@ fn operator() -> Actor {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    if let Command::Doctor = cli.command {
-        return doctor::run(cli.config.as_deref()).await;
+    match &cli.command {
+        Command::Doctor => return doctor::run(cli.config.as_deref()).await,
+        // A store's own schema: no configuration or database of Chartgate's involved.
+        Command::Store { command: StoreCommand::Prepare { url } } => return prepare_store(url).await,
+        _ => {}
     }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => http::serve(AppState::new(config).await?).await,
-        Command::Doctor => unreachable!("handled before the configuration is loaded"),
+        Command::Doctor | Command::Store { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Migrate => {
             AppState::new(config).await?;
             println!("migrations applied");

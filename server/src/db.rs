@@ -129,6 +129,10 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.pool).await?;
+        let moved = crate::repo::versions::move_legacy(self).await?;
+        if moved > 0 {
+            tracing::info!(versions = moved, "moved uncompressed versions into version_texts");
+        }
         Ok(())
     }
 
@@ -188,7 +192,9 @@ pub fn placeholders(offset: usize, n: usize) -> String {
     (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Inserts `rows` with multi-row statements of at most [`MAX_PARAMS`] parameters each.
+/// Inserts `rows` with multi-row statements of at most [`MAX_PARAMS`] parameters each (more
+/// per statement is slower on SQLite: sqlx looks up every parameter's name for each value bound,
+/// so a statement's binding grows with the square of its parameters).
 ///
 /// `statement` is the whole statement with `{values}` where the `values (…), (…)` list goes
 /// (so an `on conflict` clause can follow it); `bind` binds one row's `columns` values in order.
@@ -248,6 +254,39 @@ pub fn arguments(values: &[String]) -> sqlx::any::AnyArguments<'_> {
         sqlx::Arguments::add(&mut arguments, v).expect("text always encodes");
     }
     arguments
+}
+
+/// Many small rows in one answer: `select COLUMNS from REST`, built by the database as one JSON
+/// array of objects (named columns, read by name) and parsed here.
+///
+/// sqlx's SQLite driver hands every row from its worker thread to the caller as a message; for
+/// the 20,000 chart states of a large store, the thread wake-ups cost ten times the query. One
+/// row holding them all costs one. `rest` is everything after `from`, with `$n` placeholders for
+/// `binds`.
+pub async fn fetch_json_rows<T: serde::de::DeserializeOwned>(
+    db: &Db,
+    columns: &[&str],
+    rest: &str,
+    binds: &[&str],
+) -> Result<Vec<T>, crate::error::Error> {
+    let pairs: Vec<String> = columns.iter().map(|c| format!("'{c}', {c}")).collect();
+    let sql = match db.backend {
+        Backend::Sqlite => format!("select json_group_array(json_object({})) as j from {rest}", pairs.join(", ")),
+        Backend::Postgres => {
+            format!("select coalesce(json_agg(json_build_object({})), '[]')::text as j from {rest}", pairs.join(", "))
+        }
+    };
+    let mut q = sqlx::query_as::<_, Json>(&sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    let row = q.fetch_one(&db.pool).await?;
+    serde_json::from_str(&row.j).map_err(|e| crate::error::Error::internal(format!("rows as JSON: {e}")))
+}
+
+#[derive(sqlx::FromRow)]
+struct Json {
+    j: String,
 }
 
 /// A row of `select count(*) as n …`.

@@ -384,6 +384,12 @@ pub async fn run(state: &AppState, actor: &Actor, opts: &DemoOptions) -> Result<
         staged2.push(broken);
     }
     s2.put_many(&staged2).await?;
+    // Chartgate sees the branches' work before production moves on, as a running server would:
+    // the conflicts' common base is still production's then, and is kept (`scans::keep`), so
+    // their merge can tell one-sided changes from choices.
+    for name in &names {
+        scans::rescan(state, actor, name, false).await?;
+    }
 
     // Production moves on: conflicting edits, and changes only production made.
     // Every other conflict also retitles the chart in production: a path both sides changed,

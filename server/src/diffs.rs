@@ -58,8 +58,15 @@ fn filter(name: &str, q: &DiffQuery) -> Result<Filter> {
 }
 
 pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -> Result<DiffPage> {
-    let summary = branches::get(state, branch, reader).await?;
+    let (summary, revision) = branches::get_at(state, branch, reader).await?;
     let f = filter(&summary.name, q)?;
+    // The list's total: the branch's when unfiltered, else the filter's, counted once per
+    // revision of the branch.
+    let filter_key = format!("{}\u{0}{}", f.sql(), f.binds().join("\u{0}"));
+    let total = match f.sql().is_empty() {
+        true => Some(summary.counts.total),
+        false => state.lists.total(&summary.name, &filter_key, revision),
+    };
     let views = match state.targets.get(&summary.target) {
         Ok(target) => state.target_store(target).await.ok(),
         Err(_) => None,
@@ -89,14 +96,17 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
         // Views live in another database: every matching item is read (ids and decisions, no
         // content) and sorted here, most-read first, then paged.
         (Some(v), Order::Views) => {
-            let (mut all, total) = items::page(&state.db, &f, order, u32::MAX, 1).await?;
+            let (mut all, total) = items::page(&state.db, &f, order, u32::MAX, 1, total).await?;
             all.sort_by_key(|i| std::cmp::Reverse(v.get(&i.chart_id).copied().unwrap_or(0)));
             let start = ((page - 1) as usize).saturating_mul(per_page as usize).min(all.len());
             let end = start.saturating_add(per_page as usize).min(all.len());
             (all.drain(start..end).collect(), total)
         }
-        _ => items::page(&state.db, &f, order, per_page, page).await?,
+        _ => items::page(&state.db, &f, order, per_page, page, total).await?,
     };
+    if !f.sql().is_empty() {
+        state.lists.keep_total(&summary.name, &filter_key, revision, total);
+    }
     if let Some(v) = &views {
         for item in &mut items {
             item.views_30d = Some(v.get(&item.chart_id).copied().unwrap_or(0));
@@ -193,8 +203,11 @@ pub async fn detail_against(
     let production = versions::get_opt(db, item.production_hash.as_deref()).await?;
     let old = production.as_ref().or(baseline.as_ref());
     let new = staging.as_ref();
-    let production_config_diff =
-        item.conflict.then(|| json_diff(baseline.as_ref().map(|v| &v.config), production.as_ref().map(|v| &v.config)));
+    // Production's own change needs the base; without it (not kept) it is not shown.
+    let production_config_diff = match (&baseline, item.conflict) {
+        (Some(b), true) => Some(json_diff(Some(&b.config), production.as_ref().map(|v| &v.config))),
+        _ => None,
+    };
     let staging_template = summary.preview_url.as_deref().or(state.config.staging_preview_url.as_deref());
     // An unreadable side has no version: a diff against "absent" would list every row as
     // removed, which is not what happened. Show the error and no diff.
@@ -230,8 +243,10 @@ pub async fn detail_against(
         Some(merge) => versions::get_opt(db, merge.production_hash.as_deref()).await?,
         None => None,
     };
+    // Without the base (its text was not kept; see `scans::keep`), every difference is a choice.
     let merge = match (item.conflict && readable, merged_base.as_ref().or(baseline.as_ref()), &staging, &production) {
-        (true, Some(b), Some(s), Some(p)) => Some(MergePlan {
+        (true, b, Some(s), Some(p)) => Some(MergePlan {
+            without_base: b.is_none(),
             chart_id: item.chart_id.clone(),
             staging_hash: item.staging_hash.clone(),
             production_hash: item.production_hash.clone(),

@@ -27,7 +27,7 @@ pub async fn plan(state: &AppState, branch: &str, chart_id: &str) -> Result<Merg
     let detail = diffs::detail(state, branch, chart_id).await?;
     detail.merge.ok_or_else(|| {
         Error::Conflict(format!(
-            "chart {chart_id} is not a conflict with readable baseline, staging and production; there is nothing to merge"
+            "chart {chart_id} is not a conflict with readable staging and production; there is nothing to merge"
         ))
     })
 }

@@ -10,8 +10,11 @@
 //! instead of canonicalising it again.
 //!
 //! Work is pipelined: one task reads batches from the store while rayon canonicalises the
-//! previous batch on every core; new versions are written batch by batch, so memory stays flat
-//! however large the store.
+//! previous batch on every core, so memory stays flat however large the store. A scan keeps
+//! hashes and fingerprints of every chart but the canonical text only of what the branch's items
+//! point at ([`keep`]).
+
+mod keep;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,13 +32,16 @@ use crate::error::{Error, Result};
 use crate::repo::branches::{self as branch_rows, BranchRow};
 use crate::repo::items::{self, NewItem};
 use crate::repo::states::{self, ChartState, States, BASELINE, PRODUCTION, STAGING};
-use crate::repo::versions;
+use crate::repo::versions::PackedVersion;
 use crate::state::AppState;
 use crate::targets::Target;
 use crate::telemetry;
 
 /// Rows read from a store per batch.
-const BATCH: usize = 240;
+const BATCH: usize = 128;
+
+/// Batches read at once (see [`refresh_side`]).
+const READERS: usize = 2;
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SideStats {
@@ -70,11 +76,18 @@ fn marker_key(side: &str, branch: &str) -> String {
 
 /// What a side's refresh found.
 pub struct Refreshed {
-    /// The side's states, when they were loaded (`None`: the store did not change at all since
-    /// the last scan, so nothing was listed, loaded or read).
+    /// The side's states, when they were loaded (`None`: no row moved, so the caller loads them
+    /// only if it needs them).
     pub states: Option<States>,
     pub stats: SideStats,
+    /// The versions this refresh canonicalised, packed, when asked to retain them: a staging
+    /// row canonicalised is most often an item's version, which [`keep`] stores without
+    /// reading and canonicalising it again.
+    pub packed: HashMap<String, PackedVersion>,
 }
+
+/// Versions a refresh retains at most (~3 KB each, packed); past this, [`keep`] reads again.
+const RETAIN_AT_MOST: usize = 5000;
 
 /// Brings one side's states up to date with its store.
 ///
@@ -88,66 +101,117 @@ pub async fn refresh_side(
     branch: &str,
     full: bool,
     known: Arc<Fingerprints>,
+    retain: bool,
 ) -> Result<Refreshed> {
+    let began = Instant::now();
     let marker_key = marker_key(side, branch);
     let marker = store.change_marker();
     if !full && store.unchanged_for(&marker_key) {
-        return Ok(Refreshed { states: None, stats: SideStats { unchanged_store: true, ..Default::default() } });
+        let stats = SideStats { unchanged_store: true, ..Default::default() };
+        return Ok(Refreshed { states: None, stats, packed: HashMap::new() });
     }
-    let mut states = states::load(db, side, branch).await?;
     let stamps = store.stamps().await?;
     let mut stats = SideStats { listed: stamps.len(), ..Default::default() };
-
     let listed: HashSet<&str> = stamps.iter().map(|s| s.id.as_str()).collect();
-    let removed: Vec<String> = states.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
-    let to_read: Vec<String> = stamps
-        .iter()
-        .filter(|s| full || states.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
-        .map(|s| s.id.clone())
-        .collect();
+    // A full scan reads every row and needs every state; otherwise the listing is compared
+    // with stamps alone, and states are loaded only when something moved.
+    let (loaded, removed, to_read) = if full {
+        let states = states::load(db, side, branch).await?;
+        let removed: Vec<String> = states.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
+        let to_read: Vec<String> = stamps.iter().map(|s| s.id.clone()).collect();
+        (Some(states), removed, to_read)
+    } else {
+        let known = states::stamps(db, side, branch).await?;
+        let removed: Vec<String> = known.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
+        let to_read: Vec<String> = stamps
+            .iter()
+            .filter(|s| known.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
+            .map(|s| s.id.clone())
+            .collect();
+        (None, removed, to_read)
+    };
     stats.read = to_read.len();
     stats.removed = removed.len();
     if to_read.is_empty() && removed.is_empty() {
         store.set_marker(&marker_key, marker);
-        return Ok(Refreshed { states: Some(states), stats });
+        return Ok(Refreshed { states: loaded, stats, packed: HashMap::new() });
     }
+    let mut states = match loaded {
+        Some(s) => s,
+        None => states::load(db, side, branch).await?,
+    };
 
     // Known bytes: this side's own, then those the caller knows (production's, for staging).
     let own = Arc::new(fingerprints([&states]));
     // What an item's error names: the side, never the store's address (viewers read it).
     let label: Arc<str> = format!("{side} store").into();
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RawChart>>>(2);
-    let reader_store = store.clone();
-    let reader = tokio::spawn(async move {
-        for chunk in to_read.chunks(BATCH) {
-            let batch = reader_store.read(chunk).await;
-            let failed = batch.is_err();
-            if tx.send(batch).await.is_err() || failed {
-                break;
-            }
-        }
-    });
+    // Two readers, each on its own connection, take every other batch: reading a SQLite store
+    // is one core's work per connection, and a warm scan is mostly reading.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<RawChart>>>(READERS);
+    let to_read: Arc<[String]> = to_read.into();
+    let readers: Vec<_> = (0..READERS)
+        .map(|first| {
+            let (store, to_read, tx) = (store.clone(), to_read.clone(), tx.clone());
+            tokio::spawn(async move {
+                for chunk in to_read.chunks(BATCH).skip(first).step_by(READERS) {
+                    let batch = store.read(chunk).await;
+                    let failed = batch.is_err();
+                    if tx.send(batch).await.is_err() || failed {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
 
     let mut changed = Vec::new();
+    let mut packed = HashMap::new();
     while let Some(batch) = rx.recv().await {
         let batch = batch?;
         let (own, known, label) = (own.clone(), known.clone(), label.clone());
+        let retain = retain && packed.len() < RETAIN_AT_MOST;
         let processed = tokio::task::spawn_blocking(move || {
-            batch.par_iter().map(|raw| state_of(raw, [&own, &known], &label)).collect::<Vec<_>>()
+            batch
+                .par_iter()
+                .map(|raw| {
+                    let (state, version) = state_of(raw, [&own, &known], &label);
+                    let canonicalised = version.is_some();
+                    (state, canonicalised, version.filter(|_| retain).map(|v| PackedVersion::of(&v)))
+                })
+                .collect::<Vec<_>>()
         })
         .await
         .map_err(Error::internal)?;
-        let versions: Vec<&CanonicalChart> = processed.iter().filter_map(|(_, v)| v.as_ref()).collect();
-        stats.canonicalised += versions.len();
-        versions::insert(db, &versions).await?;
-        // A re-read row that says what Chartgate already knew needs no write.
-        changed.extend(processed.into_iter().map(|(s, _)| s).filter(|s| states.get(&s.chart_id) != Some(s)));
+        for (state, canonicalised, version) in processed {
+            stats.canonicalised += usize::from(canonicalised);
+            if let Some(v) = version {
+                packed.insert(v.hash().to_string(), v);
+            }
+            // A re-read row that says what Chartgate already knew needs no write.
+            if states.get(&state.chart_id) != Some(&state) {
+                changed.push(state);
+            }
+        }
     }
-    reader.await.map_err(Error::internal)?;
+    for reader in readers {
+        reader.await.map_err(Error::internal)?;
+    }
 
     stats.errors = changed.iter().filter(|s| s.error.is_some()).count();
+    let read_in = began.elapsed();
     states::write(db, side, branch, &changed, &removed).await?;
+    tracing::debug!(
+        side,
+        branch,
+        read = stats.read,
+        canonicalised = stats.canonicalised,
+        changed = changed.len(),
+        read_ms = read_in.as_millis() as u64,
+        total_ms = began.elapsed().as_millis() as u64,
+        "side refreshed"
+    );
     for id in &removed {
         states.remove(id);
     }
@@ -155,7 +219,7 @@ pub async fn refresh_side(
         states.insert(s.chart_id.clone(), s);
     }
     store.set_marker(&marker_key, marker);
-    Ok(Refreshed { states: Some(states), stats })
+    Ok(Refreshed { states: Some(states), stats, packed })
 }
 
 /// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
@@ -280,7 +344,7 @@ async fn scan_branch(
     let started = Instant::now();
     let name = branch.name.as_str();
     let target_name = branch.target.as_str();
-    let prod = refresh_side(db, target, PRODUCTION, target_name, full, Default::default()).await?;
+    let prod = refresh_side(db, target, PRODUCTION, target_name, full, Default::default(), false).await?;
     let mut prod_states = prod.states;
     // The target's states are needed to reuse its versions for staging rows; when staging did
     // not change at all (the common rescan), they are not loaded.
@@ -295,8 +359,9 @@ async fn scan_branch(
             known
         }
     };
-    let stage = refresh_side(db, staging, STAGING, name, full, Arc::new(known)).await?;
+    let stage = refresh_side(db, staging, STAGING, name, full, Arc::new(known), true).await?;
     let (prod_stats, stage_stats) = (prod.stats, stage.stats);
+    let mut packed = stage.packed;
     // The target is shared: another branch's scan may have brought its changes in already.
     let target_generation = states::generation(db, PRODUCTION, target_name).await?;
     let moved = full
@@ -314,7 +379,20 @@ async fn scan_branch(
         };
         let baseline = states::load(db, BASELINE, name).await?;
         let items = items_of(&baseline, &stage_states, &prod_states);
+        let wanted = keep::wanted(&items, &baseline, &stage_states, &prod_states);
+        let items_at = started.elapsed();
+        let stored = keep::keep(db, &wanted, &mut packed, staging, target).await?;
+        let kept_at = started.elapsed();
         items::replace(db, name, &items).await?;
+        tracing::debug!(
+            branch = name,
+            items = items.len(),
+            versions_stored = stored,
+            items_ms = items_at.as_millis() as u64,
+            keep_ms = (kept_at - items_at).as_millis() as u64,
+            replace_ms = (started.elapsed() - kept_at).as_millis() as u64,
+            "items rebuilt"
+        );
         items.len()
     } else {
         items::count(db, name).await?
@@ -343,7 +421,7 @@ pub struct FreshTarget {
 pub async fn fresh_target(state: &AppState, target: &Target) -> Result<FreshTarget> {
     let store = state.target_store(target).await?;
     let held = state.scan_locks.for_target(&target.name).await.lock_owned().await;
-    refresh_side(&state.db, &store, PRODUCTION, &target.name, false, Default::default()).await?;
+    refresh_side(&state.db, &store, PRODUCTION, &target.name, false, Default::default(), false).await?;
     Ok(FreshTarget { _held: held })
 }
 

@@ -1,10 +1,11 @@
 //! The application state every feature shares: configuration, Chartgate's database, the open
-//! chart stores and the scan locks. Built once at start-up (the server, each CLI command).
+//! chart stores, the scan locks and the list cache. Built once at start-up (the server, each CLI command).
 //! The HTTP edge wraps it with what only the web needs (see [`crate::http::WebState`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use app::types::ItemCounts;
 use tokio::sync::Mutex;
 
 use crate::charts::{ChartStore, StorePools};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub db: Db,
     pub stores: StorePools,
     pub scan_locks: ScanLocks,
+    /// Diff-list counts by branch revision (see [`ListCache`]).
+    pub lists: ListCache,
 }
 
 impl AppState {
@@ -35,6 +38,7 @@ impl AppState {
             db,
             stores: StorePools::default(),
             scan_locks: ScanLocks::default(),
+            lists: ListCache::default(),
         })
     }
 
@@ -53,6 +57,46 @@ impl AppState {
 /// target's store) never interleave their writes. A branch's lock holds when its last successful
 /// scan began, so callers that queued behind a scan which began after they asked can use it
 /// instead of scanning again.
+/// What every diff list of a branch counts, kept by the branch's revision.
+///
+/// Counting a branch's items with their decisions reads every item; a branch's revision moves
+/// with every change to them (database triggers, in the writing transaction), so a count read at
+/// a revision is the count until the revision moves — on this replica or any other. The revision
+/// is read before counting, so a cached count is never older than its revision.
+#[derive(Clone, Default)]
+pub struct ListCache {
+    counts: Arc<std::sync::Mutex<HashMap<String, (i64, ItemCounts)>>>,
+    totals: Arc<std::sync::Mutex<HashMap<(String, String), (i64, i64)>>>,
+}
+
+/// Filtered totals kept at most (a filter is a key; past this the map starts over).
+const TOTALS_KEPT: usize = 4096;
+
+impl ListCache {
+    pub fn counts(&self, branch: &str, revision: i64) -> Option<ItemCounts> {
+        let counts = self.counts.lock().expect("list cache lock");
+        counts.get(branch).filter(|(r, _)| *r == revision).map(|(_, c)| c.clone())
+    }
+
+    pub fn keep_counts(&self, branch: &str, revision: i64, counts: &ItemCounts) {
+        self.counts.lock().expect("list cache lock").insert(branch.to_string(), (revision, counts.clone()));
+    }
+
+    /// The total of a filtered list (`filter`: the filter's SQL and values, as one key).
+    pub fn total(&self, branch: &str, filter: &str, revision: i64) -> Option<i64> {
+        let totals = self.totals.lock().expect("list cache lock");
+        totals.get(&(branch.to_string(), filter.to_string())).filter(|(r, _)| *r == revision).map(|(_, n)| *n)
+    }
+
+    pub fn keep_total(&self, branch: &str, filter: &str, revision: i64, total: i64) {
+        let mut totals = self.totals.lock().expect("list cache lock");
+        if totals.len() >= TOTALS_KEPT {
+            totals.clear();
+        }
+        totals.insert((branch.to_string(), filter.to_string()), (revision, total));
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct ScanLocks {
     targets: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,

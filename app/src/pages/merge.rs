@@ -29,11 +29,23 @@ pub fn MergeView(plan: MergePlan, branch: String, can_review: bool) -> impl Into
     let action = format!("{}/merge", chart_url(&branch, &plan.chart_id));
     let conflicting = plan.entries.iter().filter(|e| e.conflicting).count();
     let from_production = plan.entries.iter().filter(|e| e.from == Some(MergeSide::Production)).count();
-    let summary = format!(
-        "{} path{} changed since the fork: {conflicting} on both sides (choose one), {from_production} on production only (brought in), the rest on staging only (kept).",
-        plan.entries.len(),
-        if plan.entries.len() == 1 { "" } else { "s" },
-    );
+    let from_staging = plan.entries.len() - conflicting - from_production;
+    let paths = plan.entries.len();
+    let summary = if plan.without_base {
+        format!(
+            "{paths} path{} differ between staging and production. The common base of this conflict was not kept (both stores changed the chart between two scans), so each difference is a choice.",
+            if paths == 1 { "" } else { "s" },
+        )
+    } else {
+        let mut parts = vec![format!("{conflicting} on both sides (choose one)")];
+        if from_production > 0 {
+            parts.push(format!("{from_production} on production only (brought in)"));
+        }
+        if from_staging > 0 {
+            parts.push(format!("{from_staging} on staging only (kept)"));
+        }
+        format!("{paths} path{} changed since the fork: {}.", if paths == 1 { "" } else { "s" }, parts.join(", "))
+    };
     let rows = plan.entries.into_iter().map(|e| view! { <MergeRow entry=e can_review /> }).collect_view();
     view! {
         <section class="merge" data-testid="merge" aria-label="Merge">

@@ -17,17 +17,24 @@ use serde_json::{json, Map, Value};
 const PARTS: [&str; 3] = ["config", "data", "metadata"];
 
 /// The changed paths of a conflict, in part then path order.
-pub fn plan(baseline: &ChartVersion, staging: &ChartVersion, production: &ChartVersion) -> Vec<MergeEntry> {
+///
+/// Without a baseline (its text was not kept: both stores changed the chart between two scans),
+/// no side's change can be told to be one-sided, so every path where staging and production
+/// differ is a choice to make.
+pub fn plan(baseline: Option<&ChartVersion>, staging: &ChartVersion, production: &ChartVersion) -> Vec<MergeEntry> {
     let mut entries = Vec::new();
     for part in PARTS {
-        let (b, s, p) = (leaves(part, baseline), leaves(part, staging), leaves(part, production));
+        let b = baseline.map(|b| leaves(part, b)).unwrap_or_default();
+        let (s, p) = (leaves(part, staging), leaves(part, production));
         let paths: BTreeSet<&String> = b.keys().chain(s.keys()).chain(p.keys()).collect();
         for path in paths {
             let (bv, sv, pv) = (b.get(path), s.get(path), p.get(path));
             if sv == pv {
                 continue; // unchanged, or the same change on both sides
             }
-            let from = if sv == bv {
+            let from = if baseline.is_none() {
+                None
+            } else if sv == bv {
                 Some(MergeSide::Production)
             } else if pv == bv {
                 Some(MergeSide::Staging)
@@ -245,7 +252,7 @@ mod tests {
             json!({"rows": [{"entity": "France", "time": 2000, "value": 5}, {"entity": "Chad", "time": 2000, "value": 2}]}),
             json!({"unit": "‰", "source": "World Bank"}),
         );
-        let entries = plan(&b, &s, &p);
+        let entries = plan(Some(&b), &s, &p);
         let summary: Vec<(&str, Option<MergeSide>)> = entries.iter().map(|e| (e.path.as_str(), e.from)).collect();
         assert_eq!(
             summary,
@@ -295,10 +302,28 @@ mod tests {
             json!({}),
         );
         let p = version(json!({"a": {"b": 9}, "same": 5}), json!({"rows": []}), json!({}));
-        let entries = plan(&b, &s, &p);
+        let entries = plan(Some(&b), &s, &p);
         assert!(entries.iter().all(|e| e.path != "/config/same"), "the same change on both sides is no entry");
         assert!(entries.iter().any(|e| e.path == "/config/new~1key"), "pointer segments are escaped");
         let (config, _, _) = merged(&s, &entries, &BTreeMap::new()).unwrap();
         assert_eq!(config, json!({"a": {"b": 9}, "new/key": 1, "same": 5}));
+    }
+
+    #[test]
+    fn without_a_baseline_every_difference_is_a_choice() {
+        let s = version(json!({"title": "A", "type": "line", "same": 1}), json!({"rows": []}), json!({"unit": "$"}));
+        let p = version(json!({"title": "B", "same": 1}), json!({"rows": []}), json!({"unit": "%"}));
+        let entries = plan(None, &s, &p);
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["/config/title", "/config/type", "/metadata/unit"]);
+        assert!(entries.iter().all(|e| e.conflicting && e.from.is_none() && e.baseline.is_none()));
+        let choose = BTreeMap::from([
+            ("/config/title".to_string(), MergeSide::Production),
+            ("/config/type".to_string(), MergeSide::Staging),
+            ("/metadata/unit".to_string(), MergeSide::Production),
+        ]);
+        let (config, _, metadata) = merged(&s, &entries, &choose).unwrap();
+        assert_eq!(config, json!({"title": "B", "type": "line", "same": 1}));
+        assert_eq!(metadata, json!({"unit": "%"}));
     }
 }

@@ -41,6 +41,33 @@ where
     Ok(())
 }
 
+/// Appends many events in multi-row statements (a sync plan's skipped items: thousands at once,
+/// inside the transaction that holds SQLite's one writer).
+pub async fn append_many(conn: &mut sqlx::AnyConnection, events: &[Event<'_>]) -> Result<()> {
+    let at = db::now();
+    let rows: Vec<(&Event<'_>, Option<String>)> =
+        events.iter().map(|e| (e, e.detail.as_ref().map(Value::to_string))).collect();
+    db::insert_rows(
+        conn,
+        "insert into audit_events (at, actor, action, branch, chart_id, staging_hash, production_hash, detail)
+         values {values}",
+        8,
+        &rows,
+        |row, (e, detail)| {
+            row.push(at.as_str())
+                .push(e.actor)
+                .push(e.action)
+                .push(e.branch)
+                .push(e.chart_id)
+                .push(e.staging_hash)
+                .push(e.production_hash)
+                .push(detail.as_deref());
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 const COLUMNS: &str = "id, at, actor, action, branch, chart_id, staging_hash, production_hash, detail";
 pub const MAX_PER_PAGE: u32 = 1000;
 

@@ -25,6 +25,8 @@ pub struct BranchRow {
     pub kind: String,
     /// The generation of the target's side the items were built from (`-1`: never built).
     pub target_generation: i64,
+    /// Bumped by every change to the branch's items or decisions (triggers, migration 0014).
+    pub revision: i64,
 }
 
 impl BranchRow {
@@ -35,7 +37,8 @@ impl BranchRow {
 }
 
 const COLUMNS: &str = "name, raw_name, store_url, preview_url, state, created_at, created_by, merged_at, \
-                       archived_at, last_scan_at, last_scan_ms, scan_error, scan_error_detail, target, kind, target_generation";
+                       archived_at, last_scan_at, last_scan_ms, scan_error, scan_error_detail, target, kind, target_generation, \
+                       revision";
 
 pub async fn get(db: &Db, name: &str) -> Result<Option<BranchRow>> {
     Ok(sqlx::query_as(&format!("select {COLUMNS} from branches where name = $1"))

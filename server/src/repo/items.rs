@@ -202,10 +202,25 @@ pub enum Order {
 
 /// One page of a branch's items matching `filter` (built on `$1` = the branch), and how many
 /// match in all.
-pub async fn page(db: &Db, filter: &Filter, order: Order, per_page: u32, page: u32) -> Result<(Vec<DiffItem>, i64)> {
+///
+/// `known_total`, the filter's total when the caller knows it, saves counting it again.
+pub async fn page(
+    db: &Db,
+    filter: &Filter,
+    order: Order,
+    per_page: u32,
+    page: u32,
+    known_total: Option<i64>,
+) -> Result<(Vec<DiffItem>, i64)> {
     let clause = filter.sql();
-    let count_sql = format!("select count(*) as n from item_decisions where branch = $1{clause}");
-    let total: Count = sqlx::query_as_with(&count_sql, filter.arguments()).fetch_one(&db.pool).await?;
+    let total = match known_total {
+        Some(n) => n,
+        None => {
+            let count_sql = format!("select count(*) as n from item_decisions where branch = $1{clause}");
+            let total: Count = sqlx::query_as_with(&count_sql, filter.arguments()).fetch_one(&db.pool).await?;
+            total.n
+        }
+    };
     let order = match order {
         Order::Changed => "changed_at desc, slug",
         Order::Slug => "slug",
@@ -218,7 +233,7 @@ pub async fn page(db: &Db, filter: &Filter, order: Order, per_page: u32, page: u
     );
     let rows: Vec<DecisionRow> = sqlx::query_as_with(&sql, filter.arguments()).fetch_all(&db.pool).await?;
     let items = rows.into_iter().map(DecisionRow::into_item).collect::<Result<_>>()?;
-    Ok((items, total.n))
+    Ok((items, total))
 }
 
 /// One item with its decision.

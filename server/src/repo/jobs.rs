@@ -497,7 +497,7 @@ pub async fn approved_without_item(db: &Db, branch: &str) -> Result<Vec<Approved
          from reviews r
          join branches b on b.name = r.branch
          left join chart_states p on p.side = 'production' and p.branch = b.target and p.chart_id = r.chart_id
-         left join versions v on v.hash = r.staging_hash
+         left join version_texts v on v.hash = r.staging_hash
          where r.branch = $1 and r.status = 'approved'
            and not exists (select 1 from branch_items i where i.branch = r.branch and i.chart_id = r.chart_id)",
     )

@@ -1,27 +1,96 @@
-//! The content store: every version Chartgate has seen, once, addressed by its hash. Append-only.
+//! The content store: the versions something points at, once each, addressed by their hash and
+//! kept compressed. Append-only.
+//!
+//! A version's three canonical parts are packed into one zstd frame (`version_texts.packed`):
+//! chart JSON is repetitive (the same keys on every data row), so a 25 KB chart takes ~3 KB.
+//! Which versions are kept at all is the scan's choice (`scans::keep`).
 
 use app::types::ChartVersion;
+use rayon::prelude::*;
 
 use crate::charts::CanonicalChart;
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 
+/// zstd's default level: at the size of a chart, level 1 saves a tenth of the time and costs a
+/// tenth of the ratio; neither matters next to reading the chart.
+const LEVEL: i32 = 3;
+
+/// The three parts as one buffer: `config` and `data` each after its length (u64, little
+/// endian), then `metadata` to the end.
+fn pack(config: &str, data: &str, metadata: &str) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16 + config.len() + data.len() + metadata.len());
+    for part in [config, data] {
+        buf.extend_from_slice(&(part.len() as u64).to_le_bytes());
+        buf.extend_from_slice(part.as_bytes());
+    }
+    buf.extend_from_slice(metadata.as_bytes());
+    // One compression context per thread, reused: making one costs about as much as
+    // compressing a small chart.
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with_borrow_mut(|c| {
+        let c = match c {
+            Some(c) => c,
+            None => c.insert(zstd::bulk::Compressor::new(LEVEL).expect("zstd accepts its default level")),
+        };
+        c.compress(&buf).expect("compressing a buffer in memory does not fail")
+    })
+}
+
+/// [`pack`] undone; `None` when the bytes are not a packed version (a damaged content store).
+fn unpack(packed: &[u8]) -> Option<(String, String, String)> {
+    let buf = zstd::stream::decode_all(packed).ok()?;
+    let mut rest = buf.as_slice();
+    let mut part = || -> Option<String> {
+        let len = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?) as usize;
+        let text = std::str::from_utf8(rest.get(8..8 + len)?).ok()?.to_string();
+        rest = &rest[8 + len..];
+        Some(text)
+    };
+    let (config, data) = (part()?, part()?);
+    Some((config, data, std::str::from_utf8(rest).ok()?.to_string()))
+}
+
+/// A version ready to store: its text packed ([`PackedVersion::of`] is CPU work; callers run it
+/// off the async threads, beside the canonicalisation that made the version).
+pub struct PackedVersion {
+    hash: String,
+    slug: String,
+    packed: Vec<u8>,
+}
+
+impl PackedVersion {
+    pub fn of(v: &CanonicalChart) -> PackedVersion {
+        PackedVersion { hash: v.hash.clone(), slug: v.slug.clone(), packed: pack(&v.config, &v.data, &v.metadata) }
+    }
+
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
 /// Stores versions not seen before.
-pub async fn insert(db: &Db, versions: &[&CanonicalChart]) -> Result<()> {
+pub async fn insert(db: &Db, versions: &[PackedVersion]) -> Result<()> {
     if versions.is_empty() {
         return Ok(());
     }
+    store_packed(db, versions).await
+}
+
+async fn store_packed(db: &Db, packed: &[PackedVersion]) -> Result<()> {
     let now = db::now();
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
     db::insert_rows(
         &mut tx,
-        "insert into versions (hash, slug, config, data, metadata, created_at) values {values}
-         on conflict (hash) do nothing",
-        6,
-        versions,
+        "insert into version_texts (hash, slug, packed, created_at) values {values} on conflict (hash) do nothing",
+        4,
+        packed,
         |row, v| {
-            row.push(&v.hash).push(&v.slug).push(&v.config).push(&v.data).push(&v.metadata).push(&now);
+            row.push(&v.hash).push(&v.slug).push(v.packed.as_slice()).push(&now);
         },
     )
     .await?;
@@ -29,39 +98,8 @@ pub async fn insert(db: &Db, versions: &[&CanonicalChart]) -> Result<()> {
     Ok(())
 }
 
-#[derive(sqlx::FromRow)]
-struct VersionRow {
-    hash: String,
-    slug: String,
-    config: String,
-    data: String,
-    metadata: String,
-}
-
-/// One version; its parts are the canonical text it was hashed over, so they always parse. A
-/// part that does not is a damaged content store, and an error — never a silent `null`.
-pub async fn get(db: &Db, hash: &str) -> Result<Option<ChartVersion>> {
-    let row: Option<VersionRow> =
-        sqlx::query_as("select hash, slug, config, data, metadata from versions where hash = $1")
-            .bind(hash)
-            .fetch_optional(&db.pool)
-            .await?;
-    let Some(r) = row else { return Ok(None) };
-    let parse = |part: &str, text: &str| {
-        serde_json::from_str(text)
-            .map_err(|e| Error::internal(format!("version {hash}: stored {part} is not valid JSON: {e}")))
-    };
-    Ok(Some(ChartVersion {
-        config: parse("config", &r.config)?,
-        data: parse("data", &r.data)?,
-        metadata: parse("metadata", &r.metadata)?,
-        hash: r.hash,
-        slug: r.slug,
-    }))
-}
-
 /// A version's canonical text exactly as stored: the bytes its hash was computed over.
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug)]
 pub struct VersionText {
     pub slug: String,
     pub config: String,
@@ -69,11 +107,40 @@ pub struct VersionText {
     pub metadata: String,
 }
 
+#[derive(sqlx::FromRow)]
+struct PackedRow {
+    slug: String,
+    packed: Vec<u8>,
+}
+
+/// A version's text, unpacked. A row that does not unpack is a damaged content store: an error,
+/// never a silent absence.
 pub async fn text(db: &Db, hash: &str) -> Result<Option<VersionText>> {
-    Ok(sqlx::query_as("select slug, config, data, metadata from versions where hash = $1")
+    let row: Option<PackedRow> = sqlx::query_as("select slug, packed from version_texts where hash = $1")
         .bind(hash)
         .fetch_optional(&db.pool)
-        .await?)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (config, data, metadata) =
+        unpack(&row.packed).ok_or_else(|| Error::internal(format!("version {hash}: stored text does not unpack")))?;
+    Ok(Some(VersionText { slug: row.slug, config, data, metadata }))
+}
+
+/// One version, parsed; its parts are the canonical text it was hashed over, so they always
+/// parse. A part that does not is a damaged content store, and an error — never a silent `null`.
+pub async fn get(db: &Db, hash: &str) -> Result<Option<ChartVersion>> {
+    let Some(t) = text(db, hash).await? else { return Ok(None) };
+    let parse = |part: &str, text: &str| {
+        serde_json::from_str(text)
+            .map_err(|e| Error::internal(format!("version {hash}: stored {part} is not valid JSON: {e}")))
+    };
+    Ok(Some(ChartVersion {
+        config: parse("config", &t.config)?,
+        data: parse("data", &t.data)?,
+        metadata: parse("metadata", &t.metadata)?,
+        hash: hash.to_string(),
+        slug: t.slug,
+    }))
 }
 
 /// The version of an optional hash (`None` for a chart absent on that side).
@@ -81,5 +148,66 @@ pub async fn get_opt(db: &Db, hash: Option<&str>) -> Result<Option<ChartVersion>
     match hash {
         Some(h) => get(db, h).await,
         None => Ok(None),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct LegacyRow {
+    hash: String,
+    slug: String,
+    config: String,
+    data: String,
+    metadata: String,
+}
+
+/// Moves the uncompressed rows of `versions` (before migration 0012) into `version_texts`, a
+/// batch per transaction, so a database from before keeps every version it had. Returns how
+/// many were moved; on a database that has none left this is one small query.
+pub async fn move_legacy(db: &Db) -> Result<usize> {
+    let mut moved = 0;
+    loop {
+        let rows: Vec<LegacyRow> =
+            sqlx::query_as("select hash, slug, config, data, metadata from versions order by hash limit 200")
+                .fetch_all(&db.pool)
+                .await?;
+        if rows.is_empty() {
+            return Ok(moved);
+        }
+        let packed: Vec<PackedVersion> = rows
+            .par_iter()
+            .map(|r| PackedVersion {
+                hash: r.hash.clone(),
+                slug: r.slug.clone(),
+                packed: pack(&r.config, &r.data, &r.metadata),
+            })
+            .collect();
+        store_packed(db, &packed).await?;
+        let _guard = db.write_guard().await;
+        let mut tx = db.pool.begin().await?;
+        let sql = format!("delete from versions where hash in ({})", db::placeholders(0, rows.len()));
+        let mut q = sqlx::query(&sql);
+        for r in &rows {
+            q = q.bind(&r.hash);
+        }
+        q.execute(&mut *tx).await?;
+        tx.commit().await?;
+        moved += rows.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_keeps_every_byte_of_every_part() {
+        for (c, d, m) in [("{}", "{}", "{}"), ("", "", ""), ("{\"t\":\"é 太\"}", "{\"rows\":[]}", "")] {
+            let packed = pack(c, d, m);
+            assert_eq!(unpack(&packed), Some((c.to_string(), d.to_string(), m.to_string())));
+        }
+        let data =
+            format!("{{\"rows\":[{}]}}", vec!["{\"entity\":\"France\",\"time\":2000,\"value\":1.5}"; 300].join(","));
+        assert!(pack("{}", &data, "{}").len() * 10 < data.len(), "repetitive chart JSON compresses well");
+        assert_eq!(unpack(b"not zstd"), None);
     }
 }

@@ -107,16 +107,22 @@ async fn fix_plan(run: &Run<'_>, job: &Claimed) -> Result<(), Stop> {
     let _guard = state.db.write_guard().await;
     let mut tx = held(run, job).await?;
     jobs::save_plan(&mut tx, job.id, &plan, &now).await?;
-    for p in plan.iter().filter(|p| p.outcome.is_some()) {
-        let (outcome, why) = p.outcome.expect("filtered");
-        let item = Unfinished {
-            chart_id: p.chart_id.clone(),
-            action: p.action,
-            expected_hash: p.expected_hash.clone(),
-            target_hash: p.target_hash.clone(),
-        };
-        audit::append(&mut *tx, item_event(job, &item, outcome, why, false)).await?;
-    }
+    let settled: Vec<(Unfinished, SyncOutcome, Option<&str>)> = plan
+        .iter()
+        .filter_map(|p| {
+            let (outcome, why) = p.outcome?;
+            let item = Unfinished {
+                chart_id: p.chart_id.clone(),
+                action: p.action,
+                expected_hash: p.expected_hash.clone(),
+                target_hash: p.target_hash.clone(),
+            };
+            Some((item, outcome, why))
+        })
+        .collect();
+    let events: Vec<Event<'_>> =
+        settled.iter().map(|(item, outcome, why)| item_event(job, item, *outcome, *why, false)).collect();
+    audit::append_many(&mut tx, &events).await?;
     audit::append(
         &mut *tx,
         Event {
@@ -271,9 +277,9 @@ pub(super) async fn finish(run: &Run<'_>, job: &Claimed, error: Option<String>) 
         let why = format!("not attempted: {e}");
         let unreached = jobs::unfinished(&mut tx, job.id).await?;
         jobs::fail_unfinished(&mut tx, job.id, &why, &now).await?;
-        for item in &unreached {
-            audit::append(&mut *tx, item_event(job, item, SyncOutcome::Failed, Some(&why), false)).await?;
-        }
+        let events: Vec<Event<'_>> =
+            unreached.iter().map(|item| item_event(job, item, SyncOutcome::Failed, Some(&why), false)).collect();
+        audit::append_many(&mut tx, &events).await?;
     }
     let mut by_outcome = serde_json::Map::new();
     let mut done = 0i64;

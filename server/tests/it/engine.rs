@@ -79,6 +79,25 @@ async fn stores_read_write_and_name_themselves_in_errors(env: &TestEnv) {
 }
 on_both!(stores_read_write_and_name_themselves_in_errors);
 
+/// `chartgate store prepare` adds the optional index of design §3, once; SQLite then lists
+/// `(id, updated_at)` from it instead of walking every chart's JSON.
+async fn stores_are_prepared_for_cheap_listing(env: &TestEnv) {
+    let (_, production) = env.state().await;
+    assert!(!production.has_stamps_index().await.unwrap());
+    assert!(production.prepare().await.unwrap(), "added");
+    assert!(!production.prepare().await.unwrap(), "safe to repeat");
+    assert!(production.has_stamps_index().await.unwrap());
+    if production.backend == chartgate::db::Backend::Sqlite {
+        let plan = sqlx::query("explain query plan select id, updated_at from charts")
+            .fetch_one(production.pool())
+            .await
+            .unwrap()
+            .get::<String, _>("detail");
+        assert!(plan.contains("COVERING INDEX charts_id_updated_at"), "{plan}");
+    }
+}
+on_both!(stores_are_prepared_for_cheap_listing);
+
 /// Production and a staging copy with every kind of change and of non-change.
 pub async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
     let (state, production) = env.state().await;
@@ -113,6 +132,9 @@ pub async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
         .await
         .unwrap();
     staging.delete("gone").await.unwrap();
+    // Chartgate sees the branch's work before production moves on (a running server would):
+    // the conflict's base is kept then.
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     production
         .put_many(&[
             edited(&find("conflict"), "config", |v| v["type"] = json!("scatter")),
@@ -236,7 +258,11 @@ on_both!(rescans_are_incremental_and_full_scans_catch_silent_edits);
 async fn versions_are_stored_once(env: &TestEnv) {
     let (state, production, staging) = scenario(env).await;
     let count = || async {
-        sqlx::query("select count(*) as n from versions").fetch_one(&state.db.pool).await.unwrap().get::<i64, _>("n")
+        sqlx::query("select count(*) as n from version_texts")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap()
+            .get::<i64, _>("n")
     };
     let before = count().await;
     let second = env.store("staging2").await;
@@ -253,6 +279,70 @@ async fn versions_are_stored_once(env: &TestEnv) {
     let _ = staging;
 }
 on_both!(versions_are_stored_once);
+
+/// The text of a version is kept only where something points at it (`scans::keep`): an unchanged
+/// chart costs a state row; a chart that becomes an item has its versions read from the stores
+/// then; a baseline the target moved away from is kept from staging while staging still has it.
+async fn only_what_items_point_at_is_kept(env: &TestEnv) {
+    let (state, production, staging) = scenario(env).await;
+    let hash_of = |side: &'static str, id: &'static str| {
+        let pool = state.db.pool.clone();
+        async move {
+            sqlx::query("select hash from chart_states where side = $1 and branch = $2 and chart_id = $3")
+                .bind(side)
+                .bind(if side == "production" { "production" } else { "feature-x" })
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get::<String, _>("hash")
+        }
+    };
+    let kept = |hash: String| {
+        let db = state.db.clone();
+        async move { chartgate::repo::versions::text(&db, &hash).await.unwrap().is_some() }
+    };
+    assert!(!kept(hash_of("production", "same").await).await, "an unchanged chart's text is not kept");
+    let prodonly_base = hash_of("baseline", "prodonly").await;
+    assert_ne!(prodonly_base, hash_of("production", "prodonly").await);
+    assert!(kept(prodonly_base).await, "the baseline production moved away from is kept");
+
+    // `same` becomes an item: both sides' versions are read then, and the diff shows them.
+    let same = staging.get("same").await.unwrap().unwrap();
+    let mut edit = edited(&same, "config", |v| v["title"] = json!("Same, renamed"));
+    edit.updated_at = "2026-01-01T00:00:00Z".into();
+    staging.put_many(&[edit]).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
+    let d = diffs::detail(&state, "feature-x", "same").await.unwrap();
+    assert!(d.staging.is_some() && d.production.is_some() && d.baseline.is_some());
+    assert_eq!(d.config_diff.changes[0].path, "/title");
+
+    // `prodonly` changed on staging too: a conflict whose base was kept, merged three-way.
+    let mut s = edited(&staging.get("prodonly").await.unwrap().unwrap(), "config", |v| v["title"] = json!("P"));
+    s.updated_at = "2026-01-02T00:00:00Z".into();
+    staging.put_many(&[s]).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
+    let plan = chartgate::merges::plan(&state, "feature-x", "prodonly").await.unwrap();
+    assert!(!plan.without_base);
+    assert!(plan.entries.iter().all(|e| !e.conflicting), "one-sided changes only: {:?}", plan.entries);
+
+    // `reorder` changed on both sides between two scans: its base's text is in neither store any
+    // more, so the merge makes every difference a choice, and says why.
+    let both = |c: RawChart, title: &str| {
+        let mut c = edited(&c, "config", |v| v["title"] = json!(title));
+        c.updated_at = "2026-01-03T00:00:00Z".into();
+        c
+    };
+    staging.put_many(&[both(staging.get("reorder").await.unwrap().unwrap(), "S")]).await.unwrap();
+    production.put_many(&[both(production.get("reorder").await.unwrap().unwrap(), "P")]).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
+    let d = diffs::detail(&state, "feature-x", "reorder").await.unwrap();
+    assert!(d.item.conflict && d.baseline.is_none() && d.production_config_diff.is_none());
+    let plan = d.merge.expect("a conflict without its base still merges");
+    assert!(plan.without_base);
+    assert!(plan.entries.iter().all(|e| e.conflicting), "{:?}", plan.entries);
+}
+on_both!(only_what_items_point_at_is_kept);
 
 async fn unreadable_rows_and_stores(env: &TestEnv) {
     let (state, _, staging) = scenario(env).await;
@@ -371,3 +461,44 @@ async fn detail_shows_each_part(env: &TestEnv) {
     assert!(matches!(diffs::detail(&state, "feature-x", "same").await, Err(Error::NotFound(_))));
 }
 on_both!(detail_shows_each_part);
+
+/// Diff-list counts and filtered totals are kept per branch revision (`state::ListCache`); the
+/// revision moves with every write to items or decisions (database triggers), so a decision made
+/// through another process, or a scan, shows in this one's next list at once.
+async fn list_counts_follow_every_write_on_any_replica(env: &TestEnv) {
+    let (state, _, staging) = scenario(env).await;
+    let replica = AppState::new((*state.config).clone()).await.unwrap();
+    let approved = |s: &AppState| {
+        let s = s.clone();
+        async move {
+            let q = DiffQuery { status: Some("approved".into()), ..Default::default() };
+            let page = diffs::list(&s, "feature-x", &q, Role::Lead).await.unwrap();
+            (page.counts.approved, page.total)
+        }
+    };
+    assert_eq!(approved(&state).await, (0, 0));
+    let lead = chartgate::accounts::add_user(&replica.db, &Actor::operator("t"), "l@example.org", Role::Lead, None)
+        .await
+        .unwrap();
+    let item = diffs::item(&replica, "feature-x", "cfg").await.unwrap();
+    let req = app::types::ReviewRequest {
+        status: app::types::ReviewStatus::Approved,
+        staging_hash: item.staging_hash,
+        production_hash: item.production_hash,
+        comment: None,
+    };
+    chartgate::reviews::decide(&replica, "feature-x", "cfg", &lead, &req).await.unwrap();
+    assert_eq!(approved(&state).await, (1, 1), "the other process's decision counts here at once");
+
+    let total = |s: &AppState| {
+        let s = s.clone();
+        async move { diffs::list(&s, "feature-x", &DiffQuery::default(), Role::Lead).await.unwrap().total }
+    };
+    let before = total(&state).await;
+    let mut edit = edited(&staging.get("same").await.unwrap().unwrap(), "config", |v| v["title"] = json!("New"));
+    edit.updated_at = "2026-02-02T00:00:00Z".into();
+    staging.put_many(&[edit]).await.unwrap();
+    scans::rescan(&replica, &Actor::system(), "feature-x", false).await.unwrap();
+    assert_eq!(total(&state).await, before + 1, "a scan elsewhere moves the revision too");
+}
+on_both!(list_counts_follow_every_write_on_any_replica);

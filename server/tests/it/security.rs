@@ -137,10 +137,11 @@ async fn sync_writes_the_approved_bytes_or_nothing(env: &TestEnv) {
     approve(&state, "cfg").await;
     approve(&state, "data").await;
     // Someone damages the content store behind Chartgate's back: `data`'s approved version no
-    // longer matches its hash.
+    // longer matches its hash (it holds another version's text).
     let data_hash = diffs::item(&state, "feature-x", "data").await.unwrap().staging_hash.unwrap();
-    sqlx::query("update versions set data = $1 where hash = $2")
-        .bind(r#"{"rows":[]}"#)
+    let cfg_hash = diffs::item(&state, "feature-x", "cfg").await.unwrap().staging_hash.unwrap();
+    sqlx::query("update version_texts set packed = (select packed from version_texts where hash = $1) where hash = $2")
+        .bind(&cfg_hash)
         .bind(&data_hash)
         .execute(&state.db.pool)
         .await
@@ -164,15 +165,11 @@ async fn sync_writes_the_approved_bytes_or_nothing(env: &TestEnv) {
     // `cfg` is written as the stored canonical text, byte for byte.
     assert_eq!(item("cfg").outcome, Some(SyncOutcome::Updated));
     let cfg_hash = item("cfg").version.unwrap();
-    let stored = sqlx::query("select config, data, metadata from versions where hash = $1")
-        .bind(&cfg_hash)
-        .fetch_one(&state.db.pool)
-        .await
-        .unwrap();
+    let stored = chartgate::repo::versions::text(&state.db, &cfg_hash).await.unwrap().unwrap();
     let written = production.get("cfg").await.unwrap().unwrap();
-    assert_eq!(written.config, stored.get::<String, _>("config"));
-    assert_eq!(written.data, stored.get::<String, _>("data"));
-    assert_eq!(written.metadata, stored.get::<String, _>("metadata"));
+    assert_eq!(written.config, stored.config);
+    assert_eq!(written.data, stored.data);
+    assert_eq!(written.metadata, stored.metadata);
 
     // `data` fails loudly, and production keeps what it had.
     assert_eq!(item("data").outcome, Some(SyncOutcome::Failed));
