@@ -3,9 +3,7 @@
 use clap::Parser;
 
 /// Scans parse and rebuild hundreds of megabytes of JSON as many small allocations; mimalloc
-/// serves those markedly faster than the system allocator. Its v2 line: v3 (the crate's default)
-/// keeps freed memory a second before returning it, which at 20,000 charts put the server's peak
-/// above 200 MB (241 MB against 190 MB for the same registration; `bench/scan_bench.py`).
+/// serves those markedly faster than the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

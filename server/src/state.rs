@@ -65,9 +65,14 @@ impl AppState {
 /// is read before counting, so a cached count is never older than its revision.
 #[derive(Clone, Default)]
 pub struct ListCache {
+    /// Branch → (revision, counts).
     counts: Arc<std::sync::Mutex<HashMap<String, (i64, ItemCounts)>>>,
-    totals: Arc<std::sync::Mutex<HashMap<(String, String), (i64, i64)>>>,
+    /// (branch, filter) → (revision, total).
+    totals: Arc<std::sync::Mutex<HashMap<FilterKey, (i64, i64)>>>,
 }
+
+/// A branch and one of its list filters (the filter's SQL and values).
+type FilterKey = (String, String);
 
 /// Filtered totals kept at most (a filter is a key; past this the map starts over).
 const TOTALS_KEPT: usize = 4096;
