@@ -129,10 +129,6 @@ impl Db {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&self.pool).await?;
-        let moved = crate::repo::versions::move_legacy(self).await?;
-        if moved > 0 {
-            tracing::info!(versions = moved, "moved uncompressed versions into version_texts");
-        }
         Ok(())
     }
 

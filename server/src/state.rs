@@ -32,6 +32,11 @@ impl AppState {
         let targets = Arc::new(config.resolve_targets()?);
         let db = Db::connect(&config.database_url).await?;
         db.migrate().await?;
+        // Migration 0012's data step: versions stored uncompressed before it move over.
+        let moved = crate::repo::versions::move_legacy(&db).await?;
+        if moved > 0 {
+            tracing::info!(versions = moved, "moved uncompressed versions into version_texts");
+        }
         Ok(AppState {
             config: Arc::new(config),
             targets,

@@ -502,3 +502,27 @@ async fn list_counts_follow_every_write_on_any_replica(env: &TestEnv) {
     assert_eq!(total(&state).await, before + 1, "a scan elsewhere moves the revision too");
 }
 on_both!(list_counts_follow_every_write_on_any_replica);
+
+/// Versions stored uncompressed before migration 0012 move into `version_texts` when Chartgate
+/// starts, byte for byte.
+async fn versions_from_before_compression_are_moved_at_start(env: &TestEnv) {
+    let (state, _) = env.state().await;
+    let (config, data, metadata) = (r#"{"title":"Old"}"#, r#"{"rows":[]}"#, "{}");
+    let hash = chartgate::charts::canonical::content_hash("old", config, data, metadata);
+    sqlx::query(
+        "insert into versions (hash, slug, config, data, metadata, created_at) values ($1, 'old', $2, $3, $4, 'then')",
+    )
+    .bind(&hash)
+    .bind(config)
+    .bind(data)
+    .bind(metadata)
+    .execute(&state.db.pool)
+    .await
+    .unwrap();
+    let restarted = AppState::new((*state.config).clone()).await.unwrap();
+    let text = chartgate::repo::versions::text(&restarted.db, &hash).await.unwrap().expect("moved");
+    assert_eq!((text.config.as_str(), text.data.as_str(), text.metadata.as_str()), (config, data, metadata));
+    let left = sqlx::query("select count(*) as n from versions").fetch_one(&state.db.pool).await.unwrap();
+    assert_eq!(left.get::<i64, _>("n"), 0);
+}
+on_both!(versions_from_before_compression_are_moved_at_start);
