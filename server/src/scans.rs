@@ -93,7 +93,8 @@ const RETAIN_AT_MOST: usize = 5000;
 ///
 /// A SQLite store whose files did not change since the last scan is not even listed (see
 /// [`ChartStore::change_marker`]); otherwise `(id, updated_at)` is listed and only new or moved
-/// rows are read — all rows when `full`. Only states that differ are written back.
+/// rows are read — all rows when `full`. Only states that differ are written back. With
+/// `retain`, the versions canonicalised on the way are handed back packed (see [`Refreshed`]).
 pub async fn refresh_side(
     db: &Db,
     store: &ChartStore,
