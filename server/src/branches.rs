@@ -276,14 +276,13 @@ pub async fn get(state: &AppState, branch: &str, reader: Role) -> Result<BranchS
 
 /// [`get`], and the revision the summary's counts are of (see [`crate::state::ListCache`]).
 pub async fn get_at(state: &AppState, branch: &str, reader: Role) -> Result<(BranchSummary, i64)> {
-    let name = state.env_name(branch);
-    let row = rows::get(&state.db, &name).await?.ok_or_else(|| not_found(&name))?;
+    let row = row(state, branch).await?;
     let revision = row.revision;
-    let counts = match state.lists.counts(&name, revision) {
+    let counts = match state.lists.counts.get(&row.name, revision) {
         Some(counts) => counts,
         None => {
-            let counts = items::counts(&state.db, &name).await?;
-            state.lists.keep_counts(&name, revision, &counts);
+            let counts = items::counts(&state.db, &row.name).await?;
+            state.lists.counts.keep(row.name.clone(), revision, counts.clone());
             counts
         }
     };

@@ -62,10 +62,10 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
     let f = filter(&summary.name, q)?;
     // The list's total: the branch's when unfiltered, else the filter's, counted once per
     // revision of the branch.
-    let filter_key = format!("{}\u{0}{}", f.sql(), f.binds().join("\u{0}"));
+    let filter_key = (summary.name.clone(), format!("{}\u{0}{}", f.sql(), f.binds().join("\u{0}")));
     let total = match f.sql().is_empty() {
         true => Some(summary.counts.total),
-        false => state.lists.total(&summary.name, &filter_key, revision),
+        false => state.lists.totals.get(&filter_key, revision),
     };
     let views = match state.targets.get(&summary.target) {
         Ok(target) => state.target_store(target).await.ok(),
@@ -105,7 +105,7 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
         _ => items::page(&state.db, &f, order, per_page, page, total).await?,
     };
     if !f.sql().is_empty() {
-        state.lists.keep_total(&summary.name, &filter_key, revision, total);
+        state.lists.totals.keep(filter_key, revision, total);
     }
     if let Some(v) = &views {
         for item in &mut items {
@@ -236,7 +236,8 @@ pub async fn detail_against(
             )))
         }
     };
-    // A conflict with all three sides readable can be merged path by path (design §11). Once
+    // A readable conflict can be merged path by path (design §11), three-way where its base is
+    // known. Once
     // merged on this branch, the production content the merge took in is the base: what the
     // reviewer already chose is not asked again, and only production's later changes come in.
     let merged_base = match history.iter().find(|e| e.branch.as_deref() == Some(name) && e.action == "merge.apply") {

@@ -70,40 +70,42 @@ impl AppState {
 /// is read before counting, so a cached count is never older than its revision.
 #[derive(Clone, Default)]
 pub struct ListCache {
-    /// Branch → (revision, counts).
-    counts: Arc<std::sync::Mutex<HashMap<String, (i64, ItemCounts)>>>,
-    /// (branch, filter) → (revision, total).
-    totals: Arc<std::sync::Mutex<HashMap<FilterKey, (i64, i64)>>>,
+    /// A branch's item counts.
+    pub counts: AtRevision<String, ItemCounts>,
+    /// A branch's filtered total, by (branch, the filter's SQL and values).
+    pub totals: AtRevision<(String, String), i64>,
 }
 
-/// A branch and one of its list filters (the filter's SQL and values).
-type FilterKey = (String, String);
-
 /// Filtered totals kept at most (a filter is a key; past this the map starts over).
-const TOTALS_KEPT: usize = 4096;
+const KEPT_AT_MOST: usize = 4096;
 
-impl ListCache {
-    pub fn counts(&self, branch: &str, revision: i64) -> Option<ItemCounts> {
-        let counts = self.counts.lock().expect("list cache lock");
-        counts.get(branch).filter(|(r, _)| *r == revision).map(|(_, c)| c.clone())
+/// Values read at a branch revision, each answered while the revision is the same.
+pub struct AtRevision<K, V>(Arc<std::sync::Mutex<HashMap<K, (i64, V)>>>);
+
+impl<K, V> Default for AtRevision<K, V> {
+    fn default() -> Self {
+        AtRevision(Default::default())
+    }
+}
+
+impl<K, V> Clone for AtRevision<K, V> {
+    fn clone(&self) -> Self {
+        AtRevision(self.0.clone())
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> AtRevision<K, V> {
+    pub fn get(&self, key: &K, revision: i64) -> Option<V> {
+        let map = self.0.lock().expect("list cache lock");
+        map.get(key).filter(|(r, _)| *r == revision).map(|(_, v)| v.clone())
     }
 
-    pub fn keep_counts(&self, branch: &str, revision: i64, counts: &ItemCounts) {
-        self.counts.lock().expect("list cache lock").insert(branch.to_string(), (revision, counts.clone()));
-    }
-
-    /// The total of a filtered list (`filter`: the filter's SQL and values, as one key).
-    pub fn total(&self, branch: &str, filter: &str, revision: i64) -> Option<i64> {
-        let totals = self.totals.lock().expect("list cache lock");
-        totals.get(&(branch.to_string(), filter.to_string())).filter(|(r, _)| *r == revision).map(|(_, n)| *n)
-    }
-
-    pub fn keep_total(&self, branch: &str, filter: &str, revision: i64, total: i64) {
-        let mut totals = self.totals.lock().expect("list cache lock");
-        if totals.len() >= TOTALS_KEPT {
-            totals.clear();
+    pub fn keep(&self, key: K, revision: i64, value: V) {
+        let mut map = self.0.lock().expect("list cache lock");
+        if map.len() >= KEPT_AT_MOST {
+            map.clear();
         }
-        totals.insert((branch.to_string(), filter.to_string()), (revision, total));
+        map.insert(key, (revision, value));
     }
 }
 

@@ -8,6 +8,10 @@ use serde_json::Value;
 use crate::db::{self, Count, Db, Filter};
 use crate::error::{Error, Result};
 
+/// The columns every append writes, in the order both appends bind them.
+const INSERT: &str =
+    "insert into audit_events (at, actor, action, branch, chart_id, staging_hash, production_hash, detail)";
+
 /// One event to append.
 #[derive(Clone, Debug, Default)]
 pub struct Event<'a> {
@@ -24,20 +28,17 @@ pub async fn append<'c, E>(executor: E, event: Event<'_>) -> Result<()>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "insert into audit_events (at, actor, action, branch, chart_id, staging_hash, production_hash, detail)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(db::now())
-    .bind(event.actor)
-    .bind(event.action)
-    .bind(event.branch)
-    .bind(event.chart_id)
-    .bind(event.staging_hash)
-    .bind(event.production_hash)
-    .bind(event.detail.map(|d| d.to_string()))
-    .execute(executor)
-    .await?;
+    sqlx::query(&format!("{INSERT} values ($1, $2, $3, $4, $5, $6, $7, $8)"))
+        .bind(db::now())
+        .bind(event.actor)
+        .bind(event.action)
+        .bind(event.branch)
+        .bind(event.chart_id)
+        .bind(event.staging_hash)
+        .bind(event.production_hash)
+        .bind(event.detail.map(|d| d.to_string()))
+        .execute(executor)
+        .await?;
     Ok(())
 }
 
@@ -47,23 +48,16 @@ pub async fn append_many(conn: &mut sqlx::AnyConnection, events: &[Event<'_>]) -
     let at = db::now();
     let rows: Vec<(&Event<'_>, Option<String>)> =
         events.iter().map(|e| (e, e.detail.as_ref().map(Value::to_string))).collect();
-    db::insert_rows(
-        conn,
-        "insert into audit_events (at, actor, action, branch, chart_id, staging_hash, production_hash, detail)
-         values {values}",
-        8,
-        &rows,
-        |row, (e, detail)| {
-            row.push(at.as_str())
-                .push(e.actor)
-                .push(e.action)
-                .push(e.branch)
-                .push(e.chart_id)
-                .push(e.staging_hash)
-                .push(e.production_hash)
-                .push(detail.as_deref());
-        },
-    )
+    db::insert_rows(conn, &format!("{INSERT} values {{values}}"), 8, &rows, |row, (e, detail)| {
+        row.push(at.as_str())
+            .push(e.actor)
+            .push(e.action)
+            .push(e.branch)
+            .push(e.chart_id)
+            .push(e.staging_hash)
+            .push(e.production_hash)
+            .push(detail.as_deref());
+    })
     .await?;
     Ok(())
 }

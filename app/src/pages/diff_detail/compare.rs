@@ -246,20 +246,7 @@ fn overlay(
                     {staging}
                 </div>
             </div>
-            <label class="compare-control">
-                "Staging opacity"
-                <input
-                    type="range"
-                    min="0"
-                    max="100"
-                    step="5"
-                    value="100"
-                    data-testid="overlay-opacity"
-                    aria-valuetext=move || format!("{} % staging", opacity.get())
-                    prop:value=move || opacity.get().to_string()
-                    on:input=move |ev| opacity.set(event_target_value(&ev).parse().unwrap_or(100))
-                />
-            </label>
+            {percent_slider("Staging opacity", "5", 100, "overlay-opacity", opacity)}
         </div>
     }
 }
@@ -289,21 +276,35 @@ fn swipe(
                     {staging}
                 </div>
             </div>
-            <label class="compare-control">
-                "Swipe divider"
-                <input
-                    type="range"
-                    min="0"
-                    max="100"
-                    step="1"
-                    value="50"
-                    data-testid="swipe-divider"
-                    aria-valuetext=move || format!("{} % staging", revealed.get())
-                    prop:value=move || revealed.get().to_string()
-                    on:input=move |ev| revealed.set(event_target_value(&ev).parse().unwrap_or(50))
-                />
-            </label>
+            {percent_slider("Swipe divider", "1", 50, "swipe-divider", revealed)}
         </div>
+    }
+}
+
+/// A 0–100 slider under a frame, bound to `value` (what share of staging shows), starting at
+/// `start`; screen readers hear "N % staging".
+fn percent_slider(
+    label: &'static str,
+    step: &'static str,
+    start: u8,
+    testid: &'static str,
+    value: RwSignal<u8>,
+) -> impl IntoView {
+    view! {
+        <label class="compare-control">
+            {label}
+            <input
+                type="range"
+                min="0"
+                max="100"
+                step=step
+                value=start.to_string()
+                data-testid=testid
+                aria-valuetext=move || format!("{} % staging", value.get())
+                prop:value=move || value.get().to_string()
+                on:input=move |ev| value.set(event_target_value(&ev).parse().unwrap_or(start))
+            />
+        </label>
     }
 }
 
