@@ -33,8 +33,8 @@ pub fn MergeView(plan: MergePlan, branch: String, can_review: bool) -> impl Into
     let paths = plan.entries.len();
     let summary = if plan.without_base {
         format!(
-            "{paths} path{} differ between staging and production. The common base of this conflict was not kept (both stores changed the chart between two scans), so each difference is a choice.",
-            if paths == 1 { "" } else { "s" },
+            "{paths} path{} between staging and production. The common base of this conflict was not kept (both stores changed the chart between two scans), so each difference is a choice.",
+            if paths == 1 { " differs" } else { "s differ" },
         )
     } else {
         let mut parts = vec![format!("{conflicting} on both sides (choose one)")];
@@ -84,6 +84,12 @@ pub fn MergeView(plan: MergePlan, branch: String, can_review: bool) -> impl Into
     }
 }
 
+/// A JSON pointer that wraps only after a `/`, never inside a key (`/config/subt|itle`).
+fn breakable(path: &str) -> AnyView {
+    // Type-erased: the merge table's view type is deep enough already for the browser build.
+    path.split_inclusive('/').map(|segment| view! { {segment.to_string()}<wbr /> }).collect_view().into_any()
+}
+
 #[component]
 fn MergeRow(entry: MergeEntry, can_review: bool) -> impl IntoView {
     let name = format!("choice:{}", entry.path);
@@ -117,7 +123,7 @@ fn MergeRow(entry: MergeEntry, can_review: bool) -> impl IntoView {
             class=if entry.conflicting { "conflicting" } else { "merged" }
         >
             <td>
-                <code>{entry.path.clone()}</code>
+                <code class="merge-path">{breakable(&entry.path)}</code>
             </td>
             <td>
                 <code>{shown(&entry.baseline)}</code>
@@ -130,5 +136,63 @@ fn MergeRow(entry: MergeEntry, can_review: bool) -> impl IntoView {
             </td>
             <td>{takes}</td>
         </tr>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod render_tests {
+    use leptos::prelude::*;
+    use serde_json::json;
+
+    use super::MergeView;
+    use crate::types::{MergeEntry, MergePlan, MergeSide};
+
+    fn entry(path: &str, from: Option<MergeSide>) -> MergeEntry {
+        MergeEntry {
+            path: path.into(),
+            part: "config".into(),
+            conflicting: from.is_none(),
+            from,
+            baseline: Some(json!("b")),
+            staging: Some(json!("s")),
+            production: Some(json!("p")),
+        }
+    }
+
+    fn render(entries: Vec<MergeEntry>, without_base: bool) -> String {
+        let plan = MergePlan {
+            chart_id: "c".into(),
+            staging_hash: Some("s".into()),
+            production_hash: Some("p".into()),
+            entries,
+            without_base,
+        };
+        Owner::new().with(|| view! { <MergeView plan branch="b".to_string() can_review=true /> }.to_html())
+    }
+
+    #[test]
+    fn the_summary_names_only_what_there_is_and_says_when_the_base_is_gone() {
+        let html =
+            render(vec![entry("/config/title", None), entry("/config/subtitle", Some(MergeSide::Production))], false);
+        assert!(
+            html.contains(
+                "2 paths changed since the fork: 1 on both sides (choose one), 1 on production only (brought in)."
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("staging only"), "no staging-only path, none mentioned: {html}");
+        let html = render(vec![entry("/config/title", None)], true);
+        assert!(
+            html.contains(
+                "1 path differs between staging and production. The common base of this conflict was not kept"
+            ),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn paths_wrap_only_after_a_slash() {
+        let html = render(vec![entry("/config/subtitle", None)], false);
+        assert!(html.contains("/<wbr>config/<wbr>subtitle<wbr>"), "{html}");
     }
 }
