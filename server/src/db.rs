@@ -2,9 +2,10 @@
 //! driver, so every query is written once for SQLite and PostgreSQL (`$1` placeholders, text
 //! timestamps, integer booleans).
 
+use std::panic::Location;
 use std::path::Path;
 use std::sync::{Arc, Once};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
@@ -150,11 +151,50 @@ impl Db {
             .collect())
     }
 
-    /// Serialises writers on SQLite; free on PostgreSQL.
-    pub async fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.write_lock.lock().await),
-            Backend::Postgres => None,
+    /// Serialises writers on SQLite; free on PostgreSQL. The wait and the hold are measured
+    /// (`chartgate_db_write_lock_*_seconds`), and a hold long enough to stall every other writer
+    /// is logged with the place that took it: on SQLite, that place sets everyone's write latency.
+    #[track_caller]
+    pub fn write_guard(&self) -> impl std::future::Future<Output = WriteGuard<'_>> + Send + '_ {
+        let taken_at = Location::caller();
+        async move {
+            let held = match self.backend {
+                Backend::Sqlite => {
+                    let asked = Instant::now();
+                    let held = self.write_lock.lock().await;
+                    crate::telemetry::write_lock_wait(asked.elapsed());
+                    Some(held)
+                }
+                Backend::Postgres => None,
+            };
+            WriteGuard { held, taken_at, since: Instant::now() }
+        }
+    }
+}
+
+/// SQLite's one writer, held until dropped (see [`Db::write_guard`]).
+pub struct WriteGuard<'a> {
+    held: Option<MutexGuard<'a, ()>>,
+    taken_at: &'static Location<'static>,
+    since: Instant,
+}
+
+/// A hold this long delays every decision queued behind it past the latency target (design §12).
+const LONG_HOLD: Duration = Duration::from_millis(100);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        if self.held.is_none() {
+            return;
+        }
+        let held = self.since.elapsed();
+        crate::telemetry::write_lock_held(held);
+        if held >= LONG_HOLD {
+            tracing::warn!(
+                at = %self.taken_at,
+                held_ms = held.as_millis() as u64,
+                "held the database's one writer long; other writers waited"
+            );
         }
     }
 }

@@ -5,4 +5,4 @@ pub mod classify;
 pub mod detail;
 pub mod merge;
 
-pub use classify::{classify, Classification, Side};
+pub use classify::{classify, classify_without_base, Classification, Side};

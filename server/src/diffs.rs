@@ -198,9 +198,11 @@ pub async fn detail_against(
     let summary = branches::row(state, branch).await?;
     let name = summary.name.as_str();
     let db = &state.db;
-    let baseline = versions::get_opt(db, item.baseline_hash.as_deref()).await?;
-    let staging = versions::get_opt(db, item.staging_hash.as_deref()).await?;
-    let production = versions::get_opt(db, item.production_hash.as_deref()).await?;
+    let [baseline, staging, production] = versions::get_many(
+        db,
+        [item.baseline_hash.as_deref(), item.staging_hash.as_deref(), item.production_hash.as_deref()],
+    )
+    .await?;
     let old = production.as_ref().or(baseline.as_ref());
     let new = staging.as_ref();
     // Production's own change needs the base; without it (not kept) it is not shown.
@@ -255,6 +257,7 @@ pub async fn detail_against(
         }),
         _ => None,
     };
+    let (prev_chart_id, next_chart_id) = items::neighbours(db, name, &item.changed_at, &item.slug).await?;
     Ok(DiffDetail {
         merge,
         since_approval,
@@ -266,8 +269,8 @@ pub async fn detail_against(
         staging_preview_url: preview(staging_template, name, &item.slug),
         production_preview_url: preview(state.targets.get(&summary.target)?.preview_url.as_deref(), name, &item.slug),
         history,
-        prev_chart_id: items::neighbour(db, name, &item.changed_at, &item.slug, true).await?,
-        next_chart_id: items::neighbour(db, name, &item.changed_at, &item.slug, false).await?,
+        prev_chart_id,
+        next_chart_id,
         target: summary.target.clone(),
         baseline,
         staging,

@@ -14,7 +14,7 @@ use crate::access::User;
 use crate::error::{Error, Result};
 use crate::repo::audit::{self, Event};
 use crate::repo::items;
-use crate::repo::reviews::{self as decisions, Decision};
+use crate::repo::reviews::{self as decisions, Decision, OwnedDecision};
 use crate::state::AppState;
 use crate::{branches, diffs, scans};
 
@@ -29,12 +29,14 @@ pub(crate) fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
     Ok(comment)
 }
 
-/// The branch must be open: merged and archived branches keep their reviews as they were.
+/// The branch must be open (merged and archived branches keep their reviews as they were), and
+/// its items current before anything is decided on them ([`scans::ensure_row_current`]).
 pub(crate) async fn open_branch(state: &AppState, branch: &str) -> Result<String> {
     let row = branches::row(state, branch).await?;
     if row.state != "open" {
         return Err(Error::Conflict(format!("branch {} is {}; its reviews are closed", row.name, row.state)));
     }
+    scans::ensure_row_current(state, &row).await?;
     Ok(row.name)
 }
 
@@ -50,33 +52,24 @@ pub async fn decide(
     user.require(Role::Reviewer)?;
     let comment = check_comment(&req.comment)?;
     let name = open_branch(state, branch).await?;
-    scans::ensure_current(state, &name).await?;
-    let current = diffs::item(state, &name, chart_id).await?;
-    if let Some(e) = &current.error {
-        return Err(Error::Conflict(format!("chart {chart_id} cannot be decided until it is readable: {e}")));
-    }
-    let written = {
-        let _guard = state.db.write_guard().await;
-        let mut tx = state.db.pool.begin().await?;
-        let written = decisions::record(
-            &mut tx,
-            Decision {
-                branch: &name,
-                chart_id,
-                status: req.status,
-                reviewer: &user.email,
-                comment,
-                staging_hash: req.staging_hash.as_deref(),
-                production_hash: req.production_hash.as_deref(),
-                by_rule: false,
-            },
-        )
+    // Checked and written in one statement; only a refusal needs to know why.
+    let written = state
+        .decisions
+        .record(OwnedDecision {
+            branch: name.clone(),
+            chart_id: chart_id.to_string(),
+            status: req.status,
+            reviewer: user.email.clone(),
+            comment: comment.map(str::to_string),
+            staging_hash: req.staging_hash.clone(),
+            production_hash: req.production_hash.clone(),
+        })
         .await?;
-        tx.commit().await?;
-        written
-    };
+    let now = diffs::item(state, &name, chart_id).await?;
     if !written {
-        let now = diffs::item(state, &name, chart_id).await?;
+        if let Some(e) = &now.error {
+            return Err(Error::Conflict(format!("chart {chart_id} cannot be decided until it is readable: {e}")));
+        }
         return Err(Error::ConflictWith {
             message: format!("chart {chart_id} changed since you saw it; review the current content"),
             detail: json!({"staging_hash": now.staging_hash, "production_hash": now.production_hash}),
@@ -84,7 +77,7 @@ pub async fn decide(
     }
     crate::telemetry::decisions(req.status.as_str(), user.role.as_str(), 1);
     crate::notify::gate_may_have_changed(state, &name);
-    diffs::item(state, &name, chart_id).await
+    Ok(now)
 }
 
 /// Decides many items, each bound to its current hashes, in one transaction. Conflicts are
@@ -101,7 +94,6 @@ pub async fn decide_many(
     }
     let comment = check_comment(&req.comment)?;
     let name = open_branch(state, branch).await?;
-    scans::ensure_current(state, &name).await?;
     let mut decided = Vec::new();
     let mut refused = Vec::new();
     let _guard = state.db.write_guard().await;

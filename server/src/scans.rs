@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::access::Actor;
 use crate::charts::{canonicalize, raw_fingerprint, CanonicalChart, ChartStore, RawChart};
 use crate::db::{self, Db};
-use crate::diff::classify;
+use crate::diff::{classify, classify_without_base};
 use crate::error::{Error, Result};
 use crate::repo::branches::{self as branch_rows, BranchRow};
 use crate::repo::items::{self, NewItem};
@@ -60,11 +60,18 @@ pub struct SideStats {
 /// Known versions by the fingerprint of their stored bytes.
 pub type Fingerprints = HashMap<String, ChartState>;
 
+/// The readable states by their bytes' fingerprint; where the same bytes are known hashed and
+/// [unhashed](ChartState::is_unhashed), the hashed state.
 pub fn fingerprints<'a>(states: impl IntoIterator<Item = &'a States>) -> Fingerprints {
-    let mut out = HashMap::new();
+    let mut out: Fingerprints = HashMap::new();
     for s in states {
-        for st in s.values().filter(|st| st.hash.is_some()) {
-            out.entry(st.raw_fp.clone()).or_insert_with(|| st.clone());
+        for st in s.values().filter(|st| st.error.is_none()) {
+            match out.get(&st.raw_fp) {
+                Some(known) if !known.is_unhashed() || st.is_unhashed() => {}
+                _ => {
+                    out.insert(st.raw_fp.clone(), st.clone());
+                }
+            }
         }
     }
     out
@@ -95,6 +102,11 @@ const RETAIN_AT_MOST: usize = 5000;
 /// [`ChartStore::change_marker`]); otherwise `(id, updated_at)` is listed and only new or moved
 /// rows are read — all rows when `full`. Only states that differ are written back. With
 /// `retain`, the versions canonicalised on the way are handed back packed (see [`Refreshed`]).
+///
+/// A target's first listing records its rows' fingerprints only ([unhashed](ChartState::is_unhashed)
+/// states): most of a target's charts are never touched by a branch, and those that are get their
+/// hashes when a scan needs them ([`hydrate`]). Registering the first branch of a 20,000-chart
+/// target then canonicalises the ~10 % the branch changed instead of every chart twice over.
 pub async fn refresh_side(
     db: &Db,
     store: &ChartStore,
@@ -116,11 +128,12 @@ pub async fn refresh_side(
     let listed: HashSet<&str> = stamps.iter().map(|s| s.id.as_str()).collect();
     // A full scan reads every row and needs every state; otherwise the listing is compared
     // with stamps alone, and states are loaded only when something moved.
-    let (loaded, removed, to_read) = if full {
+    let (loaded, removed, to_read, first_listing) = if full {
         let states = states::load(db, side, branch).await?;
         let removed: Vec<String> = states.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
         let to_read: Vec<String> = stamps.iter().map(|s| s.id.clone()).collect();
-        (Some(states), removed, to_read)
+        let first = states.is_empty();
+        (Some(states), removed, to_read, first)
     } else {
         let known = states::stamps(db, side, branch).await?;
         let removed: Vec<String> = known.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
@@ -129,8 +142,9 @@ pub async fn refresh_side(
             .filter(|s| known.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
             .map(|s| s.id.clone())
             .collect();
-        (None, removed, to_read)
+        (None, removed, to_read, known.is_empty())
     };
+    let defer = side == PRODUCTION && first_listing;
     stats.read = to_read.len();
     stats.removed = removed.len();
     if to_read.is_empty() && removed.is_empty() {
@@ -177,7 +191,7 @@ pub async fn refresh_side(
             batch
                 .par_iter()
                 .map(|raw| {
-                    let (state, version) = state_of(raw, [&own, &known], &label);
+                    let (state, version) = state_of(raw, [&own, &known], &label, defer);
                     let canonicalised = version.is_some();
                     (state, canonicalised, version.filter(|_| retain).map(|v| PackedVersion::of(&v)))
                 })
@@ -225,14 +239,24 @@ pub async fn refresh_side(
 
 /// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
 pub fn state_of_written(raw: &RawChart, label: &str) -> ChartState {
-    state_of(raw, [&Fingerprints::new(), &Fingerprints::new()], label).0
+    state_of(raw, [&Fingerprints::new(), &Fingerprints::new()], label, false).0
 }
 
-fn state_of(raw: &RawChart, known: [&Fingerprints; 2], label: &str) -> (ChartState, Option<CanonicalChart>) {
+/// A row's state: a known state with the same bytes, else its canonical version's (and the
+/// version), or with `defer` only its fingerprint.
+fn state_of(
+    raw: &RawChart,
+    known: [&Fingerprints; 2],
+    label: &str,
+    defer: bool,
+) -> (ChartState, Option<CanonicalChart>) {
     let raw_fp = raw_fingerprint(raw);
     if let Some(k) = known.iter().find_map(|m| m.get(&raw_fp)) {
         let state = ChartState { chart_id: raw.id.clone(), updated_at: raw.updated_at.clone(), ..k.clone() };
         return (state, None);
+    }
+    if defer {
+        return (ChartState::unhashed(raw, raw_fp), None);
     }
     match canonicalize(raw) {
         Ok(c) => {
@@ -270,23 +294,30 @@ fn state_of(raw: &RawChart, known: [&Fingerprints; 2], label: &str) -> (ChartSta
 
 /// The items of a branch from its three sides. A side whose row could not be read makes the
 /// chart an error item when the branch touched it: it shows, but cannot be decided.
+///
+/// Expects [`hydrate`] to have run: a touched chart's states are hashed, except a baseline whose
+/// bytes neither store holds any more (classified without it, see [`classify_without_base`]) and
+/// a row that moved while this scan read it (an error item until the next scan reads it again).
 pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec<NewItem> {
     let ids: HashSet<&String> = baseline.keys().chain(staging.keys()).collect();
     let mut items = Vec::new();
     for id in ids {
         let (b, s, p) = (baseline.get(id), staging.get(id), production.get(id));
-        let error = [s, p, b].into_iter().flatten().find_map(|x| x.error.clone());
-        // Name the chart after a readable side where there is one.
+        if s.map(|x| x.raw_fp.as_str()) == b.map(|x| x.raw_fp.as_str()) {
+            continue; // staging still holds the baseline's bytes: the branch did not touch it
+        }
+        let moved_meanwhile = [s, p].into_iter().flatten().any(ChartState::is_unhashed);
+        let error = [s, p, b].into_iter().flatten().find_map(|x| x.error.clone()).or_else(|| {
+            moved_meanwhile.then(|| format!("chart {id} changed while Chartgate read it; the next scan reads it again"))
+        });
+        // Name the chart after a hashed side where there is one.
         let any = [s, b, p]
             .into_iter()
             .flatten()
-            .find(|x| x.error.is_none())
+            .find(|x| x.hash.is_some())
             .or(s.or(b))
             .expect("the id comes from the baseline or staging");
         let (kind, conflict, parts) = if error.is_some() {
-            if s.map(|x| x.raw_fp.as_str()) == b.map(|x| x.raw_fp.as_str()) {
-                continue; // staging still holds the baseline's bytes: the branch did not touch it
-            }
             let kind = match (b, s) {
                 (_, None) => ItemKind::Deleted,
                 (None, Some(_)) => ItemKind::New,
@@ -294,9 +325,12 @@ pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec
             };
             (kind, false, String::new())
         } else {
-            let (sb, ss, sp) =
-                (b.and_then(ChartState::side), s.and_then(ChartState::side), p.and_then(ChartState::side));
-            match classify(sb.as_ref(), ss.as_ref(), sp.as_ref()) {
+            let (ss, sp) = (s.and_then(ChartState::side), p.and_then(ChartState::side));
+            let classified = match b {
+                Some(b) if b.is_unhashed() => classify_without_base(ss.as_ref(), sp.as_ref()),
+                _ => classify(b.and_then(ChartState::side).as_ref(), ss.as_ref(), sp.as_ref()),
+            };
+            match classified {
                 None => continue,
                 Some(c) => (c.kind, c.conflict, c.parts.join(",")),
             }
@@ -317,6 +351,117 @@ pub fn items_of(baseline: &States, staging: &States, production: &States) -> Vec
     }
     items.sort_by(|a, b| a.chart_id.cmp(&b.chart_id));
     items
+}
+
+/// Where an unhashed state's bytes can be read again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum HeldBy {
+    Target,
+    Staging,
+}
+
+/// The charts whose unhashed states a scan needs hashed, with the store that holds those bytes:
+/// every side of a chart the branch touched (staging's bytes are not the baseline's), and the
+/// baseline of a chart the target moved while staging kept it ([`keep`] keeps that baseline).
+fn to_hydrate(baseline: &States, staging: &States, production: &States) -> HashSet<(String, HeldBy)> {
+    fn fp(x: Option<&ChartState>) -> Option<&str> {
+        x.map(|x| x.raw_fp.as_str())
+    }
+    let mut out = HashSet::new();
+    let ids: HashSet<&String> = baseline.keys().chain(staging.keys()).collect();
+    for id in ids {
+        let (b, s, p) = (baseline.get(id), staging.get(id), production.get(id));
+        let touched = fp(s) != fp(b);
+        let target_moved = b.is_some() && fp(p) != fp(b);
+        let needed: &[Option<&ChartState>] = match (touched, target_moved) {
+            (true, _) => &[b, s, p],
+            (false, true) => &[b],
+            (false, false) => continue,
+        };
+        for state in needed.iter().flatten().filter(|x| x.is_unhashed()) {
+            if fp(p) == Some(state.raw_fp.as_str()) {
+                out.insert((id.clone(), HeldBy::Target));
+            } else if fp(s) == Some(state.raw_fp.as_str()) {
+                out.insert((id.clone(), HeldBy::Staging));
+            }
+        }
+    }
+    out
+}
+
+/// What [`hydrate`] did.
+#[derive(Default)]
+struct Hydrated {
+    /// Rows read and canonicalised, per store.
+    target_rows: usize,
+    staging_rows: usize,
+    /// The versions read, packed for [`keep`].
+    packed: HashMap<String, PackedVersion>,
+}
+
+/// Hashes the unhashed states this scan needs ([`to_hydrate`]): each chart's row is read again
+/// from the store that holds the bytes, canonicalised, and — when its bytes are still the ones
+/// fingerprinted — every unhashed state of those bytes of the chart (on any side) takes its hash,
+/// written back so no later scan reads it again. A row that moved since stays unhashed; the move
+/// makes the next scan read it.
+async fn hydrate(
+    db: &Db,
+    branch: &BranchRow,
+    sides: (&mut States, &mut States, &mut States),
+    target: &ChartStore,
+    staging: &ChartStore,
+) -> Result<Hydrated> {
+    let (baseline, stage_states, prod_states) = sides;
+    let wanted = to_hydrate(baseline, stage_states, prod_states);
+    let mut out = Hydrated::default();
+    if wanted.is_empty() {
+        return Ok(out);
+    }
+    let mut changed: [Vec<ChartState>; 3] = Default::default();
+    for (held_by, store, side) in [(HeldBy::Target, target, PRODUCTION), (HeldBy::Staging, staging, STAGING)] {
+        let mut ids: Vec<String> = wanted.iter().filter(|(_, h)| *h == held_by).map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        let label = format!("{side} store");
+        for chunk in ids.chunks(BATCH) {
+            let rows = store.read(chunk).await?;
+            let label = label.clone();
+            let read: Vec<(ChartState, Option<PackedVersion>)> = tokio::task::spawn_blocking(move || {
+                rows.par_iter()
+                    .map(|raw| {
+                        let (state, version) =
+                            state_of(raw, [&Fingerprints::new(), &Fingerprints::new()], &label, false);
+                        (state, version.map(|v| PackedVersion::of(&v)))
+                    })
+                    .collect()
+            })
+            .await
+            .map_err(Error::internal)?;
+            match held_by {
+                HeldBy::Target => out.target_rows += read.len(),
+                HeldBy::Staging => out.staging_rows += read.len(),
+            }
+            for (state, version) in read {
+                let mut used = false;
+                for (n, states) in [&mut *baseline, &mut *stage_states, &mut *prod_states].into_iter().enumerate() {
+                    if let Some(known) = states.get_mut(&state.chart_id) {
+                        if known.is_unhashed() && known.raw_fp == state.raw_fp {
+                            known.hydrate_from(&state);
+                            changed[n].push(known.clone());
+                            used = true;
+                        }
+                    }
+                }
+                if let (true, Some(v)) = (used, version) {
+                    out.packed.insert(v.hash().to_string(), v);
+                }
+            }
+        }
+    }
+    let [b, s, p] = changed;
+    states::write_hydrated(db, BASELINE, &branch.name, &b).await?;
+    states::write_hydrated(db, STAGING, &branch.name, &s).await?;
+    states::write_hydrated(db, PRODUCTION, &branch.target, &p).await?;
+    Ok(out)
 }
 
 /// What a rescan did, as `POST /rescan` answers.
@@ -361,7 +506,7 @@ async fn scan_branch(
         }
     };
     let stage = refresh_side(db, staging, STAGING, name, full, Arc::new(known), true).await?;
-    let (prod_stats, stage_stats) = (prod.stats, stage.stats);
+    let (mut prod_stats, mut stage_stats) = (prod.stats, stage.stats);
     let mut packed = stage.packed;
     // The target is shared: another branch's scan may have brought its changes in already.
     let target_generation = states::generation(db, PRODUCTION, target_name).await?;
@@ -370,15 +515,20 @@ async fn scan_branch(
         || branch.target_generation != target_generation
         || branch.last_scan_at.is_none();
     let items = if moved {
-        let prod_states = match prod_states {
+        let mut prod_states = match prod_states {
             Some(s) => s,
             None => states::load(db, PRODUCTION, target_name).await?,
         };
-        let stage_states = match stage.states {
+        let mut stage_states = match stage.states {
             Some(s) => s,
             None => states::load(db, STAGING, name).await?,
         };
-        let baseline = states::load(db, BASELINE, name).await?;
+        let mut baseline = states::load(db, BASELINE, name).await?;
+        let hydrated =
+            hydrate(db, branch, (&mut baseline, &mut stage_states, &mut prod_states), target, staging).await?;
+        prod_stats.canonicalised += hydrated.target_rows;
+        stage_stats.canonicalised += hydrated.staging_rows;
+        packed.extend(hydrated.packed);
         let items = items_of(&baseline, &stage_states, &prod_states);
         let wanted = keep::wanted(&items, &baseline, &stage_states, &prod_states);
         let items_at = started.elapsed();
@@ -445,6 +595,12 @@ pub(crate) async fn ensure_current(state: &AppState, name: &str) -> Result<()> {
     let row = branch_rows::get(&state.db, name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no branch {name} is registered")))?;
+    ensure_row_current(state, &row).await
+}
+
+/// [`ensure_current`] of a branch whose row the caller just read.
+pub(crate) async fn ensure_row_current(state: &AppState, row: &BranchRow) -> Result<()> {
+    let name = row.name.as_str();
     if row.last_scan_at.is_some() && row.scan_error.is_none() {
         let target = state.targets.get(&row.target)?;
         let target_store = state.target_store(target).await?;

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::Result;
 use crate::naming::env_name;
+use crate::repo::reviews::DecisionQueue;
 use crate::targets::{Target, Targets};
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub scan_locks: ScanLocks,
     /// Diff-list counts by branch revision (see [`ListCache`]).
     pub lists: ListCache,
+    /// People's decisions, written together (see [`DecisionQueue`]).
+    pub decisions: DecisionQueue,
 }
 
 impl AppState {
@@ -40,6 +43,7 @@ impl AppState {
         Ok(AppState {
             config: Arc::new(config),
             targets,
+            decisions: DecisionQueue::start(db.clone()),
             db,
             stores: StorePools::default(),
             scan_locks: ScanLocks::default(),

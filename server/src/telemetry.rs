@@ -17,6 +17,7 @@
 //! | `chartgate_sync_items_total` | counter | `outcome` |
 //! | `chartgate_sync_queue_depth` | gauge | — (queued jobs, read at each scrape) |
 //! | `chartgate_notifications_total` | counter | `kind`, `result` (`delivered`, `retried`, `gave_up`) |
+//! | `chartgate_db_write_lock_wait_seconds`, `chartgate_db_write_lock_held_seconds` | histogram | — (SQLite's one writer: queueing for it, holding it) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -73,6 +74,14 @@ pub fn scan(full: bool, ok: bool, elapsed: Duration, sides: &[ScanSide]) {
         counter!("chartgate_scan_rows_read_total", "side" => s.side).increment(s.read as u64);
         counter!("chartgate_scan_rows_canonicalised_total", "side" => s.side).increment(s.canonicalised as u64);
     }
+}
+
+pub fn write_lock_wait(waited: Duration) {
+    histogram!("chartgate_db_write_lock_wait_seconds").record(waited.as_secs_f64());
+}
+
+pub fn write_lock_held(held: Duration) {
+    histogram!("chartgate_db_write_lock_held_seconds").record(held.as_secs_f64());
 }
 
 pub fn decisions(status: &str, actor_kind: &str, n: usize) {

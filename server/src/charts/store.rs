@@ -23,7 +23,19 @@ pub struct ChartStore {
     pool: AnyPool,
     /// The change marker each scanner (`side:branch`) saw when it last listed this store.
     markers: Arc<std::sync::Mutex<HashMap<String, Option<ChangeMarker>>>>,
+    /// The last `chart_views` read (see [`ChartStore::chart_views`]).
+    views: Arc<std::sync::Mutex<Option<ViewsRead>>>,
 }
+
+/// `chart_views` as read, with when and at which change marker.
+struct ViewsRead {
+    marker: Option<ChangeMarker>,
+    at: std::time::Instant,
+    views: Arc<HashMap<String, i64>>,
+}
+
+/// How long views read from a store without a change marker (PostgreSQL) are used again.
+const VIEWS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Modification time and length of a SQLite store's file and its write-ahead log: any commit
 /// changes one of them. Listing `updated_at` of a SQLite store reads every page of the table
@@ -48,7 +60,7 @@ impl ChartStore {
     pub async fn open(url: &str, create: bool) -> Result<ChartStore> {
         let backend = Backend::of(url)?;
         let pool = db::connect(url, create, false, 4).await.map_err(|e| store_error(url, e))?;
-        Ok(ChartStore { url: url.to_string(), backend, pool, markers: Default::default() })
+        Ok(ChartStore { url: url.to_string(), backend, pool, markers: Default::default(), views: Default::default() })
     }
 
     /// The store's change marker: SQLite only (PostgreSQL keeps large text out of line, so its
@@ -253,14 +265,34 @@ impl ChartStore {
     /// Page views per chart over 30 days, from the store's optional `chart_views (chart_id text
     /// primary key, views_30d integer)` table (design §11); `None` when the store has no such
     /// table (or it cannot be read: relevance is a help, never a reason to fail the list).
-    pub async fn chart_views(&self) -> Option<HashMap<String, i64>> {
+    ///
+    /// Every diff list shows them, so they are read again only when the store changed (SQLite:
+    /// its files' change marker) or, without a marker (PostgreSQL), after ten seconds. A list
+    /// used to read the whole table, row by row, on every request.
+    pub async fn chart_views(&self) -> Option<Arc<HashMap<String, i64>>> {
+        let marker = self.change_marker();
+        if let Some(last) = self.views.lock().expect("views lock").as_ref() {
+            let fresh = match marker {
+                Some(now) => last.marker == Some(now),
+                None => last.at.elapsed() < VIEWS_FRESH_FOR,
+            };
+            if fresh {
+                return Some(last.views.clone());
+            }
+        }
         #[derive(sqlx::FromRow)]
         struct Views {
             chart_id: String,
             views_30d: Option<i64>,
         }
         match sqlx::query_as::<_, Views>("select chart_id, views_30d from chart_views").fetch_all(&self.pool).await {
-            Ok(rows) => Some(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect()),
+            Ok(rows) => {
+                let views: Arc<HashMap<String, i64>> =
+                    Arc::new(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect());
+                let read = ViewsRead { marker, at: std::time::Instant::now(), views: views.clone() };
+                *self.views.lock().expect("views lock") = Some(read);
+                Some(views)
+            }
             Err(e) => {
                 tracing::debug!(store = %self.name(), error = %e, "no chart_views table");
                 None

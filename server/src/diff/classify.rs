@@ -46,10 +46,39 @@ pub fn classify(b: Option<&Side<'_>>, s: Option<&Side<'_>>, p: Option<&Side<'_>>
             }
             parts
         }
-        _ => vec!["config", "data", "metadata"],
+        _ => ALL_PARTS.to_vec(),
     };
     Some(Classification { kind, conflict: hp != hb, parts })
 }
+
+/// [`classify`] of a chart whose baseline text is gone: both stores changed its bytes since the
+/// baseline was taken, before anything needed its hash. Whether either change was real or only a
+/// rewrite of the same content cannot be told any more, so the answer leans to review: unless
+/// staging and production now agree, the chart is an item and a conflict (a person looks at
+/// production's side), and its parts are those in which staging and production differ.
+pub fn classify_without_base(s: Option<&Side<'_>>, p: Option<&Side<'_>>) -> Option<Classification> {
+    if s.map(|x| x.hash) == p.map(|x| x.hash) {
+        return None;
+    }
+    let Some(s) = s else {
+        return Some(Classification { kind: ItemKind::Deleted, conflict: true, parts: ALL_PARTS.to_vec() });
+    };
+    let parts = match p {
+        Some(p) => [
+            ("config", s.config_fp, p.config_fp),
+            ("data", s.data_fp, p.data_fp),
+            ("metadata", s.metadata_fp, p.metadata_fp),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(part, _, _)| part)
+        .collect(),
+        None => ALL_PARTS.to_vec(),
+    };
+    Some(Classification { kind: ItemKind::Modified, conflict: true, parts })
+}
+
+const ALL_PARTS: [&str; 3] = ["config", "data", "metadata"];
 
 #[cfg(test)]
 mod tests {
@@ -60,6 +89,20 @@ mod tests {
     }
 
     const B: [&str; 3] = ["c0", "d0", "m0"];
+
+    #[test]
+    fn without_a_base_every_difference_is_a_conflict() {
+        let s = side("h1", ["c1", "d0", "m1"]);
+        let p = side("h2", ["c2", "d0", "m0"]);
+        let c = classify_without_base(Some(&s), Some(&p)).unwrap();
+        assert_eq!(c, Classification { kind: ItemKind::Modified, conflict: true, parts: vec!["config", "metadata"] });
+        assert_eq!(classify_without_base(Some(&s), Some(&s)), None, "both sides made the same change");
+        assert_eq!(classify_without_base(None, None), None, "both sides deleted it");
+        let deleted = classify_without_base(None, Some(&p)).unwrap();
+        assert_eq!((deleted.kind, deleted.conflict), (ItemKind::Deleted, true));
+        let lost_in_production = classify_without_base(Some(&s), None).unwrap();
+        assert_eq!(lost_in_production.parts, ALL_PARTS);
+    }
 
     #[test]
     fn unchanged_everywhere_is_not_an_item() {

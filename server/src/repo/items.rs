@@ -274,22 +274,34 @@ pub async fn hashes(conn: &mut sqlx::AnyConnection, branch: &str, chart_id: &str
     .await?)
 }
 
-/// The item before or after (`before`) the one at (`changed_at`, `slug`) in the list's default
-/// order (last change first, then slug).
-pub async fn neighbour(db: &Db, branch: &str, changed_at: &str, slug: &str, before: bool) -> Result<Option<String>> {
-    let sql = if before {
-        "select chart_id from branch_items where branch = $1 and (changed_at > $2 or (changed_at = $2 and slug < $3))
-         order by changed_at asc, slug desc limit 1"
-    } else {
-        "select chart_id from branch_items where branch = $1 and (changed_at < $2 or (changed_at = $2 and slug > $3))
-         order by changed_at desc, slug asc limit 1"
-    };
-    let row: Option<ChartId> =
-        sqlx::query_as(sql).bind(branch).bind(changed_at).bind(slug).fetch_optional(&db.pool).await?;
-    Ok(row.map(|r| r.chart_id))
+/// The items before and after the one at (`changed_at`, `slug`) in the list's default order
+/// (last change first, then slug), in one query.
+pub async fn neighbours(
+    db: &Db,
+    branch: &str,
+    changed_at: &str,
+    slug: &str,
+) -> Result<(Option<String>, Option<String>)> {
+    let rows: Vec<Neighbour> = sqlx::query_as(
+        "select * from (select 1 as before, chart_id from branch_items
+                        where branch = $1 and (changed_at > $2 or (changed_at = $2 and slug < $3))
+                        order by changed_at asc, slug desc limit 1) b
+         union all
+         select * from (select 0 as before, chart_id from branch_items
+                        where branch = $1 and (changed_at < $2 or (changed_at = $2 and slug > $3))
+                        order by changed_at desc, slug asc limit 1) a",
+    )
+    .bind(branch)
+    .bind(changed_at)
+    .bind(slug)
+    .fetch_all(&db.pool)
+    .await?;
+    let find = |before: bool| rows.iter().find(|r| (r.before != 0) == before).map(|r| r.chart_id.clone());
+    Ok((find(true), find(false)))
 }
 
 #[derive(sqlx::FromRow)]
-struct ChartId {
+struct Neighbour {
+    before: i64,
     chart_id: String,
 }

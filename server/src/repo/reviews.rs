@@ -1,11 +1,18 @@
 //! `reviews`: the current decision per (branch, chart); its history is the audit trail.
+//!
+//! A person's decisions go through a [`DecisionQueue`]: on SQLite every write waits for the
+//! database's one writer, and fifty reviewers deciding at once used to queue there one
+//! transaction each (a decision's p50 was 121 ms under the load benchmark while a read took 33).
+//! The queue writes whatever decisions are waiting in one transaction, each still checked against
+//! its hashes in its own statement and audited beside it.
 
 use app::types::ReviewStatus;
 
 use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::db;
-use crate::error::Result;
+use crate::db::{self, Db};
+use crate::error::{Error, Result};
 use crate::repo::audit::{self, Event};
 
 /// One decision as it is written.
@@ -85,4 +92,100 @@ pub async fn record(tx: &mut sqlx::AnyConnection, d: Decision<'_>) -> Result<boo
     )
     .await?;
     Ok(true)
+}
+
+/// A [`Decision`] that owns its text, as it waits in the [`DecisionQueue`].
+#[derive(Clone, Debug)]
+pub struct OwnedDecision {
+    pub branch: String,
+    pub chart_id: String,
+    pub status: ReviewStatus,
+    pub reviewer: String,
+    pub comment: Option<String>,
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+}
+
+impl OwnedDecision {
+    fn borrowed(&self) -> Decision<'_> {
+        Decision {
+            branch: &self.branch,
+            chart_id: &self.chart_id,
+            status: self.status,
+            reviewer: &self.reviewer,
+            comment: self.comment.as_deref(),
+            staging_hash: self.staging_hash.as_deref(),
+            production_hash: self.production_hash.as_deref(),
+            by_rule: false,
+        }
+    }
+}
+
+/// Decisions waiting to be written, each with whoever waits for the answer.
+struct Queued {
+    decision: OwnedDecision,
+    answer: oneshot::Sender<Result<bool>>,
+}
+
+/// Decisions written together: one task takes every decision waiting when the writer is free and
+/// writes them in one transaction ([`record`] each, so each is checked against its own hashes and
+/// audited). A waiting reviewer waits for at most the batch before theirs, not for every
+/// decision queued ahead. A decision whose request is abandoned is still written: it was sent.
+#[derive(Clone)]
+pub struct DecisionQueue {
+    queue: mpsc::Sender<Queued>,
+}
+
+/// Decisions per transaction at most.
+const BATCH: usize = 64;
+
+impl DecisionQueue {
+    /// Starts the writing task (it ends when the last queue handle is dropped).
+    pub fn start(db: Db) -> DecisionQueue {
+        let (queue, waiting) = mpsc::channel(4 * BATCH);
+        tokio::spawn(write_batches(db, waiting));
+        DecisionQueue { queue }
+    }
+
+    /// Writes the decision if the item still has the hashes it names (see [`write_if_current`]);
+    /// false otherwise.
+    pub async fn record(&self, decision: OwnedDecision) -> Result<bool> {
+        let stopped = || Error::internal("the decision writer stopped");
+        let (answer, answered) = oneshot::channel();
+        self.queue.send(Queued { decision, answer }).await.map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Queued>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while waiting.recv_many(&mut batch, BATCH).await > 0 {
+        let answers = match write_together(&db, &batch).await {
+            Ok(written) => written.into_iter().map(Ok).collect(),
+            // One decision's failure must not fail the others: each alone, with its own answer.
+            Err(_) if batch.len() > 1 => {
+                let mut answers = Vec::with_capacity(batch.len());
+                for one in &batch {
+                    answers.push(write_together(&db, std::slice::from_ref(one)).await.map(|w| w[0]));
+                }
+                answers
+            }
+            Err(e) => vec![Err(e)],
+        };
+        for (queued, answer) in batch.drain(..).zip(answers) {
+            // A reviewer who stopped waiting needs no answer; the decision stands.
+            let _ = queued.answer.send(answer);
+        }
+    }
+}
+
+async fn write_together(db: &Db, batch: &[Queued]) -> Result<Vec<bool>> {
+    let _guard = db.write_guard().await;
+    let mut tx = db.pool.begin().await?;
+    let mut written = Vec::with_capacity(batch.len());
+    for queued in batch {
+        written.push(record(&mut tx, queued.decision.borrowed()).await?);
+    }
+    tx.commit().await?;
+    Ok(written)
 }

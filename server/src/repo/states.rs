@@ -30,6 +30,39 @@ pub struct ChartState {
 }
 
 impl ChartState {
+    /// A row known by its bytes only: read, fingerprinted, not yet parsed. Hashes, part
+    /// fingerprints and whether it parses at all come when a scan needs them (`scans::hydrate`).
+    pub fn unhashed(raw: &crate::charts::RawChart, raw_fp: String) -> ChartState {
+        ChartState {
+            chart_id: raw.id.clone(),
+            slug: raw.slug.clone(),
+            title: raw.slug.clone(),
+            updated_at: raw.updated_at.clone(),
+            raw_fp,
+            hash: None,
+            config_fp: None,
+            data_fp: None,
+            metadata_fp: None,
+            error: None,
+        }
+    }
+
+    /// Neither hashed nor known unreadable: see [`ChartState::unhashed`].
+    pub fn is_unhashed(&self) -> bool {
+        self.hash.is_none() && self.error.is_none()
+    }
+
+    /// This state with what reading its bytes found (`read`, a state of the same bytes).
+    pub fn hydrate_from(&mut self, read: &ChartState) {
+        self.slug.clone_from(&read.slug);
+        self.title.clone_from(&read.title);
+        self.hash.clone_from(&read.hash);
+        self.config_fp.clone_from(&read.config_fp);
+        self.data_fp.clone_from(&read.data_fp);
+        self.metadata_fp.clone_from(&read.metadata_fp);
+        self.error.clone_from(&read.error);
+    }
+
     /// The side as the classifier sees it; `None` when the row is unreadable.
     pub fn side(&self) -> Option<Side<'_>> {
         Some(Side {
@@ -74,6 +107,19 @@ pub async fn stamps(db: &Db, side: &str, branch: &str) -> Result<HashMap<String,
     )
     .await?;
     Ok(rows.into_iter().map(|s| (s.chart_id.clone(), s)).collect())
+}
+
+/// Writes what a scan learnt of bytes it had only fingerprinted (their hashes, or that they do
+/// not parse). The side did not change, so its generation stays: no branch rebuilds its items.
+pub async fn write_hydrated(db: &Db, side: &str, branch: &str, hydrated: &[ChartState]) -> Result<()> {
+    if hydrated.is_empty() {
+        return Ok(());
+    }
+    let _guard = db.write_guard().await;
+    let mut tx = db.pool.begin().await?;
+    db::insert_rows(&mut tx, &upsert_statement(), 12, hydrated, |row, s| bind_state(row, side, branch, s)).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Writes the states that changed and deletes those of charts the store no longer has.

@@ -63,7 +63,12 @@ pub(super) fn wanted(items: &[NewItem], baseline: &States, staging: &States, pro
         if item_ids.contains(id.as_str()) || base.hash.is_none() {
             continue;
         }
-        let target_moved = production.get(id).map(|p| &p.hash) != Some(&base.hash);
+        // By hash where the target's state has one; its first listing fingerprinted bytes only.
+        let target_moved = match production.get(id) {
+            Some(p) if p.hash.is_some() => p.hash != base.hash,
+            Some(p) => p.raw_fp != base.raw_fp,
+            None => true,
+        };
         let staging_holds_it = staging.get(id).map(|s| &s.hash) == Some(&base.hash);
         if target_moved && staging_holds_it {
             want(base.hash.as_ref(), id, Source::Staging);

@@ -295,16 +295,16 @@ async fn only_what_items_point_at_is_kept(env: &TestEnv) {
                 .fetch_one(&pool)
                 .await
                 .unwrap()
-                .get::<String, _>("hash")
+                .get::<Option<String>, _>("hash")
         }
     };
     let kept = |hash: String| {
         let db = state.db.clone();
         async move { chartgate::repo::versions::text(&db, &hash).await.unwrap().is_some() }
     };
-    assert!(!kept(hash_of("production", "same").await).await, "an unchanged chart's text is not kept");
-    let prodonly_base = hash_of("baseline", "prodonly").await;
-    assert_ne!(prodonly_base, hash_of("production", "prodonly").await);
+    assert_eq!(hash_of("production", "same").await, None, "an unchanged chart is fingerprinted, not even hashed");
+    let prodonly_base = hash_of("baseline", "prodonly").await.expect("hashed when the target moved");
+    assert_ne!(Some(&prodonly_base), hash_of("production", "prodonly").await.as_ref());
     assert!(kept(prodonly_base).await, "the baseline production moved away from is kept");
 
     // `same` becomes an item: both sides' versions are read then, and the diff shows them.
@@ -343,6 +343,55 @@ async fn only_what_items_point_at_is_kept(env: &TestEnv) {
     assert!(plan.entries.iter().all(|e| e.conflicting), "{:?}", plan.entries);
 }
 on_both!(only_what_items_point_at_is_kept);
+
+/// A target's first listing fingerprints its charts; hashes come when a branch touches a chart.
+/// A chart both stores change between two scans, never hashed before, has no base to compare
+/// with: it is a conflict, its parts those in which staging and production differ.
+async fn hashes_come_when_a_branch_needs_them(env: &TestEnv) {
+    let (state, production, staging) = scenario(env).await;
+    let unhashed = |side: &'static str| {
+        let pool = state.db.pool.clone();
+        async move {
+            let rows = sqlx::query(
+                "select chart_id from chart_states where side = $1 and hash is null and error is null order by chart_id",
+            )
+            .bind(side)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            rows.iter().map(|r| r.get::<String, _>("chart_id")).collect::<Vec<_>>()
+        }
+    };
+    // Of the nine, only `same` was never needed: the branch touched seven, and production moved
+    // `prodonly` away from a baseline staging still holds (kept, so hashed from staging).
+    for side in ["production", "staging", "baseline"] {
+        assert_eq!(unhashed(side).await, ["same"], "{side}");
+    }
+
+    let both = |c: RawChart, part: &str, title: &str| {
+        let mut c = edited(&c, part, |v| v["title"] = json!(title));
+        c.updated_at = "2026-02-02T00:00:00Z".into();
+        c
+    };
+    staging.put_many(&[both(staging.get("same").await.unwrap().unwrap(), "config", "S")]).await.unwrap();
+    let p = production.get("same").await.unwrap().unwrap();
+    let mut p = both(p, "config", "P");
+    p.metadata = r#"{"source":"P"}"#.into();
+    production.put_many(&[p]).await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
+    let same = diffs::item(&state, "feature-x", "same").await.unwrap();
+    assert_eq!((same.kind, same.conflict), (ItemKind::Modified, true));
+    assert_eq!(same.parts, ["config", "metadata"], "staging against production, for want of a base");
+    assert!(same.baseline_hash.is_none() && same.staging_hash.is_some() && same.production_hash.is_some());
+    let d = diffs::detail(&state, "feature-x", "same").await.unwrap();
+    assert!(d.merge.expect("a conflict merges").without_base);
+
+    // Hashes learnt are kept: the next rescan reads nothing and finds the same items.
+    let again = scans::rescan(&state, &Actor::system(), "feature-x", true).await.unwrap();
+    assert_eq!((again.production.canonicalised, again.staging.canonicalised), (0, 0));
+    assert_eq!(items(&state, "feature-x", DiffQuery::default()).await.len(), 7);
+}
+on_both!(hashes_come_when_a_branch_needs_them);
 
 async fn unreadable_rows_and_stores(env: &TestEnv) {
     let (state, _, staging) = scenario(env).await;

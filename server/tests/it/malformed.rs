@@ -300,7 +300,7 @@ async fn ten_thousand_malformed_requests_no_5xx_nothing_written() {
 
     let results: Vec<(Method, String, Result<StatusCode, String>)> = futures::stream::iter(requests)
         .map(|(method, path, req)| async move {
-            let status = req.send().await.map(|r| r.status()).map_err(|e| e.to_string());
+            let status = req.send().await.map(|r| r.status()).map_err(|e| error_chain(&e));
             (method, path, status)
         })
         .buffer_unordered(8)
@@ -328,4 +328,15 @@ async fn ten_thousand_malformed_requests_no_5xx_nothing_written() {
     let (status, _) = s.get("/healthz", None).await;
     assert_eq!(status, StatusCode::OK, "the server is alive");
     assert_eq!(written(&s).await, before, "seed {seed}: malformed input wrote something");
+}
+
+/// An error with its causes: reqwest's own text says only "error sending request".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }

@@ -241,6 +241,47 @@ async fn twenty_reviewers_at_once(env: &TestEnv) {
 }
 on_both!(twenty_reviewers_at_once);
 
+/// Decisions sent at once are written together; each still gets its own answer: the ones bound
+/// to hashes that are not the item's are refused, and do not take the others down with them.
+async fn decisions_sent_together_are_answered_each(env: &TestEnv) {
+    let (state, _, _) = scenario(env).await;
+    let ana = user(&state, "ana@example.org", Role::Reviewer).await;
+    const IDS: [&str; 5] = ["cfg", "data", "meta", "new", "gone"];
+    let mut tasks = Vec::new();
+    for round in 0..6 {
+        for (k, id) in IDS.into_iter().enumerate() {
+            let (state, ana) = (state.clone(), ana.clone());
+            let mut request = bound(&item(&state, id).await, ReviewStatus::Approved);
+            let stale = (round + k) % 3 == 0;
+            if stale {
+                request.staging_hash = Some("0".repeat(64));
+            }
+            tasks.push(tokio::spawn(
+                async move { (stale, reviews::decide(&state, "feature-x", id, &ana, &request).await) },
+            ));
+        }
+    }
+    let mut written = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (true, Err(Error::ConflictWith { .. })) => {}
+            (false, Ok(item)) => {
+                assert_eq!(item.review.status, ReviewStatus::Approved);
+                written += 1;
+            }
+            (stale, other) => panic!("stale={stale}: {other:?}"),
+        }
+    }
+    assert_eq!(written, 20);
+    let audited: i64 = sqlx::query("select count(*) as n from audit_events where action = 'review.approve'")
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(audited, 20, "every decision written is audited, no refused one");
+}
+on_both!(decisions_sent_together_are_answered_each);
+
 async fn unreadable_items_and_closed_branches_cannot_be_decided(env: &TestEnv) {
     let (state, _, staging) = scenario(env).await;
     let ana = user(&state, "ana@example.org", Role::Lead).await;
