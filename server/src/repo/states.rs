@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::{self, placeholders, Db};
+use crate::db::{self, placeholders, Backend, Db};
 use crate::diff::Side;
 use crate::error::Result;
 
@@ -13,7 +13,7 @@ pub const STAGING: &str = "staging";
 pub const BASELINE: &str = "baseline";
 
 /// What Chartgate knows of one chart on one side.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct ChartState {
     pub chart_id: String,
     pub slug: String,
@@ -117,7 +117,7 @@ pub async fn write_hydrated(db: &Db, side: &str, branch: &str, hydrated: &[Chart
     }
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
-    db::insert_rows(&mut tx, &upsert_statement(), 12, hydrated, |row, s| bind_state(row, side, branch, s)).await?;
+    upsert(&mut tx, db.backend, side, branch, hydrated).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -137,7 +137,7 @@ pub async fn write(db: &Db, side: &str, branch: &str, changed: &[ChartState], re
         }
         q.execute(&mut *tx).await?;
     }
-    db::insert_rows(&mut tx, &upsert_statement(), 12, changed, |row, s| bind_state(row, side, branch, s)).await?;
+    upsert(&mut tx, db.backend, side, branch, changed).await?;
     if !changed.is_empty() || !removed.is_empty() {
         sqlx::query(
             "insert into side_generations (side, branch, generation) values ($1, $2, 1)
@@ -153,12 +153,14 @@ pub async fn write(db: &Db, side: &str, branch: &str, changed: &[ChartState], re
 }
 
 /// Sets one chart's state on a side (outside a scan: a sync moving a baseline).
-pub async fn put(tx: &mut sqlx::AnyConnection, side: &str, branch: &str, state: &ChartState) -> Result<()> {
-    db::insert_rows(tx, &upsert_statement(), 12, std::slice::from_ref(state), |row, s| {
-        bind_state(row, side, branch, s)
-    })
-    .await?;
-    Ok(())
+pub async fn put(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    side: &str,
+    branch: &str,
+    state: &ChartState,
+) -> Result<()> {
+    upsert(tx, backend, side, branch, std::slice::from_ref(state)).await
 }
 
 /// Removes one chart's state from a side.
@@ -173,29 +175,28 @@ pub async fn remove(tx: &mut sqlx::AnyConnection, side: &str, branch: &str, char
 }
 
 /// The multi-row upsert of states (`{values}` for [`db::insert_rows`]).
-fn upsert_statement() -> String {
-    format!(
-        "insert into chart_states (side, branch, {COLUMNS}) values {{values}}
-         on conflict (side, branch, chart_id) do update set slug = excluded.slug, title = excluded.title,
+/// Writes states (new or changed) of one side in the caller's transaction.
+async fn upsert(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    side: &str,
+    branch: &str,
+    states: &[ChartState],
+) -> Result<()> {
+    let columns: Vec<&str> = COLUMNS.split(", ").collect();
+    db::insert_json_rows(
+        tx,
+        backend,
+        &format!("chart_states (side, branch, {COLUMNS})"),
+        &[side, branch],
+        &columns,
+        states,
+        "on conflict (side, branch, chart_id) do update set slug = excluded.slug, title = excluded.title,
          updated_at = excluded.updated_at, raw_fp = excluded.raw_fp, hash = excluded.hash,
          config_fp = excluded.config_fp, data_fp = excluded.data_fp, metadata_fp = excluded.metadata_fp,
-         error = excluded.error"
+         error = excluded.error",
     )
-}
-
-fn bind_state<'q>(row: &mut db::Binds<'q>, side: &'q str, branch: &'q str, s: &'q ChartState) {
-    row.push(side)
-        .push(branch)
-        .push(&s.chart_id)
-        .push(&s.slug)
-        .push(&s.title)
-        .push(&s.updated_at)
-        .push(&s.raw_fp)
-        .push(&s.hash)
-        .push(&s.config_fp)
-        .push(&s.data_fp)
-        .push(&s.metadata_fp)
-        .push(&s.error);
+    .await
 }
 
 #[derive(sqlx::FromRow)]

@@ -202,6 +202,9 @@ async fn metrics_move_with_traffic() {
         "{after}"
     );
     assert_eq!(sample(&after, "chartgate_sync_jobs_total", &[("status", "partial")]), Some(1.0), "{after}");
+    for lock in ["chartgate_db_write_lock_wait_seconds_count", "chartgate_db_write_lock_held_seconds_count"] {
+        assert!(sample(&after, lock, &[]).is_some_and(|n| n >= 1.0), "SQLite's one writer, measured: {after}");
+    }
     assert!(sample(&after, "chartgate_sync_items_total", &[("outcome", "skipped")]).is_some_and(|n| n >= 1.0));
     assert_eq!(sample(&after, "chartgate_sync_queue_depth", &[]), Some(0.0), "{after}");
 
