@@ -362,6 +362,20 @@ pub async fn fetch_json_rows<T: serde::de::DeserializeOwned>(
     rest: &str,
     binds: &[&str],
 ) -> Result<Vec<T>, crate::error::Error> {
+    let mut arguments = sqlx::any::AnyArguments::default();
+    for b in binds {
+        sqlx::Arguments::add(&mut arguments, *b).expect("text always encodes");
+    }
+    fetch_json_rows_with(db, columns, rest, arguments).await
+}
+
+/// [`fetch_json_rows`] with arguments already built (a [`Filter`]'s).
+pub async fn fetch_json_rows_with<T: serde::de::DeserializeOwned>(
+    db: &Db,
+    columns: &[&str],
+    rest: &str,
+    arguments: sqlx::any::AnyArguments<'_>,
+) -> Result<Vec<T>, crate::error::Error> {
     let pairs: Vec<String> = columns.iter().map(|c| format!("'{c}', {c}")).collect();
     let sql = match db.backend {
         Backend::Sqlite => format!("select json_group_array(json_object({})) as j from {rest}", pairs.join(", ")),
@@ -369,11 +383,7 @@ pub async fn fetch_json_rows<T: serde::de::DeserializeOwned>(
             format!("select coalesce(json_agg(json_build_object({})), '[]')::text as j from {rest}", pairs.join(", "))
         }
     };
-    let mut q = sqlx::query_as::<_, Json>(&sql);
-    for b in binds {
-        q = q.bind(*b);
-    }
-    let row = q.fetch_one(&db.pool).await?;
+    let row = sqlx::query_as_with::<_, Json, _>(&sql, arguments).fetch_one(&db.pool).await?;
     serde_json::from_str(&row.j).map_err(|e| crate::error::Error::internal(format!("rows as JSON: {e}")))
 }
 

@@ -112,7 +112,6 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
             item.views_30d = Some(v.get(&item.chart_id).copied().unwrap_or(0));
         }
     }
-    crate::repo::upgrades::tag_items(&state.db, &summary.name, &mut items).await?;
     Ok(DiffPage {
         views_available: views.is_some(),
         items,
@@ -131,10 +130,7 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
 pub async fn item(state: &AppState, branch: &str, chart_id: &str) -> Result<DiffItem> {
     let name = state.env_name(branch);
     match items::one(&state.db, &name, chart_id).await? {
-        Some(mut item) => {
-            crate::repo::upgrades::tag_items(&state.db, &name, std::slice::from_mut(&mut item)).await?;
-            Ok(item)
-        }
+        Some(item) => Ok(item),
         None => {
             branches::row(state, &name).await?;
             Err(Error::NotFound(format!("chart {chart_id} is not changed on branch {name}")))

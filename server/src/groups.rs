@@ -201,7 +201,6 @@ pub async fn list(state: &AppState, branch: &str) -> Result<Vec<ChangeGroup>> {
     let summary = branches::get(state, branch, Role::Viewer).await?;
     let rows = items::decisions(&state.db, &summary.name).await?;
     let mut all: Vec<DiffItem> = rows.into_iter().map(items::DecisionRow::into_item).collect::<Result<_>>()?;
-    crate::repo::upgrades::tag_items(&state.db, &summary.name, &mut all).await?;
     all.sort_by(|a, b| b.changed_at.cmp(&a.changed_at).then_with(|| a.slug.cmp(&b.slug)));
     // Versions are shared by many items (the same production content, the same baseline): read
     // each once.

@@ -198,34 +198,3 @@ pub async fn mark_undone(
 pub const ITEM_FILTER: &str = "exists (select 1 from upgrade_charts uc where uc.upgrade_id = cast(? as bigint) \
     and uc.branch = item_decisions.branch and uc.chart_id = item_decisions.chart_id \
     and uc.after_hash = item_decisions.staging_hash)";
-
-#[derive(sqlx::FromRow)]
-struct ItemUpgrade {
-    chart_id: String,
-    after_hash: String,
-    id: i64,
-}
-
-/// Sets `upgrade` on each item whose staging content is what an upgrade wrote (the latest such).
-pub async fn tag_items(db: &Db, branch: &str, items: &mut [app::types::DiffItem]) -> Result<()> {
-    for chunk in items.chunks_mut(db::MAX_PARAMS - 1) {
-        let sql = format!(
-            "select chart_id, after_hash, max(upgrade_id) as id from upgrade_charts
-             where branch = $1 and after_hash is not null and chart_id in ({}) group by chart_id, after_hash",
-            db::placeholders(1, chunk.len())
-        );
-        let mut q = sqlx::query_as::<_, ItemUpgrade>(&sql).bind(branch);
-        for item in chunk.iter() {
-            q = q.bind(&item.chart_id);
-        }
-        let found = q.fetch_all(&db.pool).await?;
-        for item in chunk.iter_mut() {
-            item.upgrade = found
-                .iter()
-                .filter(|f| f.chart_id == item.chart_id && Some(&f.after_hash) == item.staging_hash.as_ref())
-                .map(|f| f.id)
-                .max();
-        }
-    }
-    Ok(())
-}

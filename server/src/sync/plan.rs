@@ -138,6 +138,7 @@ mod tests {
             decided_production_hash: status.and_then(|_| h(seen.1)),
             moved,
             in_force,
+            upgrade: None,
         }
     }
 
