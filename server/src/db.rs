@@ -283,26 +283,14 @@ pub async fn insert_json_rows<T: serde::Serialize>(
     /// Rows per statement: bounds the JSON text held at once (~2 MB of chart states).
     const ROWS: usize = 5000;
     let first = leading.len() + 1;
-    let leading_sql: Vec<String> = (1..first).map(|i| format!("${i}, ")).collect();
-    let sql = match backend {
+    let (element, elements) = match backend {
         // SQLite needs a `where` before `on conflict` in an `insert … select`.
-        Backend::Sqlite => {
-            let picked: Vec<String> = fields.iter().map(|f| format!("j.value ->> '{f}'")).collect();
-            format!(
-                "insert into {into} select {}{} from json_each(${first}) j where true {tail}",
-                leading_sql.concat(),
-                picked.join(", ")
-            )
-        }
-        Backend::Postgres => {
-            let picked: Vec<String> = fields.iter().map(|f| format!("j ->> '{f}'")).collect();
-            format!(
-                "insert into {into} select {}{} from json_array_elements(${first}::json) j {tail}",
-                leading_sql.concat(),
-                picked.join(", ")
-            )
-        }
+        Backend::Sqlite => ("j.value", format!("json_each(${first}) j where true")),
+        Backend::Postgres => ("j", format!("json_array_elements(${first}::json) j")),
     };
+    let picked: Vec<String> =
+        (1..first).map(|i| format!("${i}")).chain(fields.iter().map(|f| format!("{element} ->> '{f}'"))).collect();
+    let sql = format!("insert into {into} select {} from {elements} {tail}", picked.join(", "));
     for chunk in rows.chunks(ROWS) {
         let json = serde_json::to_string(chunk).map_err(crate::error::Error::internal)?;
         let mut q = sqlx::query(&sql);

@@ -234,7 +234,7 @@ pub async fn refresh_side(
 
 /// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
 pub fn state_of_written(raw: &RawChart, label: &str) -> ChartState {
-    state_of(raw, [&Fingerprints::new(), &Fingerprints::new()], label, false).0
+    canonical_state(raw, raw_fingerprint(raw), label).0
 }
 
 /// A row's state: a known state with the same bytes, else its canonical version's (and the
@@ -253,6 +253,12 @@ fn state_of(
     if defer {
         return (ChartState::unhashed(raw, raw_fp), None);
     }
+    canonical_state(raw, raw_fp, label)
+}
+
+/// A row's state from its canonical version, and the version; without one (the row does not
+/// parse), the state says why, naming the side (`label`) and the chart.
+fn canonical_state(raw: &RawChart, raw_fp: String, label: &str) -> (ChartState, Option<CanonicalChart>) {
     match canonicalize(raw) {
         Ok(c) => {
             let state = ChartState {
@@ -270,19 +276,8 @@ fn state_of(
             (state, Some(c))
         }
         Err(e) => {
-            let state = ChartState {
-                chart_id: raw.id.clone(),
-                slug: raw.slug.clone(),
-                title: raw.slug.clone(),
-                updated_at: raw.updated_at.clone(),
-                raw_fp,
-                hash: None,
-                config_fp: None,
-                data_fp: None,
-                metadata_fp: None,
-                error: Some(format!("{label}, chart {}: {e}", raw.id)),
-            };
-            (state, None)
+            let error = Some(format!("{label}, chart {}: {e}", raw.id));
+            (ChartState { error, ..ChartState::unhashed(raw, raw_fp) }, None)
         }
     }
 }
@@ -423,8 +418,7 @@ async fn hydrate(
             let read: Vec<(ChartState, Option<PackedVersion>)> = tokio::task::spawn_blocking(move || {
                 rows.par_iter()
                     .map(|raw| {
-                        let (state, version) =
-                            state_of(raw, [&Fingerprints::new(), &Fingerprints::new()], &label, false);
+                        let (state, version) = canonical_state(raw, raw_fingerprint(raw), &label);
                         (state, version.map(|v| PackedVersion::of(&v)))
                     })
                     .collect()

@@ -33,19 +33,7 @@ pub fn classify(b: Option<&Side<'_>>, s: Option<&Side<'_>>, p: Option<&Side<'_>>
         (Some(_), Some(_)) => ItemKind::Modified,
     };
     let parts = match (b, s) {
-        (Some(b), Some(s)) => {
-            let mut parts = Vec::with_capacity(3);
-            if b.config_fp != s.config_fp {
-                parts.push("config");
-            }
-            if b.data_fp != s.data_fp {
-                parts.push("data");
-            }
-            if b.metadata_fp != s.metadata_fp {
-                parts.push("metadata");
-            }
-            parts
-        }
+        (Some(b), Some(s)) => parts_between(b, s),
         _ => ALL_PARTS.to_vec(),
     };
     Some(Classification { kind, conflict: hp != hb, parts })
@@ -64,21 +52,23 @@ pub fn classify_without_base(s: Option<&Side<'_>>, p: Option<&Side<'_>>) -> Opti
         return Some(Classification { kind: ItemKind::Deleted, conflict: true, parts: ALL_PARTS.to_vec() });
     };
     let parts = match p {
-        Some(p) => [
-            ("config", s.config_fp, p.config_fp),
-            ("data", s.data_fp, p.data_fp),
-            ("metadata", s.metadata_fp, p.metadata_fp),
-        ]
-        .into_iter()
-        .filter(|(_, a, b)| a != b)
-        .map(|(part, _, _)| part)
-        .collect(),
+        Some(p) => parts_between(s, p),
         None => ALL_PARTS.to_vec(),
     };
     Some(Classification { kind: ItemKind::Modified, conflict: true, parts })
 }
 
 const ALL_PARTS: [&str; 3] = ["config", "data", "metadata"];
+
+/// The parts in which two versions differ, in `config, data, metadata` order.
+fn parts_between(a: &Side<'_>, b: &Side<'_>) -> Vec<&'static str> {
+    [(a.config_fp, b.config_fp), (a.data_fp, b.data_fp), (a.metadata_fp, b.metadata_fp)]
+        .into_iter()
+        .zip(ALL_PARTS)
+        .filter(|((x, y), _)| x != y)
+        .map(|(_, part)| part)
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {

@@ -158,37 +158,24 @@ struct Positioned {
     row: DecisionRow,
 }
 
-/// The fields of [`DecisionRow`], by name.
-const DECISION_FIELDS: [&str; 20] = [
-    "chart_id",
-    "slug",
-    "title",
-    "kind",
-    "conflict",
-    "parts",
-    "staging_hash",
-    "production_hash",
-    "baseline_hash",
-    "error",
-    "changed_at",
-    "decided",
-    "reviewer",
-    "decided_at",
-    "comment",
-    "decided_staging_hash",
-    "decided_production_hash",
-    "moved",
-    "in_force",
-    "upgrade",
-];
+/// The columns of [`DecisionRow`] that `item_decisions` has (a macro, so [`DECISION_COLUMNS`]
+/// can be built from it at compile time).
+macro_rules! view_columns {
+    () => {
+        "chart_id, slug, title, kind, conflict, parts, staging_hash, production_hash, \
+         baseline_hash, error, changed_at, decided, reviewer, decided_at, comment, decided_staging_hash, \
+         decided_production_hash, moved, in_force"
+    };
+}
+const VIEW_COLUMNS: &str = view_columns!();
 
-/// The columns of [`DecisionRow`], from `item_decisions` (unaliased): the upgrade is looked up in
+/// [`VIEW_COLUMNS`] and `upgrade`, from `item_decisions` (unaliased): the upgrade is looked up in
 /// the same query (by `upgrade_charts_item`), not in a second one per list.
-const DECISION_COLUMNS: &str = "chart_id, slug, title, kind, conflict, parts, staging_hash, production_hash, \
-    baseline_hash, error, changed_at, decided, reviewer, decided_at, comment, decided_staging_hash, \
-    decided_production_hash, moved, in_force, \
-    (select max(u.upgrade_id) from upgrade_charts u where u.branch = item_decisions.branch \
-     and u.chart_id = item_decisions.chart_id and u.after_hash = item_decisions.staging_hash) as upgrade";
+const DECISION_COLUMNS: &str = concat!(
+    view_columns!(),
+    ", (select max(u.upgrade_id) from upgrade_charts u where u.branch = item_decisions.branch \
+     and u.chart_id = item_decisions.chart_id and u.after_hash = item_decisions.staging_hash) as upgrade"
+);
 
 fn status(s: &str) -> Result<ReviewStatus> {
     s.parse().map_err(|_| Error::internal(format!("unknown review status {s:?}")))
@@ -284,8 +271,7 @@ pub async fn page(
           limit {per_page} offset {}) page",
         (page.max(1) as u64 - 1) * per_page as u64
     );
-    let mut columns: Vec<&str> = DECISION_FIELDS.to_vec();
-    columns.push("pos");
+    let columns: Vec<&str> = VIEW_COLUMNS.split(", ").chain(["upgrade", "pos"]).collect();
     let mut rows: Vec<Positioned> = db::fetch_json_rows_with(db, &columns, &rest, filter.arguments()).await?;
     rows.sort_by_key(|r| r.pos);
     let items = rows.into_iter().map(|r| r.row.into_item()).collect::<Result<_>>()?;

@@ -32,6 +32,7 @@ pub struct ChartState {
 impl ChartState {
     /// A row known by its bytes only: read, fingerprinted, not yet parsed. Hashes, part
     /// fingerprints and whether it parses at all come when a scan needs them (`scans::hydrate`).
+    /// A row that does not parse is this with its `error`.
     pub fn unhashed(raw: &crate::charts::RawChart, raw_fp: String) -> ChartState {
         ChartState {
             chart_id: raw.id.clone(),
@@ -174,7 +175,6 @@ pub async fn remove(tx: &mut sqlx::AnyConnection, side: &str, branch: &str, char
     Ok(())
 }
 
-/// The multi-row upsert of states (`{values}` for [`db::insert_rows`]).
 /// Writes states (new or changed) of one side in the caller's transaction.
 async fn upsert(
     tx: &mut sqlx::AnyConnection,

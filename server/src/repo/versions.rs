@@ -120,10 +120,13 @@ pub async fn text(db: &Db, hash: &str) -> Result<Option<VersionText>> {
         .bind(hash)
         .fetch_optional(&db.pool)
         .await?;
-    let Some(row) = row else { return Ok(None) };
+    row.map(|row| unpacked(hash, row.slug, &row.packed)).transpose()
+}
+
+fn unpacked(hash: &str, slug: String, packed: &[u8]) -> Result<VersionText> {
     let (config, data, metadata) =
-        unpack(&row.packed).ok_or_else(|| Error::internal(format!("version {hash}: stored text does not unpack")))?;
-    Ok(Some(VersionText { slug: row.slug, config, data, metadata }))
+        unpack(packed).ok_or_else(|| Error::internal(format!("version {hash}: stored text does not unpack")))?;
+    Ok(VersionText { slug, config, data, metadata })
 }
 
 /// One version, parsed; its parts are the canonical text it was hashed over, so they always
@@ -182,9 +185,7 @@ pub async fn get_many<const N: usize>(db: &Db, hashes: [Option<&str>; N]) -> Res
     let mut out = std::array::from_fn(|_| None);
     for (slot, hash) in out.iter_mut().zip(hashes) {
         let Some(row) = hash.and_then(|h| found.get(h)) else { continue };
-        let (config, data, metadata) = unpack(&row.packed)
-            .ok_or_else(|| Error::internal(format!("version {}: stored text does not unpack", row.hash)))?;
-        *slot = Some(parsed(&row.hash, VersionText { slug: row.slug.clone(), config, data, metadata })?);
+        *slot = Some(parsed(&row.hash, unpacked(&row.hash, row.slug.clone(), &row.packed)?)?);
     }
     Ok(out)
 }
