@@ -364,5 +364,16 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
     assert_eq!(second.total, all.total);
     let changed = diffs::list(&state, BRANCH, &q("changed", 1, 50), Role::Viewer).await.unwrap();
     assert_eq!(changed.items.iter().find(|i| i.chart_id == "data").unwrap().views_30d, Some(500));
+
+    // The figures are kept between lists, and read again once the store changed (SQLite knows
+    // at once by its files; a PostgreSQL store is read again after ten seconds).
+    sqlx::query("update chart_views set views_30d = 7 where chart_id = 'data'")
+        .execute(production.pool())
+        .await
+        .unwrap();
+    if production.backend == chartgate::db::Backend::Sqlite {
+        let again = diffs::list(&state, BRANCH, &q("changed", 1, 50), Role::Viewer).await.unwrap();
+        assert_eq!(again.items.iter().find(|i| i.chart_id == "data").unwrap().views_30d, Some(7));
+    }
 }
 on_both!(relevance_sort_by_production_views);
