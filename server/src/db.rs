@@ -222,6 +222,19 @@ pub fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
 /// A query of the `Any` driver, as the helpers below take and return it.
 pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
+/// Renews PostgreSQL's statistics of `table` when a write moved at least a thousand of its rows.
+///
+/// PostgreSQL plans from statistics autovacuum takes when it comes by; right after a
+/// registration they still describe an empty table, and plans fit for an empty table (sorting
+/// every row, nested loops) cost seconds on a full one. SQLite plans from its indexes alone.
+pub async fn renew_statistics(db: &Db, table: &str, rows_moved: u64) -> Result<(), crate::error::Error> {
+    const AFTER: u64 = 1000;
+    if db.backend == Backend::Postgres && rows_moved >= AFTER {
+        sqlx::query(&format!("analyze {table}")).execute(&db.pool).await?;
+    }
+    Ok(())
+}
+
 /// Parameters per statement. SQLite looks bound parameters up by name in a list, so a statement's
 /// binding cost grows with the square of its parameter count: thousands of parameters per
 /// statement cost more than the rows themselves. A few hundred is the sweet spot.
@@ -280,20 +293,36 @@ pub async fn insert_json_rows<T: serde::Serialize>(
     rows: &[T],
     tail: &str,
 ) -> Result<(), crate::error::Error> {
-    /// Rows per statement: bounds the JSON text held at once (~2 MB of chart states).
-    const ROWS: usize = 5000;
     let first = leading.len() + 1;
-    let (element, elements) = match backend {
-        // SQLite needs a `where` before `on conflict` in an `insert … select`.
-        Backend::Sqlite => ("j.value", format!("json_each(${first}) j where true")),
-        Backend::Postgres => ("j", format!("json_array_elements(${first}::json) j")),
-    };
+    let (element, elements) = json_elements(backend, first);
     let picked: Vec<String> =
         (1..first).map(|i| format!("${i}")).chain(fields.iter().map(|f| format!("{element} ->> '{f}'"))).collect();
-    let sql = format!("insert into {into} select {} from {elements} {tail}", picked.join(", "));
+    // SQLite needs a `where` before `on conflict` in an `insert … select`.
+    let sql = format!("insert into {into} select {} from {elements} where true {tail}", picked.join(", "));
+    execute_json_chunks(conn, &sql, leading, rows).await
+}
+
+/// The rows of a JSON array bound as parameter `$n`, for a `from` clause: the expression of one
+/// element (whose fields are read with `->> 'name'`) and the table of elements, named `j`.
+pub fn json_elements(backend: Backend, n: usize) -> (&'static str, String) {
+    match backend {
+        Backend::Sqlite => ("j.value", format!("json_each(${n}) j")),
+        Backend::Postgres => ("j", format!("json_array_elements(${n}::json) j")),
+    }
+}
+
+/// Runs `sql` (see [`json_elements`]) once per few thousand `rows`, binding `leading` and then the
+/// chunk as one JSON array: bounds the JSON text held at once (~2 MB of chart states).
+pub async fn execute_json_chunks<T: serde::Serialize>(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    leading: &[&str],
+    rows: &[T],
+) -> Result<(), crate::error::Error> {
+    const ROWS: usize = 5000;
     for chunk in rows.chunks(ROWS) {
         let json = serde_json::to_string(chunk).map_err(crate::error::Error::internal)?;
-        let mut q = sqlx::query(&sql);
+        let mut q = sqlx::query(sql);
         for value in leading {
             q = q.bind(*value);
         }

@@ -9,10 +9,13 @@
 //! match a known fingerprint — a staging copy of production, typically — reuses that version
 //! instead of canonicalising it again.
 //!
-//! Work is pipelined: one task reads batches from the store while rayon canonicalises the
-//! previous batch on every core, so memory stays flat however large the store. A scan keeps
-//! hashes and fingerprints of every chart but the canonical text only of what the branch's items
-//! point at ([`keep`]).
+//! Work is pipelined: two tasks read batches from the store, each row becoming its state on the
+//! thread that read it, while states are written a few thousand at a time. A scan holds a side's
+//! stamps (id, `updated_at`, fingerprint), never its states: the states it classifies are those of
+//! charts the branch touched or the target moved, chosen by the database
+//! ([`states::load_relevant`]), so memory follows the branch's changes, not the store's size.
+//! Chartgate keeps hashes and fingerprints of every chart but the canonical text only of what the
+//! branch's items point at ([`keep`]).
 
 mod keep;
 
@@ -57,35 +60,12 @@ pub struct SideStats {
     pub unchanged_store: bool,
 }
 
-/// Known versions by the fingerprint of their stored bytes.
-pub type Fingerprints = HashMap<String, ChartState>;
-
-/// The readable states by their bytes' fingerprint; where the same bytes are known hashed and
-/// [unhashed](ChartState::is_unhashed), the hashed state.
-pub fn fingerprints<'a>(states: impl IntoIterator<Item = &'a States>) -> Fingerprints {
-    let mut out: Fingerprints = HashMap::new();
-    for s in states {
-        for st in s.values().filter(|st| st.error.is_none()) {
-            match out.get(&st.raw_fp) {
-                Some(known) if !known.is_unhashed() || st.is_unhashed() => {}
-                _ => {
-                    out.insert(st.raw_fp.clone(), st.clone());
-                }
-            }
-        }
-    }
-    out
-}
-
 fn marker_key(side: &str, branch: &str) -> String {
     format!("{side}:{branch}")
 }
 
 /// What a side's refresh found.
 pub struct Refreshed {
-    /// The side's states, when they were loaded (`None`: no row moved, so the caller loads them
-    /// only if it needs them).
-    pub states: Option<States>,
     pub stats: SideStats,
     /// The versions this refresh canonicalised, packed, when asked to retain them: a staging
     /// row canonicalised is most often an item's version, which [`keep`] stores without
@@ -96,12 +76,29 @@ pub struct Refreshed {
 /// Versions a refresh retains at most (~3 KB each, packed); past this, [`keep`] reads again.
 const RETAIN_AT_MOST: usize = 5000;
 
+/// States (whole or copied) a refresh writes at once: it holds no more than these in memory, so
+/// a 100,000-chart side costs what a 5,000-chart one does.
+const WRITE_EVERY: usize = 5000;
+
+/// What reading one row found.
+enum Read {
+    /// Its state says so already.
+    Same,
+    /// Its state is another row's with the same bytes (see [`states::Copied`]).
+    Copied(states::Copied),
+    /// A new state; `canonicalised` when its content was parsed and hashed for it.
+    State { state: ChartState, canonicalised: bool, version: Option<PackedVersion> },
+}
+
 /// Brings one side's states up to date with its store.
 ///
 /// A SQLite store whose files did not change since the last scan is not even listed (see
 /// [`ChartStore::change_marker`]); otherwise `(id, updated_at)` is listed and only new or moved
-/// rows are read — all rows when `full`. Only states that differ are written back. With
-/// `retain`, the versions canonicalised on the way are handed back packed (see [`Refreshed`]).
+/// rows are read — all rows when `full`. A read row whose bytes are its state's, or a row's in
+/// `known` (the target's, for staging), is copied in the database rather than parsed; only
+/// states that differ are written, a few thousand at a time, so memory does not grow with the
+/// store. With `retain`, the versions canonicalised on the way are handed back packed (see
+/// [`Refreshed`]).
 ///
 /// A target's first listing records its rows' fingerprints only ([unhashed](ChartState::is_unhashed)
 /// states): most of a target's charts are never touched by a branch, and those that are get their
@@ -113,7 +110,7 @@ pub async fn refresh_side(
     side: &str,
     branch: &str,
     full: bool,
-    known: Arc<Fingerprints>,
+    known: Arc<states::KnownBytes>,
     retain: bool,
 ) -> Result<Refreshed> {
     let began = Instant::now();
@@ -121,59 +118,62 @@ pub async fn refresh_side(
     let marker = store.change_marker();
     if !full && store.unchanged_for(&marker_key) {
         let stats = SideStats { unchanged_store: true, ..Default::default() };
-        return Ok(Refreshed { states: None, stats, packed: HashMap::new() });
+        return Ok(Refreshed { stats, packed: HashMap::new() });
     }
     let stamps = store.stamps().await?;
     let mut stats = SideStats { listed: stamps.len(), ..Default::default() };
+    let own = states::stamps(db, side, branch).await?;
     let listed: HashSet<&str> = stamps.iter().map(|s| s.id.as_str()).collect();
-    // A full scan reads every row and needs every state; otherwise the listing is compared
-    // with stamps alone, and states are loaded only when something moved.
-    let (loaded, removed, to_read, first_listing) = if full {
-        let states = states::load(db, side, branch).await?;
-        let removed: Vec<String> = states.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
-        let to_read: Vec<String> = stamps.iter().map(|s| s.id.clone()).collect();
-        let first = states.is_empty();
-        (Some(states), removed, to_read, first)
-    } else {
-        let known = states::stamps(db, side, branch).await?;
-        let removed: Vec<String> = known.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
-        let to_read: Vec<String> = stamps
-            .iter()
-            .filter(|s| known.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
-            .map(|s| s.id.clone())
-            .collect();
-        (None, removed, to_read, known.is_empty())
-    };
-    let defer = side == PRODUCTION && first_listing;
+    let removed: Vec<String> = own.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
+    drop(listed);
+    // A full scan reads every row (it also catches edits that did not touch `updated_at`).
+    let to_read: Vec<String> = stamps
+        .into_iter()
+        .filter(|s| full || own.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
+        .map(|s| s.id)
+        .collect();
+    let defer = side == PRODUCTION && own.is_empty();
     stats.read = to_read.len();
     stats.removed = removed.len();
     if to_read.is_empty() && removed.is_empty() {
         store.set_marker(&marker_key, marker);
-        return Ok(Refreshed { states: loaded, stats, packed: HashMap::new() });
+        return Ok(Refreshed { stats, packed: HashMap::new() });
     }
-    let mut states = match loaded {
-        Some(s) => s,
-        None => states::load(db, side, branch).await?,
-    };
 
-    // Known bytes: this side's own, then those the caller knows (production's, for staging).
-    let own = Arc::new(fingerprints([&states]));
+    let own = Arc::new(own);
     // What an item's error names: the side, never the store's address (viewers read it).
     let label: Arc<str> = format!("{side} store").into();
+    let (side_name, branch_name): (Arc<str>, Arc<str>) = (side.into(), branch.into());
 
     // Two readers, each on its own connection, take every other batch: reading a SQLite store
     // is one core's work per connection, and a warm scan is mostly reading. Each row becomes its
     // state on the thread that read it (see [`ChartStore::read_each`]).
-    type Processed = (ChartState, bool, Option<PackedVersion>);
     let retained = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let process = move |raw: RawChart| -> Processed {
-        let (state, version) = state_of(&raw, [&own, &known], &label, defer);
+    let process = move |raw: RawChart| -> Read {
+        let raw_fp = raw_fingerprint(&raw);
+        let mine = own.get(&raw.id);
+        if let Some(m) = mine.filter(|m| m.raw_fp == raw_fp && m.error.is_none()) {
+            if m.updated_at == raw.updated_at {
+                return Read::Same;
+            }
+            let copy = states::Copied::from(&side_name, &branch_name, &raw.id, &raw.id, &raw.updated_at, &raw_fp);
+            return Read::Copied(copy);
+        }
+        if let Some(copy) = known.copy_for(&raw.id, &raw.updated_at, &raw_fp) {
+            return Read::Copied(copy);
+        }
+        let (state, version) =
+            if defer { (ChartState::unhashed(&raw, raw_fp), None) } else { canonical_state(&raw, raw_fp, &label) };
+        // An unreadable row read again, still unreadable for the same reason.
+        if mine.is_some_and(|m| m.describes(&state)) {
+            return Read::Same;
+        }
         let canonicalised = version.is_some();
         let keep =
             retain && canonicalised && retained.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < RETAIN_AT_MOST;
-        (state, canonicalised, version.filter(|_| keep).map(|v| PackedVersion::of(&v)))
+        Read::State { state, canonicalised, version: version.filter(|_| keep).map(|v| PackedVersion::of(&v)) }
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Processed>>>(READERS);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Read>>>(READERS);
     let to_read: Arc<[String]> = to_read.into();
     let readers: Vec<_> = (0..READERS)
         .map(|first| {
@@ -191,69 +191,56 @@ pub async fn refresh_side(
         .collect();
     drop(tx);
 
-    let mut changed = Vec::new();
+    let (mut changed, mut copied, mut written) = (Vec::new(), Vec::new(), 0);
     let mut packed = HashMap::new();
     while let Some(batch) = rx.recv().await {
-        for (state, canonicalised, version) in batch? {
-            stats.canonicalised += usize::from(canonicalised);
-            if let Some(v) = version {
-                packed.insert(v.hash().to_string(), v);
+        for read in batch? {
+            match read {
+                Read::Same => {}
+                Read::Copied(c) => copied.push(c),
+                Read::State { state, canonicalised, version } => {
+                    stats.canonicalised += usize::from(canonicalised);
+                    stats.errors += usize::from(state.error.is_some());
+                    if let Some(v) = version {
+                        packed.insert(v.hash().to_string(), v);
+                    }
+                    changed.push(state);
+                }
             }
-            // A re-read row that says what Chartgate already knew needs no write.
-            if states.get(&state.chart_id) != Some(&state) {
-                changed.push(state);
-            }
+        }
+        if changed.len() + copied.len() >= WRITE_EVERY {
+            written += changed.len() + copied.len();
+            states::write(db, side, branch, &changed, &copied, &[]).await?;
+            changed.clear();
+            copied.clear();
         }
     }
     for reader in readers {
         reader.await.map_err(Error::internal)?;
     }
-
-    stats.errors = changed.iter().filter(|s| s.error.is_some()).count();
     let read_in = began.elapsed();
-    states::write(db, side, branch, &changed, &removed).await?;
+    written += changed.len() + copied.len();
+    if written + removed.len() > 0 {
+        states::write(db, side, branch, &changed, &copied, &removed).await?;
+    }
+    db::renew_statistics(db, "chart_states", (written + removed.len()) as u64).await?;
     tracing::debug!(
         side,
         branch,
         read = stats.read,
         canonicalised = stats.canonicalised,
-        changed = changed.len(),
+        written,
         read_ms = read_in.as_millis() as u64,
         total_ms = began.elapsed().as_millis() as u64,
         "side refreshed"
     );
-    for id in &removed {
-        states.remove(id);
-    }
-    for s in changed {
-        states.insert(s.chart_id.clone(), s);
-    }
     store.set_marker(&marker_key, marker);
-    Ok(Refreshed { states: Some(states), stats, packed })
+    Ok(Refreshed { stats, packed })
 }
 
 /// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
 pub fn state_of_written(raw: &RawChart, label: &str) -> ChartState {
     canonical_state(raw, raw_fingerprint(raw), label).0
-}
-
-/// A row's state: a known state with the same bytes, else its canonical version's (and the
-/// version), or with `defer` only its fingerprint.
-fn state_of(
-    raw: &RawChart,
-    known: [&Fingerprints; 2],
-    label: &str,
-    defer: bool,
-) -> (ChartState, Option<CanonicalChart>) {
-    let raw_fp = raw_fingerprint(raw);
-    if let Some(k) = known.iter().find_map(|m| m.get(&raw_fp)) {
-        let state = ChartState { chart_id: raw.id.clone(), updated_at: raw.updated_at.clone(), ..k.clone() };
-        return (state, None);
-    }
-    if defer {
-        return (ChartState::unhashed(raw, raw_fp), None);
-    }
-    canonical_state(raw, raw_fp, label)
 }
 
 /// A row's state from its canonical version, and the version; without one (the row does not
@@ -480,21 +467,14 @@ async fn scan_branch(
     let name = branch.name.as_str();
     let target_name = branch.target.as_str();
     let prod = refresh_side(db, target, PRODUCTION, target_name, full, Default::default(), false).await?;
-    let mut prod_states = prod.states;
-    // The target's states are needed to reuse its versions for staging rows; when staging did
-    // not change at all (the common rescan), they are not loaded. (Reading both stores at once,
-    // with the target's states from before, was measured: no faster on 2 cores, and the
-    // server's peak memory grew by the other side's batches.)
+    // The target's bytes are needed to copy its states for staging rows holding the same; when
+    // staging did not change at all (the common rescan), they are not loaded. (Reading both
+    // stores at once was measured: no faster on 2 cores, and the server's peak memory grew by
+    // the other side's batches.)
     let staging_unchanged = !full && staging.unchanged_for(&marker_key(STAGING, name));
-    let known = match (&prod_states, staging_unchanged) {
-        (_, true) => Fingerprints::new(),
-        (Some(states), false) => fingerprints([states]),
-        (None, false) => {
-            let loaded = states::load(db, PRODUCTION, target_name).await?;
-            let known = fingerprints([&loaded]);
-            prod_states = Some(loaded);
-            known
-        }
+    let known = match staging_unchanged {
+        true => states::KnownBytes::default(),
+        false => states::known_bytes(db, PRODUCTION, target_name).await?,
     };
     let stage = refresh_side(db, staging, STAGING, name, full, Arc::new(known), true).await?;
     let (mut prod_stats, mut stage_stats) = (prod.stats, stage.stats);
@@ -506,15 +486,7 @@ async fn scan_branch(
         || branch.target_generation != target_generation
         || branch.last_scan_at.is_none();
     let items = if moved {
-        let mut prod_states = match prod_states {
-            Some(s) => s,
-            None => states::load(db, PRODUCTION, target_name).await?,
-        };
-        let mut stage_states = match stage.states {
-            Some(s) => s,
-            None => states::load(db, STAGING, name).await?,
-        };
-        let mut baseline = states::load(db, BASELINE, name).await?;
+        let [mut baseline, mut stage_states, mut prod_states] = states::load_relevant(db, name, target_name).await?;
         let hydrated =
             hydrate(db, branch, (&mut baseline, &mut stage_states, &mut prod_states), target, staging).await?;
         prod_stats.canonicalised += hydrated.target_rows;

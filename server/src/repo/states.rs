@@ -80,34 +80,170 @@ pub type States = HashMap<String, ChartState>;
 
 const COLUMNS: &str = "chart_id, slug, title, updated_at, raw_fp, hash, config_fp, data_fp, metadata_fp, error";
 
-pub async fn load(db: &Db, side: &str, branch: &str) -> Result<States> {
-    let columns: Vec<&str> = COLUMNS.split(", ").collect();
-    let rows: Vec<ChartState> =
-        db::fetch_json_rows(db, &columns, "chart_states where side = $1 and branch = $2", &[side, branch]).await?;
-    Ok(rows.into_iter().map(|s| (s.chart_id.clone(), s)).collect())
-}
-
-/// What a rescan compares a store's listing with: a chart's `updated_at`, and whether its last
-/// read failed (such a row is read again).
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+/// What a rescan compares a store's row with: the chart's `updated_at`, its bytes' fingerprint,
+/// whether its version is hashed, and whether its last read failed (such a row is read again).
+///
+/// A side is held as these, never as whole states: at 100,000 charts a side's states are ~100 MB
+/// in memory, its stamps a tenth of that.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Stamped {
-    pub chart_id: String,
     pub updated_at: String,
+    pub raw_fp: String,
+    pub hashed: bool,
     /// Why the last read failed, if it did.
     pub error: Option<String>,
 }
 
-/// [`load`] of only what a listing is compared with: a rescan after a write that moved nothing
-/// loads a tenth of the bytes, and nothing else.
+impl Stamped {
+    /// Whether `state` says nothing this stamp does not (the same bytes, stamp and outcome).
+    pub fn describes(&self, state: &ChartState) -> bool {
+        self.updated_at == state.updated_at
+            && self.raw_fp == state.raw_fp
+            && self.hashed == state.hash.is_some()
+            && self.error == state.error
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StampRow {
+    chart_id: String,
+    updated_at: String,
+    raw_fp: String,
+    hash: Option<String>,
+    error: Option<String>,
+}
+
+/// What a rescan compares a store's listing and rows with, by chart id (see [`Stamped`]).
 pub async fn stamps(db: &Db, side: &str, branch: &str) -> Result<HashMap<String, Stamped>> {
-    let rows: Vec<Stamped> = db::fetch_json_rows(
+    let rows: Vec<StampRow> = db::fetch_json_rows(
         db,
-        &["chart_id", "updated_at", "error"],
+        &["chart_id", "updated_at", "raw_fp", "hash", "error"],
         "chart_states where side = $1 and branch = $2",
         &[side, branch],
     )
     .await?;
-    Ok(rows.into_iter().map(|s| (s.chart_id.clone(), s)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let stamped =
+                Stamped { updated_at: r.updated_at, raw_fp: r.raw_fp, hashed: r.hash.is_some(), error: r.error };
+            (r.chart_id, stamped)
+        })
+        .collect())
+}
+
+/// A side's readable rows by their bytes' fingerprint: which chart's state a byte-identical row
+/// elsewhere can copy ([`Copied`]) instead of being parsed again. Where the same bytes are held
+/// hashed and unhashed, the hashed row.
+#[derive(Debug, Default)]
+pub struct KnownBytes {
+    side: String,
+    branch: String,
+    charts: HashMap<String, String>,
+}
+
+impl KnownBytes {
+    /// A copy of the state of the chart holding `raw_fp`'s bytes, if one does, for `chart_id`.
+    pub fn copy_for(&self, chart_id: &str, updated_at: &str, raw_fp: &str) -> Option<Copied> {
+        let from_id = self.charts.get(raw_fp)?;
+        Some(Copied::from(&self.side, &self.branch, from_id, chart_id, updated_at, raw_fp))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct BytesRow {
+    chart_id: String,
+    raw_fp: String,
+    hash: Option<String>,
+}
+
+/// [`KnownBytes`] of one side.
+pub async fn known_bytes(db: &Db, side: &str, branch: &str) -> Result<KnownBytes> {
+    let rows: Vec<BytesRow> = db::fetch_json_rows(
+        db,
+        &["chart_id", "raw_fp", "hash"],
+        "chart_states where side = $1 and branch = $2 and error is null",
+        &[side, branch],
+    )
+    .await?;
+    let mut charts = HashMap::with_capacity(rows.len());
+    let mut hashed = std::collections::HashSet::new();
+    for r in rows {
+        if r.hash.is_some() {
+            hashed.insert(r.raw_fp.clone());
+            charts.insert(r.raw_fp, r.chart_id);
+        } else if !hashed.contains(&r.raw_fp) {
+            charts.entry(r.raw_fp).or_insert(r.chart_id);
+        }
+    }
+    Ok(KnownBytes { side: side.to_string(), branch: branch.to_string(), charts })
+}
+
+/// A chart's state written as a copy of another row's with the same bytes (another side's, or
+/// its own with a new `updated_at`), by the database: the state never passes through Chartgate's
+/// memory. The source must not be rewritten by the same scan: it is the target's (which a branch's
+/// scan holds still) or the chart's own row.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Copied {
+    pub chart_id: String,
+    pub updated_at: String,
+    pub raw_fp: String,
+    pub from_side: String,
+    pub from_branch: String,
+    pub from_id: String,
+}
+
+impl Copied {
+    pub fn from(side: &str, branch: &str, from_id: &str, chart_id: &str, updated_at: &str, raw_fp: &str) -> Copied {
+        Copied {
+            chart_id: chart_id.to_string(),
+            updated_at: updated_at.to_string(),
+            raw_fp: raw_fp.to_string(),
+            from_side: side.to_string(),
+            from_branch: branch.to_string(),
+            from_id: from_id.to_string(),
+        }
+    }
+}
+
+/// The states of the charts a branch's scan looks at, on its three sides (baseline, staging,
+/// production): those whose staging bytes are not the baseline's (the branch touched them), and
+/// those whose target bytes moved from the baseline's. Chosen by the database from fingerprints,
+/// so a scan holds the states of its items, not of the whole store.
+pub async fn load_relevant(db: &Db, branch: &str, target: &str) -> Result<[States; 3]> {
+    // One pass over the three sides grouped by chart (no join whose plan depends on statistics
+    // the database may not have yet); a chart only the target has is never relevant.
+    let fp = |side: &str| format!("max(case when side = '{side}' then raw_fp end)");
+    let (b, s, p) = (fp(BASELINE), fp(STAGING), fp(PRODUCTION));
+    let rest = format!(
+        "chart_states
+         where ((side in ('baseline', 'staging') and branch = $1) or (side = 'production' and branch = $2))
+           and chart_id in (
+             select chart_id from chart_states
+             where (side in ('baseline', 'staging') and branch = $1) or (side = 'production' and branch = $2)
+             group by chart_id
+             having {b} is distinct from {s} or ({b} is not null and {b} is distinct from {p}))"
+    );
+    let mut columns: Vec<&str> = vec!["side"];
+    columns.extend(COLUMNS.split(", "));
+    let rows: Vec<SidedState> = db::fetch_json_rows(db, &columns, &rest, &[branch, target]).await?;
+    let mut out: [States; 3] = Default::default();
+    for SidedState { side, state } in rows {
+        let n = match side.as_str() {
+            BASELINE => 0,
+            STAGING => 1,
+            _ => 2,
+        };
+        out[n].insert(state.chart_id.clone(), state);
+    }
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct SidedState {
+    side: String,
+    #[serde(flatten)]
+    state: ChartState,
 }
 
 /// Writes what a scan learnt of bytes it had only fingerprinted (their hashes, or that they do
@@ -123,8 +259,16 @@ pub async fn write_hydrated(db: &Db, side: &str, branch: &str, hydrated: &[Chart
     Ok(())
 }
 
-/// Writes the states that changed and deletes those of charts the store no longer has.
-pub async fn write(db: &Db, side: &str, branch: &str, changed: &[ChartState], removed: &[String]) -> Result<()> {
+/// Writes the states that changed (whole, or [copied](Copied) from rows with the same bytes) and
+/// deletes those of charts the store no longer has; the side's generation moves when anything did.
+pub async fn write(
+    db: &Db,
+    side: &str,
+    branch: &str,
+    changed: &[ChartState],
+    copied: &[Copied],
+    removed: &[String],
+) -> Result<()> {
     let _guard = db.write_guard().await;
     let mut tx = db.pool.begin().await?;
     for chunk in removed.chunks(db::MAX_PARAMS - 2) {
@@ -139,7 +283,8 @@ pub async fn write(db: &Db, side: &str, branch: &str, changed: &[ChartState], re
         q.execute(&mut *tx).await?;
     }
     upsert(&mut tx, db.backend, side, branch, changed).await?;
-    if !changed.is_empty() || !removed.is_empty() {
+    copy(&mut tx, db.backend, side, branch, copied).await?;
+    if !changed.is_empty() || !copied.is_empty() || !removed.is_empty() {
         sqlx::query(
             "insert into side_generations (side, branch, generation) values ($1, $2, 1)
              on conflict (side, branch) do update set generation = side_generations.generation + 1",
@@ -150,6 +295,34 @@ pub async fn write(db: &Db, side: &str, branch: &str, changed: &[ChartState], re
         .await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// `on conflict` of every state write: the row takes the new state whole.
+const UPSERT_TAIL: &str = "on conflict (side, branch, chart_id) do update set slug = excluded.slug,
+     title = excluded.title, updated_at = excluded.updated_at, raw_fp = excluded.raw_fp,
+     hash = excluded.hash, config_fp = excluded.config_fp, data_fp = excluded.data_fp,
+     metadata_fp = excluded.metadata_fp, error = excluded.error";
+
+/// Writes [`Copied`] states: each row's state is its source row's, with its own id and stamp.
+async fn copy(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    side: &str,
+    branch: &str,
+    copied: &[Copied],
+) -> Result<()> {
+    let (j, elements) = db::json_elements(backend, 3);
+    let sql = format!(
+        "insert into chart_states (side, branch, {COLUMNS})
+         select $1, $2, {j} ->> 'chart_id', k.slug, k.title, {j} ->> 'updated_at', k.raw_fp, k.hash,
+                k.config_fp, k.data_fp, k.metadata_fp, k.error
+         from {elements}
+         join chart_states k on k.side = {j} ->> 'from_side' and k.branch = {j} ->> 'from_branch'
+                            and k.chart_id = {j} ->> 'from_id' and k.raw_fp = {j} ->> 'raw_fp'
+         where true {UPSERT_TAIL}"
+    );
+    db::execute_json_chunks(tx, &sql, &[side, branch], copied).await?;
     Ok(())
 }
 
@@ -191,10 +364,7 @@ async fn upsert(
         &[side, branch],
         &columns,
         states,
-        "on conflict (side, branch, chart_id) do update set slug = excluded.slug, title = excluded.title,
-         updated_at = excluded.updated_at, raw_fp = excluded.raw_fp, hash = excluded.hash,
-         config_fp = excluded.config_fp, data_fp = excluded.data_fp, metadata_fp = excluded.metadata_fp,
-         error = excluded.error",
+        UPSERT_TAIL,
     )
     .await
 }

@@ -9,7 +9,7 @@ use chartgate::branches::{self, NewBranch};
 use chartgate::charts::{ChartStore, RawChart};
 use chartgate::error::Error;
 use chartgate::state::AppState;
-use chartgate::{diffs, scans};
+use chartgate::{diffs, repo, scans};
 use serde_json::json;
 use sqlx::Row;
 
@@ -392,6 +392,87 @@ async fn hashes_come_when_a_branch_needs_them(env: &TestEnv) {
     assert_eq!(items(&state, "feature-x", DiffQuery::default()).await.len(), 7);
 }
 on_both!(hashes_come_when_a_branch_needs_them);
+
+/// A side larger than one write is written in several, whole; a scan classifies only the states
+/// of charts the branch touched or the target moved (chosen by the database); a row whose bytes
+/// did not change is never parsed again, and one whose `updated_at` alone moved is restamped.
+async fn large_sides_are_written_whole_and_scans_look_only_at_what_moved(env: &TestEnv) {
+    let (state, production) = env.state().await;
+    let charts: Vec<RawChart> = (0..5_200).map(|i| chart(&format!("c{i:05}"), &format!("Chart {i}"))).collect();
+    production.put_many(&charts).await.unwrap();
+    let staging = env.store("staging").await;
+    staging.copy_from(&production).await.unwrap();
+    staging
+        .put_many(&[
+            edited(&charts[1], "config", |v| v["type"] = json!("bar")),
+            edited(&charts[4_000], "metadata", |v| v["unit"] = json!("‰")),
+            edited(&charts[5_100], "data", |v| v["rows"][0]["value"] = json!(7)),
+        ])
+        .await
+        .unwrap();
+    register(&state, "feature/big", &staging).await.unwrap();
+    let target: String = sqlx::query("select target from branches where name = 'feature-big'")
+        .fetch_one(&state.db.pool)
+        .await
+        .unwrap()
+        .get("target");
+    let count = |side: &'static str| {
+        let pool = state.db.pool.clone();
+        async move {
+            sqlx::query("select count(*) as n from chart_states where side = $1")
+                .bind(side)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get::<i64, _>("n")
+        }
+    };
+    for side in ["production", "staging", "baseline"] {
+        assert_eq!(count(side).await, 5_200, "{side}: every chart's state written");
+    }
+    let ids = |items: &[app::types::DiffItem]| items.iter().map(|i| i.chart_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&items(&state, "feature-big", DiffQuery::default()).await), ["c00001", "c04000", "c05100"]);
+
+    // The target moves one chart the branch left alone and one it changed (a conflict).
+    production
+        .put_many(&[
+            edited(&charts[7], "metadata", |v| v["source"] = json!("UN")),
+            edited(&charts[1], "config", |v| v["type"] = json!("area")),
+        ])
+        .await
+        .unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-big", false).await.unwrap();
+    let sides = repo::states::load_relevant(&state.db, "feature-big", &target).await.unwrap();
+    for (n, side) in sides.iter().enumerate() {
+        let mut held: Vec<&str> = side.keys().map(String::as_str).collect();
+        held.sort();
+        assert_eq!(held, ["c00001", "c00007", "c04000", "c05100"], "side {n}: touched or moved, nothing else");
+    }
+    let listed = items(&state, "feature-big", DiffQuery::default()).await;
+    assert_eq!(ids(&listed), ["c00001", "c04000", "c05100"]);
+    assert!(by_id(&listed, "c00001").unwrap().conflict);
+
+    // A full rescan with nothing changed parses nothing and writes nothing.
+    let generation = repo::states::generation(&state.db, "staging", "feature-big").await.unwrap();
+    let full = scans::rescan(&state, &Actor::system(), "feature-big", true).await.unwrap();
+    assert_eq!((full.staging.read, full.staging.canonicalised, full.production.canonicalised), (5_200, 0, 0));
+    assert_eq!(repo::states::generation(&state.db, "staging", "feature-big").await.unwrap(), generation);
+
+    // Only `updated_at` moved: read once, not parsed, restamped, so the next scan reads nothing.
+    let restamped = RawChart { updated_at: "2026-03-03T00:00:00Z".into(), ..charts[9].clone() };
+    staging.put_many(&[restamped]).await.unwrap();
+    let r = scans::rescan(&state, &Actor::system(), "feature-big", false).await.unwrap();
+    assert_eq!((r.staging.read, r.staging.canonicalised, r.items), (1, 0, 3));
+    let stamp: String = sqlx::query(
+        "select updated_at from chart_states where side = 'staging' and branch = 'feature-big' and chart_id = 'c00009'",
+    )
+    .fetch_one(&state.db.pool)
+    .await
+    .unwrap()
+    .get("updated_at");
+    assert_eq!(stamp, "2026-03-03T00:00:00Z", "the new stamp was written");
+}
+on_both!(large_sides_are_written_whole_and_scans_look_only_at_what_moved);
 
 async fn unreadable_rows_and_stores(env: &TestEnv) {
     let (state, _, staging) = scenario(env).await;
