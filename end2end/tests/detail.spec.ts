@@ -92,3 +92,14 @@ test('a conflict is drawn three ways: baseline, production, staging', async ({ p
   expect(sides).toEqual(['Baseline', 'Production', 'Staging']);
   await expect(page.locator('.conflict-note')).toContainText('Conflict');
 });
+
+test('a chart that is not one of the branch\'s changes says so and leads back to the branch', async ({ page }, testInfo) => {
+  await page.goto(`/branches/${BRANCH}/charts/no-such-chart`);
+  await ready(page, testInfo);
+  const error = page.getByRole('alert');
+  await expect(error).toContainText('Could not load this page.');
+  await expect(error).toContainText('no-such-chart');
+  await error.getByTestId('error-back').click();
+  await expect(page).toHaveURL(new RegExp(`/branches/${BRANCH}$`));
+  await expect(page.locator('h1')).toBeVisible();
+});

@@ -12,8 +12,9 @@
 //! Work is pipelined: two tasks read batches from the store, each row becoming its state on the
 //! thread that read it, while states are written a few thousand at a time. A scan holds a side's
 //! stamps (id, `updated_at`, fingerprint), never its states: the states it classifies are those of
-//! charts the branch touched or the target moved, chosen by the database
-//! ([`states::load_relevant`]), so memory follows the branch's changes, not the store's size.
+//! charts the branch touched or the target moved, chosen by the database ([`states::relevant`])
+//! and loaded, hashed, classified and kept a few thousand at a time, so memory stays flat however
+//! large the store or the change.
 //! Chartgate keeps hashes and fingerprints of every chart but the canonical text only of what the
 //! branch's items point at ([`keep`]).
 
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use app::types::{ItemKind, Role};
-use rayon::prelude::*;
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::access::Actor;
@@ -74,7 +75,10 @@ pub struct Refreshed {
 }
 
 /// Versions a refresh retains at most (~3 KB each, packed); past this, [`keep`] reads again.
-const RETAIN_AT_MOST: usize = 5000;
+const RETAIN_AT_MOST: usize = 15_000;
+
+/// Charts whose versions a scan hashes, classifies and keeps at once (see [`scan_branch`]).
+const RELEVANT_AT_ONCE: usize = 2000;
 
 /// States (whole or copied) a refresh writes at once: it holds no more than these in memory, so
 /// a 100,000-chart side costs what a 5,000-chart one does.
@@ -398,20 +402,24 @@ async fn hydrate(
     for (held_by, store, side) in [(HeldBy::Target, target, PRODUCTION), (HeldBy::Staging, staging, STAGING)] {
         let mut ids: Vec<String> = wanted.iter().filter(|(_, h)| *h == held_by).map(|(id, _)| id.clone()).collect();
         ids.sort();
-        let label = format!("{side} store");
-        for chunk in ids.chunks(BATCH) {
-            let rows = store.read(chunk).await?;
-            let label = label.clone();
-            let read: Vec<(ChartState, Option<PackedVersion>)> = tokio::task::spawn_blocking(move || {
-                rows.par_iter()
-                    .map(|raw| {
-                        let (state, version) = canonical_state(raw, raw_fingerprint(raw), &label);
-                        (state, version.map(|v| PackedVersion::of(&v)))
-                    })
-                    .collect()
+        let label: Arc<str> = format!("{side} store").into();
+        // Two batches at a time, each row canonicalised on the thread that read it: both cores
+        // busy, as in a refresh.
+        let mut batches = futures::stream::iter(ids.chunks(BATCH).map(<[String]>::to_vec))
+            .map(|chunk| {
+                let (store, label) = (store.clone(), label.clone());
+                async move {
+                    store
+                        .read_each(&chunk, move |raw| {
+                            let (state, version) = canonical_state(&raw, raw_fingerprint(&raw), &label);
+                            (state, version.map(|v| PackedVersion::of(&v)))
+                        })
+                        .await
+                }
             })
-            .await
-            .map_err(Error::internal)?;
+            .buffered(READERS);
+        while let Some(read) = batches.next().await {
+            let read = read?;
             match held_by {
                 HeldBy::Target => out.target_rows += read.len(),
                 HeldBy::Staging => out.staging_rows += read.len(),
@@ -486,24 +494,42 @@ async fn scan_branch(
         || branch.target_generation != target_generation
         || branch.last_scan_at.is_none();
     let items = if moved {
-        let [mut baseline, mut stage_states, mut prod_states] = states::load_relevant(db, name, target_name).await?;
-        let hydrated =
-            hydrate(db, branch, (&mut baseline, &mut stage_states, &mut prod_states), target, staging).await?;
-        prod_stats.canonicalised += hydrated.target_rows;
-        stage_stats.canonicalised += hydrated.staging_rows;
-        packed.extend(hydrated.packed);
-        let items = items_of(&baseline, &stage_states, &prod_states);
-        let wanted = keep::wanted(&items, &baseline, &stage_states, &prod_states);
-        let items_at = started.elapsed();
-        let stored = keep::keep(db, &wanted, &mut packed, staging, target).await?;
-        let kept_at = started.elapsed();
+        let refreshed_at = started.elapsed();
+        let ids = states::relevant(db, name, target_name).await?;
+        let relevant_at = started.elapsed();
+        // A few thousand charts at a time: each chunk's states are loaded, its versions hashed,
+        // classified and stored before the next chunk is read, so what is held follows the chunk,
+        // not the branch.
+        let (mut items, mut stored, mut hydrated_rows) = (Vec::new(), 0, 0);
+        for chunk in ids.chunks(RELEVANT_AT_ONCE) {
+            let [mut b, mut s, mut p] = states::load_charts(db, name, target_name, chunk).await?;
+            let hydrated = hydrate(db, branch, (&mut b, &mut s, &mut p), target, staging).await?;
+            prod_stats.canonicalised += hydrated.target_rows;
+            stage_stats.canonicalised += hydrated.staging_rows;
+            hydrated_rows += hydrated.target_rows + hydrated.staging_rows;
+            // The versions at hand for this chunk: those just hydrated, and those the staging
+            // refresh retained for its charts.
+            let mut at_hand = hydrated.packed;
+            for hash in s.values().filter_map(|x| x.hash.as_ref()) {
+                if let Some(v) = packed.remove(hash) {
+                    at_hand.insert(hash.clone(), v);
+                }
+            }
+            let chunk_items = items_of(&b, &s, &p);
+            let wanted = keep::wanted(&chunk_items, &b, &s, &p);
+            stored += keep::keep(db, &wanted, &mut at_hand, staging, target).await?;
+            items.extend(chunk_items);
+        }
+        let kept_at = started.elapsed(); // chunks in id order, each sorted: the items are sorted
         items::replace(db, name, &items).await?;
         tracing::debug!(
             branch = name,
+            relevant = ids.len(),
+            relevant_ms = (relevant_at - refreshed_at).as_millis() as u64,
+            hydrated = hydrated_rows,
             items = items.len(),
             versions_stored = stored,
-            items_ms = items_at.as_millis() as u64,
-            keep_ms = (kept_at - items_at).as_millis() as u64,
+            chunks_ms = (kept_at - relevant_at).as_millis() as u64,
             replace_ms = (started.elapsed() - kept_at).as_millis() as u64,
             "items rebuilt"
         );

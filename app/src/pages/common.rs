@@ -17,12 +17,15 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// A page's load error; `back` (address, label) offers the way out, such as the branch of a
+/// chart that is not one of its items.
 #[component]
-pub fn ErrorBox(message: String) -> impl IntoView {
+pub fn ErrorBox(message: String, #[prop(optional)] back: Option<(String, &'static str)>) -> impl IntoView {
     view! {
         <div class="error-box" role="alert">
             <strong>"Could not load this page. "</strong>
             {message}
+            {back.map(|(href, label)| view! { " " <a href=href data-testid="error-back">{label}</a> })}
         </div>
     }
 }

@@ -33,7 +33,10 @@ pub fn DiffDetailPage() -> impl IntoView {
                 let (branch, _) = key();
                 let can_review = me.can(Role::Reviewer).await;
                 match detail.await {
-                    Err(e) => view! { <ErrorBox message=e.to_string() /> }.into_any(),
+                    Err(e) => {
+                        let back = (branch_url(&branch), "Back to the branch's changes");
+                        view! { <ErrorBox message=e.to_string() back /> }.into_any()
+                    }
                     Ok(d) => view! { <DetailBody branch d reload can_review /> }.into_any(),
                 }
             })}

@@ -206,27 +206,48 @@ impl Copied {
     }
 }
 
-/// The states of the charts a branch's scan looks at, on its three sides (baseline, staging,
-/// production): those whose staging bytes are not the baseline's (the branch touched them), and
-/// those whose target bytes moved from the baseline's. Chosen by the database from fingerprints,
-/// so a scan holds the states of its items, not of the whole store.
-pub async fn load_relevant(db: &Db, branch: &str, target: &str) -> Result<[States; 3]> {
+/// The charts a branch's scan looks at, by id in order: those whose staging bytes are not the
+/// baseline's (the branch touched them), and those whose target bytes moved from the baseline's.
+/// Chosen by the database from fingerprints, so a scan loads the states of its items, not of the
+/// whole store ([`load_charts`]).
+pub async fn relevant(db: &Db, branch: &str, target: &str) -> Result<Vec<String>> {
     // One pass over the three sides grouped by chart (no join whose plan depends on statistics
     // the database may not have yet); a chart only the target has is never relevant.
     let fp = |side: &str| format!("max(case when side = '{side}' then raw_fp end)");
     let (b, s, p) = (fp(BASELINE), fp(STAGING), fp(PRODUCTION));
     let rest = format!(
-        "chart_states
-         where ((side in ('baseline', 'staging') and branch = $1) or (side = 'production' and branch = $2))
-           and chart_id in (
-             select chart_id from chart_states
-             where (side in ('baseline', 'staging') and branch = $1) or (side = 'production' and branch = $2)
-             group by chart_id
-             having {b} is distinct from {s} or ({b} is not null and {b} is distinct from {p}))"
+        "(select chart_id from chart_states
+          where (side in ('baseline', 'staging') and branch = $1) or (side = 'production' and branch = $2)
+          group by chart_id
+          having {b} is distinct from {s} or ({b} is not null and {b} is distinct from {p})) x"
+    );
+    #[derive(serde::Deserialize)]
+    struct Id {
+        chart_id: String,
+    }
+    let rows: Vec<Id> = db::fetch_json_rows(db, &["chart_id"], &rest, &[branch, target]).await?;
+    let mut ids: Vec<String> = rows.into_iter().map(|r| r.chart_id).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// The states of the given charts on a branch's three sides: baseline, staging, production.
+pub async fn load_charts(db: &Db, branch: &str, target: &str, chart_ids: &[String]) -> Result<[States; 3]> {
+    let ids = serde_json::to_string(chart_ids).map_err(crate::error::Error::internal)?;
+    let listed = match db.backend {
+        Backend::Sqlite => "select value from json_each($3)",
+        Backend::Postgres => "select value from json_array_elements_text($3::json)",
+    };
+    let rest = format!(
+        "(select side, {COLUMNS} from chart_states
+          where side in ('baseline', 'staging') and branch = $1 and chart_id in ({listed})
+          union all
+          select side, {COLUMNS} from chart_states
+          where side = 'production' and branch = $2 and chart_id in ({listed})) x"
     );
     let mut columns: Vec<&str> = vec!["side"];
     columns.extend(COLUMNS.split(", "));
-    let rows: Vec<SidedState> = db::fetch_json_rows(db, &columns, &rest, &[branch, target]).await?;
+    let rows: Vec<SidedState> = db::fetch_json_rows(db, &columns, &rest, &[branch, target, &ids]).await?;
     let mut out: [States; 3] = Default::default();
     for SidedState { side, state } in rows {
         let n = match side.as_str() {

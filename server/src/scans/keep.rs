@@ -16,11 +16,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rayon::prelude::*;
+use futures::StreamExt;
 
 use crate::charts::{canonicalize, ChartStore};
 use crate::db::{self, placeholders, Db};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::repo::items::NewItem;
 use crate::repo::states::States;
 use crate::repo::versions::{self, PackedVersion};
@@ -127,20 +127,23 @@ pub(super) async fn keep(
             Source::Target => target,
         };
         let ids: Vec<String> = charts.keys().map(|id| id.to_string()).collect();
-        for chunk in ids.chunks(super::BATCH) {
-            let rows = store.read(chunk).await?;
-            let asked: HashSet<String> =
-                chunk.iter().flat_map(|id| charts[id.as_str()].iter().map(|h| h.to_string())).collect();
-            // The row may have moved since the scan read it: keep only what was asked for.
-            let packed: Vec<PackedVersion> = tokio::task::spawn_blocking(move || {
-                rows.par_iter()
-                    .filter_map(|raw| canonicalize(raw).ok())
-                    .filter(|c| asked.contains(&c.hash))
-                    .map(|c| PackedVersion::of(&c))
-                    .collect::<Vec<_>>()
+        let mut batches = futures::stream::iter(ids.chunks(super::BATCH).map(<[String]>::to_vec))
+            .map(|chunk| {
+                let asked: HashSet<String> =
+                    chunk.iter().flat_map(|id| charts[id.as_str()].iter().map(|h| h.to_string())).collect();
+                let store = store.clone();
+                // The row may have moved since the scan read it: keep only what was asked for.
+                async move {
+                    store
+                        .read_each(&chunk, move |raw| {
+                            canonicalize(&raw).ok().filter(|c| asked.contains(&c.hash)).map(|c| PackedVersion::of(&c))
+                        })
+                        .await
+                }
             })
-            .await
-            .map_err(Error::internal)?;
+            .buffered(super::READERS);
+        while let Some(read) = batches.next().await {
+            let packed: Vec<PackedVersion> = read?.into_iter().flatten().collect();
             stored += packed.len();
             versions::insert(db, &packed).await?;
         }

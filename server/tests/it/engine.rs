@@ -394,22 +394,24 @@ async fn hashes_come_when_a_branch_needs_them(env: &TestEnv) {
 on_both!(hashes_come_when_a_branch_needs_them);
 
 /// A side larger than one write is written in several, whole; a scan classifies only the states
-/// of charts the branch touched or the target moved (chosen by the database); a row whose bytes
-/// did not change is never parsed again, and one whose `updated_at` alone moved is restamped.
+/// of charts the branch touched or the target moved (chosen by the database), a few thousand at a
+/// time; a row whose bytes did not change is never parsed again, and one whose `updated_at` alone
+/// moved is restamped.
 async fn large_sides_are_written_whole_and_scans_look_only_at_what_moved(env: &TestEnv) {
     let (state, production) = env.state().await;
     let charts: Vec<RawChart> = (0..5_200).map(|i| chart(&format!("c{i:05}"), &format!("Chart {i}"))).collect();
     production.put_many(&charts).await.unwrap();
     let staging = env.store("staging").await;
     staging.copy_from(&production).await.unwrap();
-    staging
-        .put_many(&[
-            edited(&charts[1], "config", |v| v["type"] = json!("bar")),
-            edited(&charts[4_000], "metadata", |v| v["unit"] = json!("‰")),
-            edited(&charts[5_100], "data", |v| v["rows"][0]["value"] = json!(7)),
-        ])
-        .await
-        .unwrap();
+    // More changed charts than one chunk of a scan holds, and three of every part.
+    let mut changed: Vec<RawChart> =
+        (100..2_200).map(|i| edited(&charts[i], "metadata", |v| v["unit"] = json!(format!("u{i}")))).collect();
+    changed.extend([
+        edited(&charts[1], "config", |v| v["type"] = json!("bar")),
+        edited(&charts[4_000], "metadata", |v| v["unit"] = json!("‰")),
+        edited(&charts[5_100], "data", |v| v["rows"][0]["value"] = json!(7)),
+    ]);
+    staging.put_many(&changed).await.unwrap();
     register(&state, "feature/big", &staging).await.unwrap();
     let target: String = sqlx::query("select target from branches where name = 'feature-big'")
         .fetch_one(&state.db.pool)
@@ -430,8 +432,20 @@ async fn large_sides_are_written_whole_and_scans_look_only_at_what_moved(env: &T
     for side in ["production", "staging", "baseline"] {
         assert_eq!(count(side).await, 5_200, "{side}: every chart's state written");
     }
-    let ids = |items: &[app::types::DiffItem]| items.iter().map(|i| i.chart_id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(&items(&state, "feature-big", DiffQuery::default()).await), ["c00001", "c04000", "c05100"]);
+    let list = |q: DiffQuery| {
+        let state = state.clone();
+        async move { diffs::list(&state, "feature-big", &q, Role::Lead).await.unwrap() }
+    };
+    assert_eq!(list(DiffQuery::default()).await.total, 2_103);
+    let hashed: i64 = sqlx::query(
+        "select count(*) as n from branch_items i join version_texts v on v.hash = i.staging_hash
+         where i.branch = 'feature-big'",
+    )
+    .fetch_one(&state.db.pool)
+    .await
+    .unwrap()
+    .get("n");
+    assert_eq!(hashed, 2_103, "every item's staging version kept, across chunks");
 
     // The target moves one chart the branch left alone and one it changed (a conflict).
     production
@@ -442,15 +456,20 @@ async fn large_sides_are_written_whole_and_scans_look_only_at_what_moved(env: &T
         .await
         .unwrap();
     scans::rescan(&state, &Actor::system(), "feature-big", false).await.unwrap();
-    let sides = repo::states::load_relevant(&state.db, "feature-big", &target).await.unwrap();
+    let relevant = repo::states::relevant(&state.db, "feature-big", &target).await.unwrap();
+    assert_eq!(relevant.len(), 2_104, "the touched and the moved charts");
+    assert!(relevant.is_sorted());
+    let sides = repo::states::load_charts(&state.db, "feature-big", &target, &relevant).await.unwrap();
     for (n, side) in sides.iter().enumerate() {
-        let mut held: Vec<&str> = side.keys().map(String::as_str).collect();
-        held.sort();
-        assert_eq!(held, ["c00001", "c00007", "c04000", "c05100"], "side {n}: touched or moved, nothing else");
+        assert_eq!(side.len(), 2_104, "side {n}: the touched and the moved charts");
+        for id in ["c00001", "c00007", "c00100", "c02199", "c04000", "c05100"] {
+            assert!(side.contains_key(id), "side {n} holds {id}");
+        }
+        assert!(!side.contains_key("c03000") && !side.contains_key("c00009"), "side {n}: nothing else");
     }
-    let listed = items(&state, "feature-big", DiffQuery::default()).await;
-    assert_eq!(ids(&listed), ["c00001", "c04000", "c05100"]);
-    assert!(by_id(&listed, "c00001").unwrap().conflict);
+    assert_eq!(list(DiffQuery::default()).await.total, 2_103);
+    let conflicts = list(DiffQuery { conflict: Some(true), ..Default::default() }).await;
+    assert_eq!(conflicts.items.iter().map(|i| i.chart_id.as_str()).collect::<Vec<_>>(), ["c00001"]);
 
     // A full rescan with nothing changed parses nothing and writes nothing.
     let generation = repo::states::generation(&state.db, "staging", "feature-big").await.unwrap();
@@ -458,11 +477,11 @@ async fn large_sides_are_written_whole_and_scans_look_only_at_what_moved(env: &T
     assert_eq!((full.staging.read, full.staging.canonicalised, full.production.canonicalised), (5_200, 0, 0));
     assert_eq!(repo::states::generation(&state.db, "staging", "feature-big").await.unwrap(), generation);
 
-    // Only `updated_at` moved: read once, not parsed, restamped, so the next scan reads nothing.
+    // Only `updated_at` moved: read once, not parsed, restamped.
     let restamped = RawChart { updated_at: "2026-03-03T00:00:00Z".into(), ..charts[9].clone() };
     staging.put_many(&[restamped]).await.unwrap();
     let r = scans::rescan(&state, &Actor::system(), "feature-big", false).await.unwrap();
-    assert_eq!((r.staging.read, r.staging.canonicalised, r.items), (1, 0, 3));
+    assert_eq!((r.staging.read, r.staging.canonicalised, r.items), (1, 0, 2_103));
     let stamp: String = sqlx::query(
         "select updated_at from chart_states where side = 'staging' and branch = 'feature-big' and chart_id = 'c00009'",
     )
