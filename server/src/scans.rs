@@ -224,7 +224,7 @@ pub async fn refresh_side(
     }
     let read_in = began.elapsed();
     written += changed.len() + copied.len();
-    if written + removed.len() > 0 {
+    if !(changed.is_empty() && copied.is_empty() && removed.is_empty()) {
         states::write(db, side, branch, &changed, &copied, &removed).await?;
     }
     db::renew_statistics(db, "chart_states", (written + removed.len()) as u64).await?;
@@ -240,6 +240,21 @@ pub async fn refresh_side(
     );
     store.set_marker(&marker_key, marker);
     Ok(Refreshed { stats, packed })
+}
+
+/// The rows of `ids`, read [`BATCH`] at a time and [`READERS`] batches at once, each turned by
+/// `each` on the thread that read it (both cores busy, as in a refresh); batches in `ids` order.
+fn read_batches<'a, T: Send + 'static>(
+    store: &'a ChartStore,
+    ids: &'a [String],
+    each: impl Fn(RawChart) -> T + Clone + Send + 'static,
+) -> impl futures::Stream<Item = Result<Vec<T>>> + 'a {
+    futures::stream::iter(ids.chunks(BATCH).map(<[String]>::to_vec))
+        .map(move |chunk| {
+            let (store, each) = (store.clone(), each.clone());
+            async move { store.read_each(&chunk, each).await }
+        })
+        .buffered(READERS)
 }
 
 /// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
@@ -403,21 +418,10 @@ async fn hydrate(
         let mut ids: Vec<String> = wanted.iter().filter(|(_, h)| *h == held_by).map(|(id, _)| id.clone()).collect();
         ids.sort();
         let label: Arc<str> = format!("{side} store").into();
-        // Two batches at a time, each row canonicalised on the thread that read it: both cores
-        // busy, as in a refresh.
-        let mut batches = futures::stream::iter(ids.chunks(BATCH).map(<[String]>::to_vec))
-            .map(|chunk| {
-                let (store, label) = (store.clone(), label.clone());
-                async move {
-                    store
-                        .read_each(&chunk, move |raw| {
-                            let (state, version) = canonical_state(&raw, raw_fingerprint(&raw), &label);
-                            (state, version.map(|v| PackedVersion::of(&v)))
-                        })
-                        .await
-                }
-            })
-            .buffered(READERS);
+        let mut batches = read_batches(store, &ids, move |raw| {
+            let (state, version) = canonical_state(&raw, raw_fingerprint(&raw), &label);
+            (state, version.map(|v| PackedVersion::of(&v)))
+        });
         while let Some(read) = batches.next().await {
             let read = read?;
             match held_by {

@@ -15,6 +15,7 @@
 //! scan and this read, the text is not stored now; the move makes the next scan look again.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use futures::StreamExt;
 
@@ -127,21 +128,11 @@ pub(super) async fn keep(
             Source::Target => target,
         };
         let ids: Vec<String> = charts.keys().map(|id| id.to_string()).collect();
-        let mut batches = futures::stream::iter(ids.chunks(super::BATCH).map(<[String]>::to_vec))
-            .map(|chunk| {
-                let asked: HashSet<String> =
-                    chunk.iter().flat_map(|id| charts[id.as_str()].iter().map(|h| h.to_string())).collect();
-                let store = store.clone();
-                // The row may have moved since the scan read it: keep only what was asked for.
-                async move {
-                    store
-                        .read_each(&chunk, move |raw| {
-                            canonicalize(&raw).ok().filter(|c| asked.contains(&c.hash)).map(|c| PackedVersion::of(&c))
-                        })
-                        .await
-                }
-            })
-            .buffered(super::READERS);
+        let asked: Arc<HashSet<String>> = Arc::new(charts.values().flatten().map(|h| h.to_string()).collect());
+        // The row may have moved since the scan read it: keep only what was asked for.
+        let mut batches = super::read_batches(store, &ids, move |raw| {
+            canonicalize(&raw).ok().filter(|c| asked.contains(&c.hash)).map(|c| PackedVersion::of(&c))
+        });
         while let Some(read) = batches.next().await {
             let packed: Vec<PackedVersion> = read?.into_iter().flatten().collect();
             stored += packed.len();
