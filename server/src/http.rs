@@ -14,7 +14,7 @@ pub mod pages;
 pub mod session;
 pub mod upgrades;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use app::service::SharedService;
 use axum::extract::{FromRef, State};
@@ -23,7 +23,7 @@ use axum::response::IntoResponse;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -59,13 +59,25 @@ impl WebState {
 /// The Content-Security-Policy of every answer that is not a page.
 const DEFAULT_CSP: &str = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The app's page routes, listed once per process.
+///
+/// Listing runs the app with leptos_server's process-wide `SuppressResourceLoad` flag set, and a
+/// resource first polled while it is set — in any page being rendered anywhere in the process —
+/// waits forever (leptos-rs/leptos#4773). Every page loads the signed-in user through a resource,
+/// so a router built while another served pages (tests build many; a server could rebuild one)
+/// left a page unanswered. Listed once, before the first router exists, no page is rendering.
+fn app_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// Every route of the server: API, sign-in, forms, pages and static files.
 pub fn router(state: WebState) -> Router {
     let app = state.app.clone();
     let service: SharedService = Arc::new(pages::Services::new(app.clone()));
     let upgrade_service: app::upgrades::SharedUpgradeService =
         Arc::new(upgrades::UpgradeServices { state: app.clone() });
-    let routes = generate_route_list(app::App);
+    let routes = app_routes();
     let options = state.leptos_options.clone();
     Router::new()
         .merge(api::router())

@@ -310,15 +310,21 @@ async fn pages_keep_their_policy_while_files_are_served_beside_them() {
         let (router, req) = (router.clone(), get(if i % 3 == 0 { "/login" } else { "/pkg/chartgate.css" }));
         answers.spawn(async move {
             let page = req.uri().path() == "/login";
-            let (parts, body) = router.oneshot(req).await.unwrap().into_parts();
-            let body = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+            let (parts, body) = answered_within(ANSWER_DEADLINE, router, req).await?;
             let csp = parts.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
-            (page, parts.status, csp, String::from_utf8_lossy(&body).into_owned())
+            Ok::<_, String>((page, parts.status, csp, body))
         });
     }
     let (mut pages, mut files) = (0, 0);
+    let mut unanswered = Vec::new();
     while let Some(answer) = answers.join_next().await {
-        let (page, status, csp, body) = answer.unwrap();
+        let (page, status, csp, body) = match answer.unwrap() {
+            Ok(answer) => answer,
+            Err(request) => {
+                unanswered.push(request);
+                continue;
+            }
+        };
         assert_eq!(status, StatusCode::OK);
         if page {
             let nonce = body.split("nonce=\"").nth(1).and_then(|s| s.split('"').next()).expect("a script nonce");
@@ -333,6 +339,7 @@ async fn pages_keep_their_policy_while_files_are_served_beside_them() {
             files += 1;
         }
     }
+    assert!(unanswered.is_empty(), "{} requests got no answer: {unanswered:?}", unanswered.len());
     assert_eq!((pages, files), (80, 160));
 
     // A path no file can have (a name too long for the file system) is not found, not a 500.
@@ -345,6 +352,72 @@ async fn pages_keep_their_policy_while_files_are_served_beside_them() {
     let body = String::from_utf8_lossy(&axum::body::to_bytes(body, 1 << 24).await.unwrap()).into_owned();
     assert!(body.contains("<html"), "{body}");
     assert!(parts.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("'nonce-"));
+    env.cleanup().await;
+}
+
+/// How long one request through the router may take before a test names it as unanswered: far
+/// beyond any answer's time, so only a request that would never be answered reaches it.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(60);
+
+/// `req`'s answer through `router`, its body read whole; the request (method and path) if no
+/// answer came within `deadline`.
+async fn answered_within(
+    deadline: Duration,
+    router: axum::Router,
+    req: Request<Body>,
+) -> Result<(axum::http::response::Parts, String), String> {
+    let what = format!("{} {}", req.method(), req.uri());
+    let answer = async {
+        let (parts, body) = router.oneshot(req).await.unwrap().into_parts();
+        let body = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+        (parts, String::from_utf8_lossy(&body).into_owned())
+    };
+    tokio::time::timeout(deadline, answer).await.map_err(|_| what)
+}
+
+/// Pages rendered while another router is being built are answered. Building a router lists the
+/// app's routes by running the app once, and leptos_server marks that run in a process-wide flag
+/// that parks, forever, any resource first polled while it is set — in every render of the
+/// process (leptos-rs/leptos#4773). Every page loads the signed-in user through a resource, so a
+/// page rendered during another test's router build never finished, and the whole suite hung.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_rendered_while_routers_are_built_are_answered() {
+    let env = TestEnv::new(Kind::Sqlite).await;
+    let (state, _) = env.state().await;
+    let router = chartgate::http::router(WebState::new(state.clone()));
+    let builders: Vec<_> = (0..2)
+        .map(|_| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    drop(chartgate::http::router(WebState::new(state.clone())));
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let mut answers = tokio::task::JoinSet::new();
+    for _ in 0..120 {
+        let req = Request::get("/login").header(header::HOST, "chartgate.test").body(Body::empty()).unwrap();
+        let router = router.clone();
+        answers.spawn(async move { answered_within(Duration::from_secs(20), router, req).await });
+    }
+    let (mut pages, mut unanswered) = (0, 0);
+    while let Some(answer) = answers.join_next().await {
+        match answer.unwrap() {
+            Ok((parts, body)) => {
+                assert_eq!(parts.status, StatusCode::OK);
+                assert!(body.contains("</html>"), "a whole page: {body}");
+                pages += 1;
+            }
+            Err(_) => unanswered += 1,
+        }
+    }
+    for builder in builders {
+        builder.await.unwrap();
+    }
+    assert_eq!(unanswered, 0, "{unanswered} of 120 pages rendered beside router builds got no answer");
+    assert_eq!(pages, 120);
     env.cleanup().await;
 }
 
