@@ -27,15 +27,20 @@ pub struct ChartStore {
     views: Arc<std::sync::Mutex<Option<ViewsRead>>>,
 }
 
-/// `chart_views` as read, with when and at which change marker.
+/// `chart_views` as read (`None`: the store has no such table), with when and at which change
+/// marker.
 struct ViewsRead {
     marker: Option<ChangeMarker>,
     at: std::time::Instant,
-    views: Arc<HashMap<String, i64>>,
+    views: Option<Arc<HashMap<String, i64>>>,
 }
 
 /// How long views read from a store without a change marker (PostgreSQL) are used again.
 const VIEWS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long such a store is taken to have no `chart_views` table before it is asked again: a
+/// table an operator adds shows within a second.
+const NO_VIEWS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Modification time and length of a SQLite store's file and its write-ahead log: any commit
 /// changes one of them. Listing `updated_at` of a SQLite store reads every page of the table
@@ -283,16 +288,19 @@ impl ChartStore {
     ///
     /// Every diff list shows them, so they are read again only when the store changed (SQLite:
     /// its files' change marker) or, without a marker (PostgreSQL), after ten seconds. A list
-    /// used to read the whole table, row by row, on every request.
+    /// used to read the whole table, row by row, on every request. That a store has no such
+    /// table is kept too (for a second without a marker): asking on every list cost a failed
+    /// statement each time, and an error line in PostgreSQL's log per request.
     pub async fn chart_views(&self) -> Option<Arc<HashMap<String, i64>>> {
         let marker = self.change_marker();
         if let Some(last) = self.views.lock().expect("views lock").as_ref() {
             let fresh = match marker {
                 Some(now) => last.marker == Some(now),
-                None => last.at.elapsed() < VIEWS_FRESH_FOR,
+                None if last.views.is_some() => last.at.elapsed() < VIEWS_FRESH_FOR,
+                None => last.at.elapsed() < NO_VIEWS_FRESH_FOR,
             };
             if fresh {
-                return Some(last.views.clone());
+                return last.views.clone();
             }
         }
         #[derive(sqlx::FromRow)]
@@ -300,19 +308,18 @@ impl ChartStore {
             chart_id: String,
             views_30d: Option<i64>,
         }
-        match sqlx::query_as::<_, Views>("select chart_id, views_30d from chart_views").fetch_all(&self.pool).await {
-            Ok(rows) => {
-                let views: Arc<HashMap<String, i64>> =
-                    Arc::new(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect());
-                let read = ViewsRead { marker, at: std::time::Instant::now(), views: views.clone() };
-                *self.views.lock().expect("views lock") = Some(read);
-                Some(views)
-            }
-            Err(e) => {
-                tracing::debug!(store = %self.name(), error = %e, "no chart_views table");
-                None
-            }
-        }
+        let views =
+            match sqlx::query_as::<_, Views>("select chart_id, views_30d from chart_views").fetch_all(&self.pool).await
+            {
+                Ok(rows) => Some(Arc::new(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect())),
+                Err(e) => {
+                    tracing::debug!(store = %self.name(), error = %e, "no chart_views table");
+                    None
+                }
+            };
+        let read = ViewsRead { marker, at: std::time::Instant::now(), views: views.clone() };
+        *self.views.lock().expect("views lock") = Some(read);
+        views
     }
 
     pub fn pool(&self) -> &AnyPool {

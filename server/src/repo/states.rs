@@ -2,6 +2,7 @@
 //! `production`, keyed by the target's name in `branch`, shared by every branch of the target),
 //! and per branch `staging` and `baseline` — so a rescan reads only what moved.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::db::{self, placeholders, Backend, Db};
@@ -113,23 +114,34 @@ struct StampRow {
     error: Option<String>,
 }
 
-/// A side's rows with `hashed` (1 or 0) in place of the hash: a full scan of 100,000 charts
-/// loads a side's stamps at once, and the hashes were a third of that answer.
-const WITH_HASHED: &str = "(select chart_id, updated_at, raw_fp, case when hash is null then 0 else 1 end as hashed,
-     error from chart_states where side = $1 and branch = $2) x";
+/// Whether a state is hashed (1 or 0), in place of its hash: a full scan of 100,000 charts
+/// loads a side's stamps, and the hashes were a third of them.
+const HASHED: &str = "case when hash is null then 0 else 1 end as hashed";
+
+/// A side's rows, in pages ([`db::each_json_page`]).
+const SIDE_ROWS: &str = "chart_states where side = $1 and branch = $2";
 
 /// What a rescan compares a store's listing and rows with, by chart id (see [`Stamped`]).
 pub async fn stamps(db: &Db, side: &str, branch: &str) -> Result<HashMap<String, Stamped>> {
-    let rows: Vec<StampRow> =
-        db::fetch_json_rows(db, &["chart_id", "updated_at", "raw_fp", "hashed", "error"], WITH_HASHED, &[side, branch])
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let stamped = Stamped { updated_at: r.updated_at, raw_fp: r.raw_fp, hashed: r.hashed != 0, error: r.error };
-            (r.chart_id, stamped)
-        })
-        .collect())
+    let mut stamps = HashMap::new();
+    let columns = ["chart_id", "updated_at", "raw_fp", HASHED, "error"];
+    db::each_json_page(
+        db,
+        &columns,
+        SIDE_ROWS,
+        "chart_id",
+        &[side, branch],
+        |r: &StampRow| &r.chart_id,
+        |rows| {
+            stamps.extend(rows.into_iter().map(|r| {
+                let stamped =
+                    Stamped { updated_at: r.updated_at, raw_fp: r.raw_fp, hashed: r.hashed != 0, error: r.error };
+                (r.chart_id, stamped)
+            }))
+        },
+    )
+    .await?;
+    Ok(stamps)
 }
 
 /// A side's readable rows by their bytes' fingerprint: which chart's state a byte-identical row
@@ -139,13 +151,14 @@ pub async fn stamps(db: &Db, side: &str, branch: &str) -> Result<HashMap<String,
 pub struct KnownBytes {
     side: String,
     branch: String,
-    charts: HashMap<String, String>,
+    /// Fingerprint → the chart holding those bytes, and whether its state is hashed.
+    charts: HashMap<String, (String, bool)>,
 }
 
 impl KnownBytes {
     /// A copy of the state of the chart holding `raw_fp`'s bytes, if one does, for `chart_id`.
     pub fn copy_for(&self, chart_id: &str, updated_at: &str, raw_fp: &str) -> Option<Copied> {
-        let from_id = self.charts.get(raw_fp)?;
+        let (from_id, _) = self.charts.get(raw_fp)?;
         Some(Copied::from(&self.side, &self.branch, from_id, chart_id, updated_at, raw_fp))
     }
 }
@@ -160,18 +173,31 @@ struct BytesRow {
 
 /// [`KnownBytes`] of one side.
 pub async fn known_bytes(db: &Db, side: &str, branch: &str) -> Result<KnownBytes> {
-    let rows: Vec<BytesRow> =
-        db::fetch_json_rows(db, &["chart_id", "raw_fp", "hashed", "error"], WITH_HASHED, &[side, branch]).await?;
-    let mut charts = HashMap::with_capacity(rows.len());
-    let mut hashed = std::collections::HashSet::new();
-    for r in rows.into_iter().filter(|r| r.error.is_none()) {
-        if r.hashed != 0 {
-            hashed.insert(r.raw_fp.clone());
-            charts.insert(r.raw_fp, r.chart_id);
-        } else if !hashed.contains(&r.raw_fp) {
-            charts.entry(r.raw_fp).or_insert(r.chart_id);
-        }
-    }
+    let mut charts: HashMap<String, (String, bool)> = HashMap::new();
+    let columns = ["chart_id", "raw_fp", HASHED, "error"];
+    db::each_json_page(
+        db,
+        &columns,
+        SIDE_ROWS,
+        "chart_id",
+        &[side, branch],
+        |r: &BytesRow| &r.chart_id,
+        |rows| {
+            for r in rows.into_iter().filter(|r| r.error.is_none()) {
+                let hashed = r.hashed != 0;
+                match charts.entry(r.raw_fp) {
+                    Entry::Vacant(e) => {
+                        e.insert((r.chart_id, hashed));
+                    }
+                    Entry::Occupied(mut e) if hashed && !e.get().1 => {
+                        e.insert((r.chart_id, hashed));
+                    }
+                    Entry::Occupied(_) => {}
+                }
+            }
+        },
+    )
+    .await?;
     Ok(KnownBytes { side: side.to_string(), branch: branch.to_string(), charts })
 }
 

@@ -161,6 +161,41 @@ fn writes(job: &Value) -> Vec<String> {
         .collect()
 }
 
+/// A pooled PostgreSQL connection that died while idle (its server restarted, an operator ended
+/// it) is replaced before anyone is handed it: a connection idle for longer than the pool's ping
+/// window is pinged first. (Busy connections are not pinged; the idle wait below is the
+/// condition under test, not a synchronisation.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
+async fn idle_connections_that_died_are_replaced_unseen() {
+    let env = TestEnv::new(Kind::Postgres).await;
+    let url = env.database("pooled").await;
+    let pool = chartgate::db::connect(&url, false, true, 4).await.unwrap();
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(pool.acquire().await.unwrap());
+    }
+    drop(open);
+    let admin = chartgate::db::connect(&url, false, false, 1).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database()
+         and pid <> pg_backend_pid()",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true; 4], "the pool's four connections were ended");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for i in 0..4 {
+        let one: i32 =
+            sqlx::query_scalar("select 1").fetch_one(&pool).await.unwrap_or_else(|e| panic!("query {i}: {e}"));
+        assert_eq!(one, 1);
+    }
+    pool.close().await;
+    admin.close().await;
+    env.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
 async fn chartgates_database_cut_off_mid_sync_loses_nothing() {

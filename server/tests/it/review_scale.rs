@@ -352,7 +352,19 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
             .await
             .unwrap();
     }
-    let all = diffs::list(&state, BRANCH, &q("views", 1, 50), Role::Viewer).await.unwrap();
+    // SQLite sees the new table at once (its files changed); a PostgreSQL store without the
+    // table is asked again after a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let all = loop {
+        match diffs::list(&state, BRANCH, &q("views", 1, 50), Role::Viewer).await {
+            Ok(all) => break all,
+            Err(Error::BadRequest(_)) if production.backend == chartgate::db::Backend::Postgres => {
+                assert!(std::time::Instant::now() < deadline, "the new chart_views table was never seen");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    };
     assert!(all.views_available);
     let order: Vec<(&str, i64)> = all.items.iter().map(|i| (i.chart_id.as_str(), i.views_30d.unwrap())).collect();
     assert_eq!(&order[..3], &[("cfg", 5000), ("data", 500), ("meta", 50)], "{order:?}");
