@@ -412,7 +412,8 @@ pub async fn fetch_json_rows_with<T: serde::de::DeserializeOwned>(
 }
 
 /// Every row of `from` (a table and its `where`, with `$1…$n` for `binds`), handed to `each`
-/// [`JSON_PAGE`] rows at a time, each row named by its columns (as [`fetch_json_rows`]). What is
+/// [`JSON_PAGE`] rows at a time, each row an object named by its columns (as [`fetch_json_rows`];
+/// a column may be an expression ending in `as name`). What is
 /// held is one page, not the whole answer beside its parsed rows: a side's stamps at 100,000
 /// charts were ~40 MB at once.
 ///
