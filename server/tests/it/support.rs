@@ -2,8 +2,6 @@
 //! databases on the server of `CHARTGATE_TEST_PG_URL`, default the local one), and chart stores
 //! filled with small, hand-written charts.
 
-use std::sync::Mutex;
-
 use chartgate::charts::{ChartStore, RawChart};
 use chartgate::config::Config;
 use chartgate::state::AppState;
@@ -21,7 +19,6 @@ pub struct TestEnv {
     pub dir: tempfile::TempDir,
     pg_base: Option<url::Url>,
     prefix: String,
-    created: Mutex<Vec<String>>,
 }
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -48,7 +45,7 @@ impl TestEnv {
                 Some(url::Url::parse(&url).expect("a valid URL"))
             }
         };
-        TestEnv { kind, dir, pg_base, prefix, created: Mutex::new(Vec::new()) }
+        TestEnv { kind, dir, pg_base, prefix }
     }
 
     /// The URL of a fresh database called `name` in this environment (created on PostgreSQL).
@@ -59,7 +56,6 @@ impl TestEnv {
                 let url = self.pg_url(name);
                 let _ = base;
                 chartgate::branches::create_postgres_database(&url).await.expect("create database");
-                self.created.lock().unwrap().push(self.pg_name(name));
                 url
             }
         }
@@ -81,10 +77,6 @@ impl TestEnv {
             Kind::Sqlite => format!("sqlite://{}/staging/{{branch}}.db", self.dir.path().display()),
             Kind::Postgres => self.pg_url("stg_{branch}"),
         };
-        if self.kind == Kind::Postgres {
-            // Databases the fork creates from the template are dropped with the rest.
-            self.created.lock().unwrap().push(self.pg_name("stg_feature-forked"));
-        }
         Config {
             database_url: self.database("chartgate").await,
             production_url: self.database("production").await,
@@ -112,8 +104,11 @@ impl TestEnv {
     pub async fn cleanup(self) {
         let Some(base) = &self.pg_base else { return };
         let admin = chartgate::db::connect(base.as_str(), false, false, 1).await.expect("admin connection");
-        let created = self.created.lock().unwrap().clone();
-        for name in created {
+        // Every database named with this environment's prefix: those it made, and those a
+        // registration made for it (a fork's staging database takes the branch's name).
+        let names: Vec<String> =
+            sqlx::query_scalar("select datname::text from pg_database").fetch_all(&admin).await.unwrap();
+        for name in names.into_iter().filter(|n| n.starts_with(&format!("{}_", self.prefix))) {
             let _ = sqlx::query(&format!("drop database if exists \"{name}\" with (force)")).execute(&admin).await;
         }
         admin.close().await;
