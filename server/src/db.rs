@@ -326,6 +326,14 @@ pub fn json_elements(backend: Backend, n: usize) -> (&'static str, String) {
     }
 }
 
+/// The texts of a JSON array of strings bound as parameter `$n`, as a subquery for `in (…)`.
+pub fn json_texts(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("select value from json_each(${n})"),
+        Backend::Postgres => format!("select value from json_array_elements_text(${n}::json)"),
+    }
+}
+
 /// Runs `sql` (see [`json_elements`]) once per few thousand `rows`, binding `leading` and then the
 /// chunk as one JSON array: bounds the JSON text held at once (~2 MB of chart states).
 pub async fn execute_json_chunks<T: serde::Serialize>(
@@ -408,7 +416,7 @@ pub async fn fetch_json_rows_with<T: serde::de::DeserializeOwned>(
     rest: &str,
     arguments: sqlx::any::AnyArguments<'_>,
 ) -> Result<Vec<T>, crate::error::Error> {
-    fetch_json_rows_in(db, columns, rest, "", arguments).await
+    fetch_json_rows_in(db, columns, rest, None, arguments).await
 }
 
 /// Every row of `from` (a table and its `where`, with `$1…$n` for `binds`), handed to `each`
@@ -430,9 +438,10 @@ pub async fn each_json_page<T: serde::de::DeserializeOwned>(
     key_of: impl Fn(&T) -> &str,
     mut each: impl FnMut(Vec<T>),
 ) -> Result<(), crate::error::Error> {
-    let parse =
-        |j: &str| serde_json::from_str::<T>(j).map_err(|e| crate::error::Error::internal(format!("row as JSON: {e}")));
     if db.backend == Backend::Postgres {
+        let parse = |j: &str| {
+            serde_json::from_str::<T>(j).map_err(|e| crate::error::Error::internal(format!("row as JSON: {e}")))
+        };
         let sql = format!("select row_to_json(page)::text as j from (select {} from {from}) page", columns.join(", "));
         let mut query = sqlx::query_as::<_, Json>(&sql);
         for b in binds {
@@ -461,7 +470,7 @@ pub async fn each_json_page<T: serde::de::DeserializeOwned>(
         for b in binds.iter().chain([&after.as_str()]) {
             sqlx::Arguments::add(&mut arguments, *b).expect("text always encodes");
         }
-        let rows: Vec<T> = fetch_json_rows_in(db, &names, &rest, key, arguments).await?;
+        let rows: Vec<T> = fetch_json_rows_in(db, &names, &rest, Some(key), arguments).await?;
         let whole = rows.len() == JSON_PAGE;
         if let Some(last) = rows.last() {
             after = key_of(last).to_string();
@@ -481,11 +490,11 @@ async fn fetch_json_rows_in<T: serde::de::DeserializeOwned>(
     db: &Db,
     columns: &[&str],
     rest: &str,
-    order: &str,
+    order: Option<&str>,
     arguments: sqlx::any::AnyArguments<'_>,
 ) -> Result<Vec<T>, crate::error::Error> {
     let pairs: Vec<String> = columns.iter().map(|c| format!("'{c}', {c}")).collect();
-    let order_by = if order.is_empty() { String::new() } else { format!(" order by {order}") };
+    let order_by = order.map(|o| format!(" order by {o}")).unwrap_or_default();
     let sql = match db.backend {
         Backend::Sqlite => {
             format!("select json_group_array(json_object({}){order_by}) as j from {rest}", pairs.join(", "))

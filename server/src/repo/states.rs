@@ -256,10 +256,7 @@ pub async fn relevant(db: &Db, branch: &str, target: &str) -> Result<Vec<String>
 /// The states of the given charts on a branch's three sides: baseline, staging, production.
 pub async fn load_charts(db: &Db, branch: &str, target: &str, chart_ids: &[String]) -> Result<[States; 3]> {
     let ids = serde_json::to_string(chart_ids).map_err(crate::error::Error::internal)?;
-    let listed = match db.backend {
-        Backend::Sqlite => "select value from json_each($3)",
-        Backend::Postgres => "select value from json_array_elements_text($3::json)",
-    };
+    let listed = db::json_texts(db.backend, 3);
     let rest = format!(
         "(select side, {COLUMNS} from chart_states
           where side in ('baseline', 'staging') and branch = $1 and chart_id in ({listed})

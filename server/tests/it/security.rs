@@ -23,10 +23,10 @@ use crate::on_both;
 use crate::support::{Kind, TestEnv};
 
 async fn send(state: &AppState, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
-    let resp = chartgate::http::router(WebState::new(state.clone())).oneshot(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 24).await.unwrap();
-    (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
+    let router = chartgate::http::router(WebState::new(state.clone()));
+    let (parts, body) =
+        answered_within(ANSWER_DEADLINE, router, req).await.unwrap_or_else(|r| panic!("no answer to {r}"));
+    (parts.status, parts.headers, body)
 }
 
 fn sign_in(email: &str, password: &str, next: &str, cookie: Option<&str>) -> Request<Body> {
@@ -347,9 +347,8 @@ async fn pages_keep_their_policy_while_files_are_served_beside_them() {
     assert_eq!(router.clone().oneshot(get(&long)).await.unwrap().status(), StatusCode::NOT_FOUND);
 
     // A path that is neither a route nor a file is the app's own 404 page, with its policy.
-    let (parts, body) = router.oneshot(get("/pkg/missing.js")).await.unwrap().into_parts();
+    let (parts, body) = answered_within(ANSWER_DEADLINE, router, get("/pkg/missing.js")).await.unwrap();
     assert_eq!(parts.status, StatusCode::NOT_FOUND);
-    let body = String::from_utf8_lossy(&axum::body::to_bytes(body, 1 << 24).await.unwrap()).into_owned();
     assert!(body.contains("<html"), "{body}");
     assert!(parts.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("'nonce-"));
     env.cleanup().await;
