@@ -87,6 +87,30 @@ else
   fi
 fi
 
+# MySQL/MariaDB for the MySQL variants of the chart-store tests (design §13), like PostgreSQL's:
+# started when it is down, required in CI, reported as skipped elsewhere when absent.
+mysql_up() { mysqladmin --protocol=tcp -h 127.0.0.1 -P 3306 -u root status >/dev/null 2>&1; }
+if [[ -z ${CHARTGATE_TEST_MYSQL_URL:-} ]]; then
+  if ! mysql_up && [[ -x /usr/sbin/mariadbd ]]; then
+    echo "test.sh: starting MariaDB"
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+    deadline=$((SECONDS + 30))
+    until mysql_up || ((SECONDS >= deadline)); do sleep 0.5; done
+  fi
+  if mysql_up; then
+    export CHARTGATE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test
+    echo "test.sh: MySQL tests use $CHARTGATE_TEST_MYSQL_URL"
+  elif [[ ${CI:-} == true ]]; then
+    banner "NO MYSQL/MARIADB on 127.0.0.1:3306 in CI: the MySQL store tests cannot run; failing"
+    failed=$((failed + 1))
+    failures+=("MySQL")
+  elif ((${#pg_tests[@]} > 0)); then
+    banner "NO MYSQL/MARIADB on 127.0.0.1:3306: the MySQL variants of the store tests are SKIPPED"
+    pg_tests+=(--skip ::mysql)
+    skipped=$((skipped + 1))
+  fi
+fi
+
 stage "cargo fmt" cargo fmt --all -- --check
 stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test" cargo test --workspace "${pg_tests[@]}"

@@ -5,6 +5,7 @@ use app::types::{BranchSummary, ItemCounts, Role};
 use serde_json::json;
 
 use crate::access::Actor;
+use crate::charts::store::StoreUrl;
 use crate::charts::ChartStore;
 use crate::db::{self, redact, Backend};
 use crate::error::{Error, Result};
@@ -48,7 +49,7 @@ pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Re
     let store_url = match (new.store_url, new.fork) {
         (Some(_), true) => return Err(Error::BadRequest("give either a store URL or --fork, not both".into())),
         (Some(url), false) => {
-            Backend::of(url).map_err(|e| Error::Unprocessable(e.to_string()))?;
+            StoreUrl::parse(url).map_err(|e| Error::Unprocessable(e.to_string()))?;
             if let Some(t) = state.targets.by_store(url) {
                 return Err(Error::Unprocessable(format!(
                     "{} is the store of target {}: a branch needs a store of its own",
@@ -57,13 +58,13 @@ pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Re
                 )));
             }
             // Registering is for leads, who gave the URL: they get the store's own words.
-            let store = ChartStore::open(url, false).await.map_err(|e| Error::Unprocessable(e.detail()))?;
+            let store = state.stores.open(url, false).await.map_err(|e| Error::Unprocessable(e.detail()))?;
             store.ping().await.map_err(|e| Error::Unprocessable(e.detail()))?;
             url.to_string()
         }
         (None, true) => {
             let url = state.config.staging_url(&name);
-            fork_store(&target_store, &url).await?;
+            fork_store(state, &target_store, &url).await?;
             url
         }
         (None, false) => return Err(Error::BadRequest("a staging store URL (store_url) is required".into())),
@@ -188,48 +189,72 @@ async fn retarget_environment(state: &AppState, env: &Target, next: &Target) -> 
     Ok(())
 }
 
-/// Creates the store at `url` as a copy of the target's store.
-async fn fork_store(target: &ChartStore, url: &str) -> Result<()> {
-    if Backend::of(url)? == Backend::Postgres {
-        create_postgres_database(url).await?;
-    } else if std::path::Path::new(db::sqlite_path(url)).exists() {
-        return Err(Error::Conflict(format!("a store already exists at {}", redact(url))));
+/// Creates the store at `url` as a copy of the target's store: a new database (SQLite file,
+/// PostgreSQL or MySQL database) with §3's table, or a new directory of chart files.
+async fn fork_store(state: &AppState, target: &ChartStore, url: &str) -> Result<()> {
+    let exists = || Error::Conflict(format!("a store already exists at {}", redact(url)));
+    match StoreUrl::parse(url)? {
+        StoreUrl::Files { dir } => {
+            if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(exists());
+            }
+        }
+        StoreUrl::Sql { engine: Backend::Sqlite, connect, .. } => {
+            if std::path::Path::new(db::sqlite_path(&connect)).exists() {
+                return Err(exists());
+            }
+        }
+        StoreUrl::Sql { .. } => create_server_database(url).await?,
     }
-    let store = ChartStore::open(url, true).await?;
+    let store = state.stores.open(url, true).await?;
     store.create_schema().await?;
     store.copy_from(target).await?;
     Ok(())
 }
 
-/// Creates the database a `postgres://` URL names, through the server's `postgres` database.
-pub async fn create_postgres_database(url: &str) -> Result<()> {
-    if make_postgres_database(url).await? {
+/// Creates the database a `postgres://` or `mysql://` URL names, through the server's
+/// administrative database.
+pub async fn create_server_database(url: &str) -> Result<()> {
+    if make_server_database(url).await? {
         Ok(())
     } else {
         Err(Error::Conflict(format!("a store already exists at {}", redact(url))))
     }
 }
 
-/// Creates the database a `postgres://` URL names unless it exists (the demo, re-run); true when
-/// it was created.
-pub async fn ensure_postgres_database(url: &str) -> Result<bool> {
-    make_postgres_database(url).await
+/// Creates the database a server URL names unless it exists (the demo, re-run); true when it
+/// was created.
+pub async fn ensure_server_database(url: &str) -> Result<bool> {
+    make_server_database(url).await
 }
 
-async fn make_postgres_database(url: &str) -> Result<bool> {
-    let mut parsed = url::Url::parse(url).map_err(|e| Error::BadRequest(format!("{}: {e}", redact(url))))?;
+async fn make_server_database(url: &str) -> Result<bool> {
+    let StoreUrl::Sql { engine, connect, .. } = StoreUrl::parse(url)? else {
+        return Err(Error::BadRequest(format!("{} names no database server", redact(url))));
+    };
+    let mut parsed = url::Url::parse(&connect).map_err(|e| Error::BadRequest(format!("{}: {e}", redact(url))))?;
     let name = parsed.path().trim_start_matches('/').to_string();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(Error::BadRequest(format!("cannot create a database named {name:?}")));
     }
-    parsed.set_path("/postgres");
+    let (admin_path, exists_sql, create) = match engine {
+        Backend::Mysql => (
+            "/",
+            "select 1 as one from information_schema.schemata where schema_name = ?",
+            format!("create database `{name}` character set utf8mb4 collate utf8mb4_bin"),
+        ),
+        _ => {
+            ("/postgres", "select 1 as one from pg_database where datname = $1", format!("create database \"{name}\""))
+        }
+    };
+    parsed.set_path(admin_path);
     let admin = db::connect(parsed.as_str(), false, false, 1).await.map_err(|e| Error::store(url, e))?;
-    let exists = sqlx::query("select 1 from pg_database where datname = $1").bind(&name).fetch_optional(&admin).await?;
+    let exists = sqlx::query(exists_sql).bind(&name).fetch_optional(&admin).await?;
     if exists.is_some() {
         admin.close().await;
         return Ok(false);
     }
-    sqlx::query(&format!("create database \"{name}\"")).execute(&admin).await?;
+    sqlx::query(&create).execute(&admin).await?;
     admin.close().await;
     Ok(true)
 }

@@ -51,6 +51,10 @@ pub enum Command {
         rows: Option<usize>,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// `files`: production and the branches as directories of chart files (charts as code,
+        /// under data/files/) instead of the configured SQL stores.
+        #[arg(long, value_parser = ["sql", "files"], default_value = "sql")]
+        store: String,
     },
     /// Staging environments.
     Branch {
@@ -191,8 +195,8 @@ pub enum TokensCommand {
     Revoke { id: String },
 }
 
-async fn prepare_store(url: &str) -> Result<()> {
-    let store = crate::charts::ChartStore::open(url, false).await?;
+async fn prepare_store(url: &str, config: &Config) -> Result<()> {
+    let store = crate::charts::ChartStore::open_with(url, false, &config.store_settings()).await?;
     let added = store.prepare().await?;
     let name = store.name();
     if added {
@@ -211,13 +215,15 @@ fn operator() -> Actor {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
-    match &cli.command {
-        Command::Doctor => return doctor::run(cli.config.as_deref()).await,
-        // A store's own schema: no configuration or database of Chartgate's involved.
-        Command::Store { command: StoreCommand::Prepare { url } } => return prepare_store(url).await,
-        _ => {}
+    if let Command::Doctor = &cli.command {
+        return doctor::run(cli.config.as_deref()).await;
     }
     let config = Config::load(cli.config.as_deref())?;
+    if let Command::Store { command: StoreCommand::Prepare { url } } = &cli.command {
+        // A store's own schema: Chartgate's database is not involved (the configuration only
+        // names the mappings a URL may use).
+        return prepare_store(url, &config).await;
+    }
     match cli.command {
         Command::Serve => http::serve(AppState::new(config).await?).await,
         Command::Doctor | Command::Store { .. } => unreachable!("handled before the configuration is loaded"),
@@ -226,7 +232,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Demo { charts, rows, seed } => {
+        Command::Demo { charts, rows, seed, store } => {
+            let config = if store == "files" {
+                Config {
+                    production_url: "file://data/files/production".into(),
+                    staging_url_template: "file://data/files/staging/{branch}".into(),
+                    targets: Default::default(),
+                    ..config
+                }
+            } else {
+                config
+            };
             // On PostgreSQL the demo creates every database it needs, Chartgate's own included.
             demo::ensure_database(&config.database_url).await?;
             let state = AppState::new(config).await?;
@@ -235,6 +251,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 println!("demo data already present ({} charts); nothing to do", report.charts);
             } else {
                 println!("demo: {} production charts, branches {}", report.charts, report.branches.join(", "));
+                if store == "files" {
+                    println!(
+                        "serve it with CHARTGATE_PRODUCTION_URL=file://data/files/production \\\n  \
+                         CHARTGATE_STAGING_URL_TEMPLATE='file://data/files/staging/{{branch}}' chartgate serve"
+                    );
+                }
             }
             let accounts = demo::accounts(&state, &operator()).await?;
             println!("demo accounts (sign in at /login; a new run of `chartgate demo` gives new passwords):");

@@ -11,6 +11,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::charts::store::mapping::{MappingConfig, RenderKeys};
+use crate::charts::store::StoreSettings;
 use crate::error::{Error, Result};
 pub use crate::targets::{PromoteOn, TargetConfig};
 use crate::targets::{Targets, PRODUCTION};
@@ -66,6 +68,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `[[auto_approve]]` rules (design §11): small, well-bounded changes approved after each scan.
     pub auto_approve: Vec<AutoApproveRule>,
+    /// `[mappings.NAME]` (design §13): stores' own schemas, named by `?mapping=NAME` in a URL.
+    pub mappings: BTreeMap<String, MappingConfig>,
+    /// `[files]`: how the configs of file stores are drawn (`chart_type`, `chart_types`, …).
+    pub files: RenderKeys,
 }
 
 /// One `[[auto_approve]]` table: items whose change stays within it are approved after a scan as
@@ -117,6 +123,8 @@ impl Default for Config {
             github_api_url: "https://api.github.com".into(),
             public_url: None,
             auto_approve: Vec::new(),
+            mappings: BTreeMap::new(),
+            files: RenderKeys::default(),
         }
     }
 }
@@ -166,6 +174,7 @@ impl Config {
             return Err(Error::BadRequest("branch_name_max must be at least 1".into()));
         }
         self.resolve_targets()?;
+        self.store_settings().check()?;
         let mut names = std::collections::BTreeSet::new();
         for rule in &self.auto_approve {
             let bad = |why: String| Error::BadRequest(format!("[[auto_approve]] {:?}: {why}", rule.name));
@@ -186,6 +195,11 @@ impl Config {
             }
         }
         Ok(self)
+    }
+
+    /// What opening a store needs of the configuration: its mappings and `[files]` keys.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings { mappings: self.mappings.clone(), files: self.files.clone() }
     }
 
     /// The chain of targets this configuration names, checked: its `[targets.*]` tables, or one

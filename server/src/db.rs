@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// MySQL 8 / MariaDB 10.6+: chart stores only (design §13), never Chartgate's own database.
+    Mysql,
 }
 
 impl Backend {
@@ -25,9 +27,11 @@ impl Backend {
             Ok(Backend::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
+        } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+            Ok(Backend::Mysql)
         } else {
             Err(Error::BadRequest(format!(
-                "unsupported database URL {}: use sqlite://PATH or postgres://…",
+                "unsupported database URL {}: use sqlite://PATH, postgres://… or mysql://…",
                 redact(url)
             )))
         }
@@ -75,9 +79,11 @@ pub async fn connect(url: &str, create: bool, own: bool, max_connections: u32) -
             format!("sqlite://{path}?mode={}", if create { "rwc" } else { "rw" })
         }
         Backend::Postgres => url.to_string(),
+        // sqlx knows MariaDB by MySQL's scheme.
+        Backend::Mysql => url.replacen("mariadb://", "mysql://", 1),
     };
     let options: AnyConnectOptions = url.parse()?;
-    if backend == Backend::Postgres {
+    if backend != Backend::Sqlite {
         // One direct attempt first: a pool retries a refused connection until its acquire
         // time-out, where a server that is not there should be reported at once.
         use sqlx::Connection;
@@ -99,7 +105,7 @@ pub async fn connect(url: &str, create: bool, own: bool, max_connections: u32) -
         .before_acquire(move |conn, meta| {
             Box::pin(async move {
                 // A connection that does not answer is dropped, and the pool hands out another.
-                if backend == Backend::Postgres && meta.idle_for >= PING_AFTER_IDLE {
+                if backend != Backend::Sqlite && meta.idle_for >= PING_AFTER_IDLE {
                     use sqlx::Connection;
                     return Ok(conn.ping().await.is_ok());
                 }
@@ -137,6 +143,12 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 impl Db {
     pub async fn connect(url: &str) -> Result<Db> {
         let backend = Backend::of(url)?;
+        if backend == Backend::Mysql {
+            return Err(Error::BadRequest(format!(
+                "database_url {}: Chartgate's own database is SQLite or PostgreSQL (MySQL is for chart stores)",
+                redact(url)
+            )));
+        }
         let pool = connect(url, true, true, 8)
             .await
             .map_err(|e| Error::Unavailable(format!("cannot open Chartgate's database {}: {e}", redact(url))))?;
@@ -144,10 +156,7 @@ impl Db {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
+        let migrator = self.migrator();
         migrator.run(&self.pool).await?;
         Ok(())
     }
@@ -155,10 +164,7 @@ impl Db {
     /// The descriptions of the migrations not applied yet (`chartgate doctor`; `serve` and
     /// `migrate` apply them).
     pub async fn pending_migrations(&self) -> Result<Vec<String>> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
+        let migrator = self.migrator();
         let applied: Vec<i64> = sqlx::query_scalar("select version from _sqlx_migrations where success")
             .fetch_all(&self.pool)
             .await
@@ -168,6 +174,13 @@ impl Db {
             .filter(|m| !applied.contains(&m.version))
             .map(|m| format!("{:04} {}", m.version, m.description))
             .collect())
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres | Backend::Mysql => &POSTGRES_MIGRATIONS,
+        }
     }
 
     /// Serialises writers on SQLite; free on PostgreSQL. The wait and the hold are measured
@@ -184,7 +197,7 @@ impl Db {
                     crate::telemetry::write_lock_wait(asked.elapsed());
                     Some(held)
                 }
-                Backend::Postgres => None,
+                Backend::Postgres | Backend::Mysql => None,
             };
             WriteGuard { held, taken_at, since: Instant::now() }
         }
@@ -263,6 +276,33 @@ pub fn placeholders(offset: usize, n: usize) -> String {
     (offset + 1..=offset + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// A statement written with `$n` placeholders, as `backend` takes it. MySQL's placeholders are
+/// `?`, bound in order of appearance: there every `$n` must appear once, in increasing order
+/// (checked in debug builds). Only chart-store statements run on MySQL.
+pub fn engine_sql(backend: Backend, sql: &str) -> std::borrow::Cow<'_, str> {
+    if backend != Backend::Mysql || !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    let mut expected = 1;
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = String::new();
+            while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                n.push(d);
+                chars.next();
+            }
+            debug_assert_eq!(n.parse::<usize>().ok(), Some(expected), "placeholders in order: {sql}");
+            expected += 1;
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Inserts `rows` with multi-row statements of at most [`MAX_PARAMS`] parameters each (more
 /// per statement is slower on SQLite: sqlx looks up every parameter's name for each value bound,
 /// so a statement's binding grows with the square of its parameters).
@@ -322,7 +362,7 @@ pub async fn insert_json_rows<T: serde::Serialize>(
 pub fn json_elements(backend: Backend, n: usize) -> (&'static str, String) {
     match backend {
         Backend::Sqlite => ("j.value", format!("json_each(${n}) j")),
-        Backend::Postgres => ("j", format!("json_array_elements(${n}::json) j")),
+        Backend::Postgres | Backend::Mysql => ("j", format!("json_array_elements(${n}::json) j")),
     }
 }
 
@@ -330,7 +370,7 @@ pub fn json_elements(backend: Backend, n: usize) -> (&'static str, String) {
 pub fn json_texts(backend: Backend, n: usize) -> String {
     match backend {
         Backend::Sqlite => format!("select value from json_each(${n})"),
-        Backend::Postgres => format!("select value from json_array_elements_text(${n}::json)"),
+        Backend::Postgres | Backend::Mysql => format!("select value from json_array_elements_text(${n}::json)"),
     }
 }
 
@@ -499,7 +539,7 @@ async fn fetch_json_rows_in<T: serde::de::DeserializeOwned>(
         Backend::Sqlite => {
             format!("select json_group_array(json_object({}){order_by}) as j from {rest}", pairs.join(", "))
         }
-        Backend::Postgres => format!(
+        Backend::Postgres | Backend::Mysql => format!(
             "select coalesce(json_agg(json_build_object({}){order_by}), '[]')::text as j from {rest}",
             pairs.join(", ")
         ),

@@ -214,11 +214,14 @@ fn bump_values(v: &mut Value, every: usize, factor: f64, max: f64) {
     }
 }
 
-/// Creates the PostgreSQL database `url` names when it is missing (nothing for SQLite, whose files
-/// are created on opening).
+/// Creates the PostgreSQL or MySQL database `url` names when it is missing (nothing for SQLite
+/// files and file stores, which are created on opening).
 pub async fn ensure_database(url: &str) -> Result<()> {
-    if crate::db::Backend::of(url)? == crate::db::Backend::Postgres {
-        branches::ensure_postgres_database(url).await?;
+    use crate::charts::store::StoreUrl;
+    if let StoreUrl::Sql { engine: crate::db::Backend::Postgres | crate::db::Backend::Mysql, .. } =
+        StoreUrl::parse(url)?
+    {
+        branches::ensure_server_database(url).await?;
     }
     Ok(())
 }
@@ -413,8 +416,11 @@ pub async fn run(state: &AppState, actor: &Actor, opts: &DemoOptions) -> Result<
     production.put_many(&prod_edits).await?;
 
     // The dataset update (design §9), after the other branches took their baselines.
+    // A file store has no `indicators` table: charts as code get no dataset update.
     let mut names = names;
-    names.push(wdi::add(state, actor, &production).await?);
+    if production.charts_table().is_some() {
+        names.push(wdi::add(state, actor, &production).await?);
+    }
 
     for name in &names {
         scans::rescan(state, actor, name, false).await?;

@@ -167,6 +167,11 @@ pub async fn serve(state: AppState) -> Result<()> {
         .await
         .map_err(|e| Error::Unavailable(format!("cannot listen on {}: {e}", state.config.listen)))?;
     let addr = listener.local_addr().map_err(Error::internal)?;
+    // Mapped target stores are checked before anything is read (design §13): a mapping that
+    // does not fit its store stops the start, naming the mapping and the statement.
+    for target in state.targets.iter().filter(|t| t.store_url.contains("mapping=")) {
+        state.stores.get(&target.store_url).await?;
+    }
     if let Err(e) = crate::branches::ensure_environments(&state).await {
         tracing::warn!(error = %e, "could not register the environments of the targets yet");
     }

@@ -81,11 +81,13 @@ pub async fn apply(
         config: &canonical.config,
         data: &canonical.data,
         metadata: &canonical.metadata,
+        document: None,
     };
     match store.compare_and_swap(chart_id, detail.item.staging_hash.as_deref(), Some(&target), false).await? {
         Swap::Written | Swap::AlreadyThere => {}
         Swap::Changed { .. } => return Err(moved()),
         Swap::Unreadable(why) => return Err(Error::Conflict(format!("staging's row cannot be read: {why}"))),
+        Swap::ReadBackDiffers(why) => return Err(Error::Conflict(why)),
     }
     {
         let _guard = state.db.write_guard().await;

@@ -40,12 +40,13 @@ impl AppState {
         if moved > 0 {
             tracing::info!(versions = moved, "moved uncompressed versions into version_texts");
         }
+        let stores = StorePools::new(config.store_settings());
         Ok(AppState {
             config: Arc::new(config),
             targets,
             decisions: DecisionQueue::start(db.clone()),
             db,
-            stores: StorePools::default(),
+            stores,
             scan_locks: ScanLocks::default(),
             lists: ListCache::default(),
         })

@@ -9,6 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use serde_json::Value;
 
 use super::raw::RawChart;
+use super::store::sql::{any_text, SqlStore};
 use super::store::ChartStore;
 use crate::db::{self, placeholders, Backend};
 use crate::error::{Error, Result};
@@ -21,6 +22,26 @@ pub const INDICATORS_TABLE: &str = "create table if not exists indicators (
     rows       text not null,
     updated_at text not null
 )";
+
+const UPSERT_INDICATOR: &str = "insert into indicators (id, dataset, name, unit, rows, updated_at)
+    values ($1, $2, $3, $4, $5, $6)
+    on conflict (id) do update set dataset = excluded.dataset, name = excluded.name,
+    unit = excluded.unit, rows = excluded.rows, updated_at = excluded.updated_at";
+
+const UPSERT_INDICATOR_MYSQL: &str = "insert into indicators (id, dataset, name, unit, `rows`, updated_at)
+    values (?, ?, ?, ?, ?, ?)
+    on duplicate key update dataset = values(dataset), name = values(name),
+    unit = values(unit), `rows` = values(`rows`), updated_at = values(updated_at)";
+
+/// `indicators` on MySQL: keys of bounded text, and `rows` quoted (a reserved word there).
+pub const INDICATORS_TABLE_MYSQL: &str = "create table if not exists indicators (
+    id         varchar(191) not null primary key,
+    dataset    varchar(191) not null,
+    name       varchar(500) not null,
+    unit       varchar(191),
+    `rows`     longtext not null,
+    updated_at varchar(64) not null
+) character set utf8mb4 collate utf8mb4_bin";
 
 /// An indicator without its rows.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
@@ -41,16 +62,27 @@ pub struct NewIndicator {
     pub rows: String,
 }
 
-#[derive(sqlx::FromRow)]
 struct IndicatorRows {
     id: String,
     rows: String,
 }
 
-#[derive(sqlx::FromRow)]
+// Long text arrives from MySQL as a blob: read as text whatever the engine calls it.
+impl sqlx::FromRow<'_, sqlx::any::AnyRow> for IndicatorRows {
+    fn from_row(row: &sqlx::any::AnyRow) -> sqlx::Result<Self> {
+        Ok(IndicatorRows { id: any_text(row, "id")?, rows: any_text(row, "rows")? })
+    }
+}
+
 struct IdConfig {
     id: String,
     config: String,
+}
+
+impl sqlx::FromRow<'_, sqlx::any::AnyRow> for IdConfig {
+    fn from_row(row: &sqlx::any::AnyRow) -> sqlx::Result<Self> {
+        Ok(IdConfig { id: any_text(row, "id")?, config: any_text(row, "config")? })
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -136,42 +168,64 @@ pub fn rewrite(
 }
 
 impl ChartStore {
+    /// §3's table, beside which `indicators` lives: a mapped or file store has none.
+    fn indicators_store(&self) -> Result<&SqlStore> {
+        self.charts_table().ok_or_else(|| {
+            Error::Unprocessable(format!(
+                "{} is not a store of §3's charts table: it has no indicators table",
+                self.name()
+            ))
+        })
+    }
+
     /// True when the store has the optional `indicators` table.
     pub async fn has_indicators(&self) -> Result<bool> {
-        let sql = match self.backend {
+        let Some(t) = self.charts_table() else { return Ok(false) };
+        let sql = match t.engine {
             Backend::Sqlite => "select count(*) as n from sqlite_master where type = 'table' and name = 'indicators'",
             Backend::Postgres => {
                 "select count(*) as n from information_schema.tables
                  where table_name = 'indicators' and table_schema = current_schema()"
             }
+            Backend::Mysql => {
+                "select count(*) as n from information_schema.tables
+                 where table_name = 'indicators' and table_schema = database()"
+            }
         };
-        let p: Present = sqlx::query_as(sql).fetch_one(self.pool()).await.map_err(|e| self.fail(e))?;
+        let p: Present = sqlx::query_as(sql).fetch_one(t.pool()).await.map_err(|e| t.fail(e))?;
         Ok(p.n > 0)
     }
 
     pub async fn create_indicators_table(&self) -> Result<()> {
-        sqlx::query(INDICATORS_TABLE).execute(self.pool()).await.map_err(|e| self.fail(e))?;
+        let t = self.indicators_store()?;
+        let ddl = if t.engine == Backend::Mysql { INDICATORS_TABLE_MYSQL } else { INDICATORS_TABLE };
+        sqlx::query(ddl).execute(t.pool()).await.map_err(|e| t.fail(e))?;
         Ok(())
     }
 
     /// Every indicator (without rows), by id.
     pub async fn indicators(&self) -> Result<Vec<Indicator>> {
+        let t = self.indicators_store()?;
         sqlx::query_as("select id, dataset, name, unit from indicators order by id")
-            .fetch_all(self.pool())
+            .fetch_all(t.pool())
             .await
-            .map_err(|e| self.fail(e))
+            .map_err(|e| t.fail(e))
     }
 
     /// The rows of the given indicators, parsed, by id (those that exist).
     pub async fn indicator_rows(&self, ids: &[String]) -> Result<HashMap<String, Vec<Value>>> {
+        let t = self.indicators_store()?;
         let mut out = HashMap::new();
         for chunk in ids.chunks(db::MAX_PARAMS) {
-            let sql = format!("select id, rows from indicators where id in ({})", placeholders(0, chunk.len()));
+            let rows = if t.engine == Backend::Mysql { "`rows`" } else { "rows" };
+            let sql =
+                format!("select id, {rows} as rows from indicators where id in ({})", placeholders(0, chunk.len()));
+            let sql = db::engine_sql(t.engine, &sql);
             let mut q = sqlx::query_as::<_, IndicatorRows>(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
-            for r in q.fetch_all(self.pool()).await.map_err(|e| self.fail(e))? {
+            for r in q.fetch_all(t.pool()).await.map_err(|e| t.fail(e))? {
                 let rows: Vec<Value> = serde_json::from_str(&r.rows).map_err(|e| {
                     Error::store(&self.url, format!("rows of indicator {} are not valid JSON: {e}", r.id))
                 })?;
@@ -183,6 +237,7 @@ impl ChartStore {
 
     /// Which of `ids` the store's `indicators` table holds.
     pub async fn existing_indicators(&self, ids: &[String]) -> Result<HashSet<String>> {
+        let t = self.indicators_store()?;
         #[derive(sqlx::FromRow)]
         struct Id {
             id: String,
@@ -190,47 +245,46 @@ impl ChartStore {
         let mut out = HashSet::new();
         for chunk in ids.chunks(db::MAX_PARAMS) {
             let sql = format!("select id from indicators where id in ({})", placeholders(0, chunk.len()));
+            let sql = db::engine_sql(t.engine, &sql);
             let mut q = sqlx::query_as::<_, Id>(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
-            out.extend(q.fetch_all(self.pool()).await.map_err(|e| self.fail(e))?.into_iter().map(|r| r.id));
+            out.extend(q.fetch_all(t.pool()).await.map_err(|e| t.fail(e))?.into_iter().map(|r| r.id));
         }
         Ok(out)
     }
 
     /// Writes indicators (insert or replace by id), in one transaction.
     pub async fn put_indicators(&self, list: &[NewIndicator]) -> Result<()> {
-        let mut tx = self.pool().begin().await.map_err(|e| self.fail(e))?;
+        let t = self.indicators_store()?;
+        let mut tx = t.pool().begin().await.map_err(|e| t.fail(e))?;
         for i in list {
-            sqlx::query(
-                "insert into indicators (id, dataset, name, unit, rows, updated_at) values ($1, $2, $3, $4, $5, $6)
-                 on conflict (id) do update set dataset = excluded.dataset, name = excluded.name,
-                 unit = excluded.unit, rows = excluded.rows, updated_at = excluded.updated_at",
-            )
-            .bind(&i.id)
-            .bind(&i.dataset)
-            .bind(&i.name)
-            .bind(&i.unit)
-            .bind(&i.rows)
-            .bind(db::now())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.fail(e))?;
+            sqlx::query(if t.engine == Backend::Mysql { UPSERT_INDICATOR_MYSQL } else { UPSERT_INDICATOR })
+                .bind(&i.id)
+                .bind(&i.dataset)
+                .bind(&i.name)
+                .bind(&i.unit)
+                .bind(&i.rows)
+                .bind(db::now())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| t.fail(e))?;
         }
-        tx.commit().await.map_err(|e| self.fail(e))
+        tx.commit().await.map_err(|e| t.fail(e))
     }
 
     /// The indicators each chart names in its dimensions, for the charts whose config contains
     /// `needle` (a dataset id, or `"indicator"` for all): the text search narrows the rows read,
     /// the parsed dimensions decide.
     pub async fn chart_indicators(&self, needle: &str) -> Result<Vec<(String, Vec<String>)>> {
-        let sql = match self.backend {
+        let t = self.indicators_store()?;
+        let sql = match t.engine {
             Backend::Sqlite => "select id, config from charts where instr(config, $1) > 0",
             Backend::Postgres => "select id, config from charts where strpos(config, $1) > 0",
+            Backend::Mysql => "select id, config from charts where instr(config, ?) > 0",
         };
-        let rows: Vec<IdConfig> =
-            sqlx::query_as(sql).bind(needle).fetch_all(self.pool()).await.map_err(|e| self.fail(e))?;
+        let rows: Vec<IdConfig> = sqlx::query_as(sql).bind(needle).fetch_all(t.pool()).await.map_err(|e| t.fail(e))?;
         Ok(rows.into_iter().map(|r| (r.id, indicators_of_text(&r.config))).filter(|(_, ids)| !ids.is_empty()).collect())
     }
 
@@ -246,48 +300,67 @@ impl ChartStore {
         &self,
         pairs: &[(&RawChart, &RawChart)],
     ) -> Result<Vec<std::result::Result<bool, String>>> {
-        let mut tx = match self.backend {
-            Backend::Sqlite => self.pool().begin_with("begin immediate").await,
-            Backend::Postgres => self.pool().begin().await,
+        let t = self.indicators_store()?;
+        let mut tx = match t.engine {
+            Backend::Sqlite => t.pool().begin_with("begin immediate").await,
+            Backend::Postgres | Backend::Mysql => t.pool().begin().await,
         }
-        .map_err(|e| self.fail(e))?;
-        let lock = if self.backend == Backend::Postgres { " for update" } else { "" };
-        let select = format!("select id, slug, config, data, metadata, updated_at from charts where id = $1{lock}");
+        .map_err(|e| t.fail(e))?;
+        let update = db::engine_sql(
+            t.engine,
+            "update charts set slug = $1, config = $2, data = $3, metadata = $4, updated_at = $5 where id = $6",
+        );
         let mut out = Vec::with_capacity(pairs.len());
         for (expected, new) in pairs {
-            sqlx::query("savepoint chart").execute(&mut *tx).await.map_err(|e| self.fail(e))?;
+            sqlx::query("savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
             let written = async {
-                let row: Option<RawChart> = sqlx::query_as(&select).bind(&expected.id).fetch_optional(&mut *tx).await?;
+                let row = t.read_in(&mut tx, &expected.id).await?;
                 if row.as_ref() != Some(*expected) {
-                    return Ok(false);
+                    return Ok(Ok(false));
                 }
-                sqlx::query(
-                    "update charts set slug = $2, config = $3, data = $4, metadata = $5, updated_at = $6 where id = $1",
-                )
-                .bind(&new.id)
-                .bind(&new.slug)
-                .bind(&new.config)
-                .bind(&new.data)
-                .bind(&new.metadata)
-                .bind(&new.updated_at)
-                .execute(&mut *tx)
-                .await?;
-                Ok::<_, sqlx::Error>(true)
+                sqlx::query(&update)
+                    .bind(&new.slug)
+                    .bind(&new.config)
+                    .bind(&new.data)
+                    .bind(&new.metadata)
+                    .bind(&new.updated_at)
+                    .bind(&new.id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Read back: the row must hold exactly what was written.
+                let back = t.read_in(&mut tx, &new.id).await?;
+                if back.as_ref() != Some(*new) {
+                    return Ok(Err(format!(
+                        "chart {} read back after the write is not what was written; rolled back",
+                        new.id
+                    )));
+                }
+                Ok::<_, sqlx::Error>(Ok(true))
             }
             .await;
+            let written = match written {
+                Ok(Err(differs)) => {
+                    sqlx::query("rollback to savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
+                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
+                    out.push(Err(differs));
+                    continue;
+                }
+                Ok(Ok(w)) => Ok(w),
+                Err(e) => Err(e),
+            };
             match written {
                 Ok(w) => {
-                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| self.fail(e))?;
+                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
                     out.push(Ok(w));
                 }
                 Err(e) => {
-                    sqlx::query("rollback to savepoint chart").execute(&mut *tx).await.map_err(|e| self.fail(e))?;
-                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| self.fail(e))?;
-                    out.push(Err(self.fail(e).to_string()));
+                    sqlx::query("rollback to savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
+                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
+                    out.push(Err(t.fail(e).to_string()));
                 }
             }
         }
-        tx.commit().await.map_err(|e| self.fail(e))?;
+        tx.commit().await.map_err(|e| t.fail(e))?;
         Ok(out)
     }
 

@@ -1,30 +1,51 @@
-//! A chart store: a SQL database (SQLite file or PostgreSQL) holding the `charts` table of design
-//! §3. Chartgate reads staging and production stores and, on sync, writes rows of that table and
-//! nothing else. Every error names the store, so a user can tell which environment is broken.
+//! A chart store: where a target's or a branch's charts live (design §3, §13). Three kinds sit
+//! behind one interface, [`ChartStore`]:
+//!
+//! - [`sql`]: a SQL database (SQLite, PostgreSQL, MySQL/MariaDB) holding §3's `charts` table, or
+//!   the store's own schema read and written through a [`mapping`];
+//! - [`files`]: one `<id>.json` per chart in a directory (charts as code).
+//!
+//! Scans, the diff, sync, merges and upgrades call [`ChartStore`] and never ask which kind it is;
+//! the conformance suite (`tests/it/stores.rs`) runs the same checks against every kind. Every
+//! write is a compare-and-swap that reads the chart back through the same path before it commits
+//! ([`ReadBack`]). Every error names the store, so a user can tell which environment is broken.
 
-use std::collections::HashMap;
+pub mod files;
+pub mod mapping;
+pub mod sql;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use sqlx::AnyPool;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::canonical::canonicalize;
 use super::raw::{RawChart, Stamp};
-use crate::db::{self, placeholders, redact, Backend};
+use crate::db::{self, redact, Backend};
 use crate::error::{Error, Result};
+use files::FileStore;
+use mapping::{Mapping, MappingConfig, RenderKeys};
+use sql::SqlStore;
 
-/// The columns of `charts`, in the order [`RawChart`] names them.
-const CHART_COLUMNS: &str = "id, slug, config, data, metadata, updated_at";
+pub use sql::{CHARTS_TABLE, STAMPS_INDEX_NAME};
 
 #[derive(Clone)]
 pub struct ChartStore {
+    /// The URL as given (with `?mapping=` when there is one).
     pub url: String,
-    pub backend: Backend,
-    pool: AnyPool,
+    kind: Kind,
     /// The change marker each scanner (`side:branch`) saw when it last listed this store.
     markers: Arc<std::sync::Mutex<HashMap<String, Option<ChangeMarker>>>>,
     /// The last `chart_views` read (see [`ChartStore::chart_views`]).
     views: Arc<std::sync::Mutex<Option<ViewsRead>>>,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Sql(SqlStore),
+    Files(FileStore),
 }
 
 /// `chart_views` as read (`None`: the store has no such table), with when and at which change
@@ -47,34 +68,150 @@ const NO_VIEWS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(1
 /// (the column sits after ~25 KB of JSON), so an unchanged file is worth knowing about.
 pub type ChangeMarker = [(u128, u64); 2];
 
-pub const CHARTS_TABLE: &str = "create table if not exists charts (
-    id         text primary key,
-    slug       text not null unique,
-    config     text not null,
-    data       text not null,
-    metadata   text not null,
-    updated_at text not null
-)";
+/// What the mappings and file stores of a configuration say (`[mappings.*]`, `[files]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreSettings {
+    pub mappings: BTreeMap<String, MappingConfig>,
+    pub files: RenderKeys,
+}
 
-/// The optional index of design §3 (see [`ChartStore::prepare`]).
-pub const STAMPS_INDEX_NAME: &str = "charts_id_updated_at";
-const STAMPS_INDEX: &str = "create index if not exists charts_id_updated_at on charts (id, updated_at)";
+/// A store URL taken apart (design §13).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreUrl {
+    /// A SQL database: the URL to connect to (Chartgate's `mapping` parameter stripped).
+    Sql { engine: Backend, connect: String, mapping: Option<String> },
+    /// `file://DIR`.
+    Files { dir: PathBuf },
+}
+
+impl StoreUrl {
+    pub fn parse(url: &str) -> Result<StoreUrl> {
+        if let Some(dir) = url.strip_prefix("file://") {
+            if dir.is_empty() || dir.contains('?') {
+                return Err(Error::BadRequest(format!(
+                    "{url}: a file store is file://DIR, with nothing after the directory"
+                )));
+            }
+            return Ok(StoreUrl::Files { dir: PathBuf::from(dir) });
+        }
+        let engine = Backend::of(url).map_err(|_| {
+            Error::BadRequest(format!(
+                "unsupported store URL {}: use sqlite://PATH, postgres://…, mysql://… or file://DIR",
+                redact(url)
+            ))
+        })?;
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok(StoreUrl::Sql { engine, connect: url.to_string(), mapping: None });
+        };
+        let mut mapping = None;
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.strip_prefix("mapping=") {
+                Some("") => return Err(Error::BadRequest(format!("{}: mapping= needs a name", redact(url)))),
+                Some(name) => mapping = Some(name.to_string()),
+                None => kept.push(pair),
+            }
+        }
+        let connect = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+        Ok(StoreUrl::Sql { engine, connect, mapping })
+    }
+}
+
+impl StoreSettings {
+    /// The mapping a store URL names (§3's table when it names none); an unknown name is an
+    /// error naming the ones configured.
+    pub fn mapping(&self, name: Option<&str>) -> Result<Mapping> {
+        let Some(name) = name else { return Ok(Mapping::charts_table()) };
+        let config = self.mappings.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.mappings.keys().map(String::as_str).collect();
+            Error::Unprocessable(format!(
+                "unknown mapping {name:?} ({})",
+                if known.is_empty() {
+                    "no [mappings.*] are configured".to_string()
+                } else {
+                    format!("configured: {}", known.join(", "))
+                }
+            ))
+        })?;
+        Mapping::from_config(name, config).map_err(Error::Unprocessable)
+    }
+
+    /// Checks every mapping and the `[files]` keys without a database.
+    pub fn check(&self) -> Result<()> {
+        for name in self.mappings.keys() {
+            self.mapping(Some(name))?;
+        }
+        self.files.check("[files]").map_err(Error::BadRequest)
+    }
+}
 
 impl ChartStore {
-    /// Opens an existing store; `create` makes a missing SQLite file (for the demo and `--fork`).
+    /// Opens an existing store of §3's table or a file store; `create` makes a missing SQLite
+    /// file or directory (for the demo and `--fork`). A mapped store needs [`ChartStore::open_with`].
     pub async fn open(url: &str, create: bool) -> Result<ChartStore> {
-        let backend = Backend::of(url)?;
-        let pool = db::connect(url, create, false, 4).await.map_err(|e| store_error(url, e))?;
-        Ok(ChartStore { url: url.to_string(), backend, pool, markers: Default::default(), views: Default::default() })
+        ChartStore::open_with(url, create, &StoreSettings::default()).await
+    }
+
+    /// Opens a store of any kind. A mapped store is validated against the database before it
+    /// is handed out: a statement that does not prepare or lacks a column is an error here.
+    pub async fn open_with(url: &str, create: bool, settings: &StoreSettings) -> Result<ChartStore> {
+        let kind = match StoreUrl::parse(url)? {
+            StoreUrl::Files { dir } => Kind::Files(FileStore::open(url, &dir, create)?),
+            StoreUrl::Sql { engine, connect, mapping } => {
+                let mapping = Arc::new(settings.mapping(mapping.as_deref())?);
+                let store = SqlStore::open(&connect, engine, create, mapping.clone()).await?;
+                if !mapping.builtin {
+                    store.validate().await?;
+                }
+                Kind::Sql(store)
+            }
+        };
+        Ok(ChartStore { url: url.to_string(), kind, markers: Default::default(), views: Default::default() })
+    }
+
+    /// The engine of a SQL store; `None` for a file store.
+    pub fn engine(&self) -> Option<Backend> {
+        match &self.kind {
+            Kind::Sql(s) => Some(s.engine),
+            Kind::Files(_) => None,
+        }
+    }
+
+    /// §3's own table, when that is what the store holds (the upgrader's `indicators` and
+    /// `chart_views` live beside it).
+    pub fn charts_table(&self) -> Option<&SqlStore> {
+        match &self.kind {
+            Kind::Sql(s) if s.mapping.builtin => Some(s),
+            _ => None,
+        }
+    }
+
+    /// How this store's configs are read for drawing (a mapping's keys, `[files]`, or none).
+    pub fn render_keys(&self, settings: &StoreSettings) -> RenderKeys {
+        match &self.kind {
+            Kind::Sql(s) => s.mapping.render.clone(),
+            Kind::Files(_) => settings.files.clone(),
+        }
+    }
+
+    /// Checks the store is usable as configured (a mapping's statements, a file store's
+    /// directory): what `chartgate doctor` and start-up run.
+    pub async fn validate(&self) -> Result<()> {
+        match &self.kind {
+            Kind::Sql(s) if !s.mapping.builtin => s.validate().await,
+            Kind::Sql(s) => s.ping().await,
+            Kind::Files(f) => f.check_dir(),
+        }
     }
 
     /// The store's change marker: SQLite only (PostgreSQL keeps large text out of line, so its
     /// listing is cheap anyway); `None` when it cannot be taken.
     pub fn change_marker(&self) -> Option<ChangeMarker> {
-        if self.backend != Backend::Sqlite {
+        let Kind::Sql(s) = &self.kind else { return None };
+        if s.engine != Backend::Sqlite {
             return None;
         }
-        let path = db::sqlite_path(&self.url);
+        let path = db::sqlite_path(&s.url);
         let stat = |p: &str| -> Option<(u128, u64)> {
             match std::fs::metadata(p) {
                 Ok(m) => {
@@ -107,13 +244,12 @@ impl ChartStore {
         redact(&self.url)
     }
 
-    pub(super) fn fail(&self, e: sqlx::Error) -> Error {
-        store_error(&self.url, e)
-    }
-
+    /// Creates what the store needs to hold charts: §3's table, or a file store's directory.
     pub async fn create_schema(&self) -> Result<()> {
-        sqlx::query(CHARTS_TABLE).execute(&self.pool).await.map_err(|e| self.fail(e))?;
-        Ok(())
+        match &self.kind {
+            Kind::Sql(s) => s.create_schema().await,
+            Kind::Files(f) => f.check_dir(),
+        }
     }
 
     /// Adds the optional index of design §3, `charts_id_updated_at (id, updated_at)`, unless the
@@ -122,68 +258,36 @@ impl ChartStore {
     /// SQLite `updated_at` sits after ~25 KB of text per row). Chartgate never adds it by itself:
     /// a store's schema is its owner's, so this runs only when asked (`chartgate store prepare`).
     pub async fn prepare(&self) -> Result<bool> {
-        let had = self.has_stamps_index().await?;
-        if !had {
-            sqlx::query(STAMPS_INDEX).execute(&self.pool).await.map_err(|e| self.fail(e))?;
+        match &self.kind {
+            Kind::Sql(s) => s.prepare().await,
+            Kind::Files(_) => Err(Error::Unprocessable(format!(
+                "{} is a file store: listing it reads no chart's content, there is nothing to prepare",
+                self.name()
+            ))),
         }
-        Ok(!had)
     }
 
     /// Whether the store has the index [`ChartStore::prepare`] adds.
     pub async fn has_stamps_index(&self) -> Result<bool> {
-        let sql = match self.backend {
-            Backend::Sqlite => "select count(*) as n from sqlite_master where type = 'index' and name = $1",
-            Backend::Postgres => "select count(*) as n from pg_indexes where tablename = 'charts' and indexname = $1",
-        };
-        #[derive(sqlx::FromRow)]
-        struct Count {
-            n: i64,
+        match self.charts_table() {
+            Some(s) => s.has_stamps_index().await,
+            None => Ok(false),
         }
-        let found: Count =
-            sqlx::query_as(sql).bind(STAMPS_INDEX_NAME).fetch_one(&self.pool).await.map_err(|e| self.fail(e))?;
-        Ok(found.n > 0)
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("select count(*) from charts").fetch_one(&self.pool).await.map_err(|e| self.fail(e))?;
-        Ok(())
-    }
-
-    pub async fn stamps(&self) -> Result<Vec<Stamp>> {
-        if self.backend == Backend::Sqlite {
-            return self
-                .sqlite_read(|conn| {
-                    let mut stmt = conn.prepare_cached("select id, updated_at from charts")?;
-                    let rows =
-                        stmt.query_map([], |r| Ok(Stamp { id: r.get("id")?, updated_at: r.get("updated_at")? }))?;
-                    rows.collect()
-                })
-                .await;
+        match &self.kind {
+            Kind::Sql(s) => s.ping().await,
+            Kind::Files(f) => f.check_dir(),
         }
-        sqlx::query_as("select id, updated_at from charts").fetch_all(&self.pool).await.map_err(|e| self.fail(e))
     }
 
-    /// Runs a read on a SQLite store through rusqlite on a blocking thread.
-    ///
-    /// Scans read every byte of every chart; sqlx's SQLite driver hands each row from its worker
-    /// thread to the async side one message at a time, which costs more in thread wake-ups than
-    /// the reading itself. A plain read-only connection on a blocking thread reads a whole batch
-    /// in one go.
-    async fn sqlite_read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let path = db::sqlite_path(&self.url).to_string();
-        let url = self.url.clone();
-        tokio::task::spawn_blocking(move || {
-            let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let conn = rusqlite::Connection::open_with_flags(&path, flags)?;
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            f(&conn)
-        })
-        .await
-        .map_err(crate::error::Error::internal)?
-        .map_err(|e| Error::store(&url, e))
+    /// Every chart's id and change stamp.
+    pub async fn stamps(&self) -> Result<Vec<Stamp>> {
+        match &self.kind {
+            Kind::Sql(s) => s.stamps().await,
+            Kind::Files(f) => f.stamps().await,
+        }
     }
 
     /// Reads the given charts (those that exist).
@@ -201,80 +305,46 @@ impl ChartStore {
         ids: &[String],
         each: impl Fn(RawChart) -> T + Send + 'static,
     ) -> Result<Vec<T>> {
-        if self.backend == Backend::Sqlite {
-            let ids = ids.to_vec();
-            return self
-                .sqlite_read(move |conn| {
-                    let mut out = Vec::with_capacity(ids.len());
-                    for chunk in ids.chunks(db::MAX_PARAMS) {
-                        let marks = vec!["?"; chunk.len()].join(", ");
-                        let sql = format!("select {CHART_COLUMNS} from charts where id in ({marks})");
-                        let mut stmt = conn.prepare_cached(&sql)?;
-                        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                            Ok(RawChart {
-                                id: r.get("id")?,
-                                slug: r.get("slug")?,
-                                config: r.get("config")?,
-                                data: r.get("data")?,
-                                metadata: r.get("metadata")?,
-                                updated_at: r.get("updated_at")?,
-                            })
-                        })?;
-                        for row in rows {
-                            out.push(each(row?));
-                        }
-                    }
-                    Ok(out)
-                })
-                .await;
+        match &self.kind {
+            Kind::Sql(s) => s.read_each(ids, each).await,
+            Kind::Files(f) => f.read_each(ids, each).await,
         }
-        let mut rows = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(db::MAX_PARAMS) {
-            let sql = format!("select {CHART_COLUMNS} from charts where id in ({})", placeholders(0, chunk.len()));
-            let mut q = sqlx::query_as::<_, RawChart>(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            rows.extend(q.fetch_all(&self.pool).await.map_err(|e| self.fail(e))?);
-        }
-        tokio::task::spawn_blocking(move || rows.into_iter().map(each).collect())
-            .await
-            .map_err(crate::error::Error::internal)
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<RawChart>> {
         Ok(self.read(&[id.to_string()]).await?.pop())
     }
 
-    /// Writes charts as they are (insert or replace by id), in one transaction.
-    pub async fn put_many(&self, charts: &[RawChart]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
-        for c in charts {
-            sqlx::query(
-                "insert into charts (id, slug, config, data, metadata, updated_at) values ($1, $2, $3, $4, $5, $6)
-                 on conflict (id) do update set slug = excluded.slug, config = excluded.config, data = excluded.data,
-                 metadata = excluded.metadata, updated_at = excluded.updated_at",
-            )
-            .bind(&c.id)
-            .bind(&c.slug)
-            .bind(&c.config)
-            .bind(&c.data)
-            .bind(&c.metadata)
-            .bind(&c.updated_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.fail(e))?;
+    /// A chart exactly as stored: its parts, and for a file store the file's whole text (what a
+    /// sync writes to another file store, byte for byte).
+    pub async fn exact(&self, id: &str) -> Result<Option<Exact>> {
+        match &self.kind {
+            Kind::Files(f) => Ok(f.exact(id).await?.map(|(raw, text)| Exact { raw, document: Some(text) })),
+            Kind::Sql(_) => Ok(self.get(id).await?.map(|raw| Exact { raw, document: None })),
         }
-        tx.commit().await.map_err(|e| self.fail(e))
+    }
+
+    /// Writes charts as they are (insert or replace by id), in one transaction (a file each).
+    pub async fn put_many(&self, charts: &[RawChart]) -> Result<()> {
+        match &self.kind {
+            Kind::Sql(s) => s.put_many(charts).await,
+            Kind::Files(f) => f.put_many(charts).await,
+        }
     }
 
     pub async fn delete(&self, id: &str) -> Result<()> {
-        sqlx::query("delete from charts where id = $1").bind(id).execute(&self.pool).await.map_err(|e| self.fail(e))?;
-        Ok(())
+        match &self.kind {
+            Kind::Sql(s) => s.delete(id).await,
+            Kind::Files(f) => f.delete(id).await,
+        }
     }
 
-    /// Copies every chart of `from` into this store (used by `branch add --fork`).
+    /// Copies every chart of `from` into this store (used by `branch add --fork`): a file store
+    /// from a file store copies the files byte for byte.
     pub async fn copy_from(&self, from: &ChartStore) -> Result<usize> {
+        if let (Kind::Files(to), Kind::Files(from)) = (&self.kind, &from.kind) {
+            return to.copy_files_from(from).await;
+        }
         let ids: Vec<String> = from.stamps().await?.into_iter().map(|s| s.id).collect();
         for chunk in ids.chunks(db::MAX_PARAMS) {
             self.put_many(&from.read(chunk).await?).await?;
@@ -292,6 +362,7 @@ impl ChartStore {
     /// table is kept too (for a second without a marker): asking on every list cost a failed
     /// statement each time, and an error line in PostgreSQL's log per request.
     pub async fn chart_views(&self) -> Option<Arc<HashMap<String, i64>>> {
+        let Kind::Sql(store) = &self.kind else { return None };
         let marker = self.change_marker();
         if let Some(last) = self.views.lock().expect("views lock").as_ref() {
             let fresh = match marker {
@@ -308,32 +379,33 @@ impl ChartStore {
             chart_id: String,
             views_30d: Option<i64>,
         }
-        let views =
-            match sqlx::query_as::<_, Views>("select chart_id, views_30d from chart_views").fetch_all(&self.pool).await
-            {
-                Ok(rows) => Some(Arc::new(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect())),
-                Err(e) => {
-                    tracing::debug!(store = %self.name(), error = %e, "no chart_views table");
-                    None
-                }
-            };
+        let views = match sqlx::query_as::<_, Views>("select chart_id, views_30d from chart_views")
+            .fetch_all(store.pool())
+            .await
+        {
+            Ok(rows) => Some(Arc::new(rows.into_iter().map(|r| (r.chart_id, r.views_30d.unwrap_or(0))).collect())),
+            Err(e) => {
+                tracing::debug!(store = %self.name(), error = %e, "no chart_views table");
+                None
+            }
+        };
         let read = ViewsRead { marker, at: std::time::Instant::now(), views: views.clone() };
         *self.views.lock().expect("views lock") = Some(read);
         views
     }
 
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// Compare-and-swap of one chart, in one transaction (the sync job's only write path).
+    /// Compare-and-swap of one chart, in one transaction (every write to a chart goes here:
+    /// sync, merges).
     ///
-    /// Reads the row (locked: `begin immediate` on SQLite, `for update` on PostgreSQL),
+    /// Reads the chart (locked: `begin immediate` on SQLite, `for update` on §3's table on a
+    /// server, a serializable transaction through a mapping, one writer per file store),
     /// canonicalises it and compares its version hash: equal to `target`'s hash, nothing to do;
     /// different from `expected` (the hash the approval was made on, `None` for "absent"), nothing
-    /// is written either. Otherwise writes `target` (`None` deletes) unless `dry_run`, and commits.
-    /// A constraint the write breaks (a slug another chart uses) is an [`Error::Conflict`]; an
-    /// unreachable store an [`Error::Store`].
+    /// is written either. Otherwise writes `target` (`None` deletes) unless `dry_run`, reads the
+    /// chart back through the same path and commits only when it hashes to `target`'s version
+    /// ([`Swap::ReadBackDiffers`] otherwise, with nothing written). A constraint the write breaks
+    /// (a slug another chart uses) is an [`Error::Conflict`]; an unreachable store an
+    /// [`Error::Store`].
     pub async fn compare_and_swap(
         &self,
         id: &str,
@@ -341,68 +413,22 @@ impl ChartStore {
         target: Option<&Target<'_>>,
         dry_run: bool,
     ) -> Result<Swap> {
-        let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await,
-            Backend::Postgres => self.pool.begin().await,
+        match &self.kind {
+            Kind::Sql(s) => s.compare_and_swap(id, expected, target, dry_run).await,
+            Kind::Files(f) => f.compare_and_swap(id, expected, target, dry_run).await,
         }
-        .map_err(|e| self.fail(e))?;
-        let lock = if self.backend == Backend::Postgres { " for update" } else { "" };
-        let row: Option<RawChart> = sqlx::query_as(&format!("select {CHART_COLUMNS} from charts where id = $1{lock}"))
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(|e| self.fail(e))?;
-        let current = match row {
-            None => None,
-            Some(raw) => match canonicalize(&raw) {
-                Ok(c) => Some(c.hash),
-                Err(e) => return Ok(Swap::Unreadable(format!("production chart {id}: {e}"))),
-            },
-        };
-        if current.as_deref() == target.map(|t| t.hash) {
-            return Ok(Swap::AlreadyThere);
-        }
-        if current.as_deref() != expected {
-            return Ok(Swap::Changed { found: current });
-        }
-        if dry_run {
-            return Ok(Swap::Written);
-        }
-        let written = match target {
-            None => sqlx::query("delete from charts where id = $1").bind(id).execute(&mut *tx).await,
-            Some(t) => {
-                let sql = if current.is_some() {
-                    "update charts set slug = $2, config = $3, data = $4, metadata = $5, updated_at = $6 where id = $1"
-                } else {
-                    "insert into charts (id, slug, config, data, metadata, updated_at) values ($1, $2, $3, $4, $5, $6)"
-                };
-                sqlx::query(sql)
-                    .bind(id)
-                    .bind(t.slug)
-                    .bind(t.config)
-                    .bind(t.data)
-                    .bind(t.metadata)
-                    .bind(db::now())
-                    .execute(&mut *tx)
-                    .await
-            }
-        };
-        match written {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                let slug = target.map(|t| t.slug).unwrap_or_default();
-                return Err(Error::Conflict(format!(
-                    "production already has another chart with slug {slug:?} (or id {id:?})"
-                )));
-            }
-            Err(e) => return Err(self.fail(e)),
-        }
-        tx.commit().await.map_err(|e| self.fail(e))?;
-        Ok(Swap::Written)
     }
 }
 
-/// The content a compare-and-swap writes: a canonical version and its hash.
+/// A chart exactly as its store holds it (see [`ChartStore::exact`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exact {
+    pub raw: RawChart,
+    /// A file store's whole file.
+    pub document: Option<String>,
+}
+
+/// The content a compare-and-swap writes: its version hash and its exact text.
 #[derive(Clone, Copy, Debug)]
 pub struct Target<'a> {
     pub hash: &'a str,
@@ -410,46 +436,142 @@ pub struct Target<'a> {
     pub config: &'a str,
     pub data: &'a str,
     pub metadata: &'a str,
+    /// The whole file, when the text comes from a file store (a file store target writes it as
+    /// it is; others write the parts).
+    pub document: Option<&'a str>,
+}
+
+impl<'a> Target<'a> {
+    pub fn of_raw(hash: &'a str, raw: &'a RawChart) -> Target<'a> {
+        Target { hash, slug: &raw.slug, config: &raw.config, data: &raw.data, metadata: &raw.metadata, document: None }
+    }
+
+    /// The parts as a row (for checks that run where the borrow cannot go).
+    pub fn to_raw(&self, id: &str) -> RawChart {
+        RawChart {
+            id: id.to_string(),
+            slug: self.slug.to_string(),
+            config: self.config.to_string(),
+            data: self.data.to_string(),
+            metadata: self.metadata.to_string(),
+            updated_at: String::new(),
+        }
+    }
 }
 
 /// What [`ChartStore::compare_and_swap`] found and did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Swap {
-    /// Production held the expected version; the target was written (or, dry, would be).
+    /// The store held the expected version; the target was written (or, dry, would be).
     Written,
-    /// Production already holds the target; nothing written.
+    /// The store already holds the target; nothing written.
     AlreadyThere,
-    /// Production holds neither (`found`: what it holds); nothing written.
+    /// The store holds neither (`found`: what it holds, when known); nothing written.
     Changed { found: Option<String> },
-    /// The production row is not valid JSON; nothing written.
+    /// The stored chart is not valid JSON; nothing written.
     Unreadable(String),
+    /// Written, but reading it back gave other content (the reason says what differed): rolled
+    /// back, nothing written.
+    ReadBackDiffers(String),
 }
 
-fn store_error(url: &str, e: sqlx::Error) -> Error {
-    let why = match &e {
-        sqlx::Error::Configuration(m) => m.to_string(),
-        sqlx::Error::Database(d) => d.message().to_string(),
-        sqlx::Error::Io(io) => io.to_string(),
-        sqlx::Error::PoolTimedOut => "timed out connecting".to_string(),
-        other => other.to_string(),
-    };
-    Error::store(url, why)
+/// The check after every write: the chart read back must be the version written.
+pub struct ReadBack;
+
+impl ReadBack {
+    /// `None` when `back` is `target` (both absent, or hashing alike); otherwise what differs.
+    pub fn check(id: &str, target: Option<&Target<'_>>, back: Option<&RawChart>) -> Option<String> {
+        let (target, back) = match (target, back) {
+            (None, None) => return None,
+            (None, Some(_)) => return Some(format!("chart {id} is still there after its delete statements")),
+            (Some(_), None) => {
+                return Some(format!("chart {id} cannot be read back after the write (read finds no row)"))
+            }
+            (Some(t), Some(b)) => (t, b),
+        };
+        let back = match canonicalize(back) {
+            Ok(b) if b.hash == target.hash => return None,
+            Ok(b) => b,
+            Err(e) => return Some(format!("chart {id} read back is not valid: {e}")),
+        };
+        let written = match canonicalize(&target.to_raw(id)) {
+            Ok(w) => w,
+            Err(e) => return Some(format!("chart {id}: the approved text is not valid: {e}")),
+        };
+        let mut parts = Vec::new();
+        if back.slug != written.slug {
+            parts.push(format!("slug ({:?} written, {:?} read back)", written.slug, back.slug));
+        }
+        for (part, w, b) in [
+            ("config", &written.config, &back.config),
+            ("data", &written.data, &back.data),
+            ("metadata", &written.metadata, &back.metadata),
+        ] {
+            if w != b {
+                let at = first_difference(w, b).map(|p| format!(" at {p}")).unwrap_or_default();
+                parts.push(format!("{part}{at}"));
+            }
+        }
+        Some(format!(
+            "chart {id} read back after the write differs from the approved version in {}; rolled back, nothing written",
+            if parts.is_empty() { "its content".to_string() } else { parts.join(", ") }
+        ))
+    }
+}
+
+/// The first JSON path where two canonical texts differ.
+fn first_difference(a: &str, b: &str) -> Option<String> {
+    use serde_json::Value;
+    fn walk(a: &Value, b: &Value, path: String) -> Option<String> {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for (k, v) in x {
+                    match y.get(k) {
+                        None => return Some(format!("{path}/{k} (missing)")),
+                        Some(w) if w != v => return walk(v, w, format!("{path}/{k}")),
+                        Some(_) => {}
+                    }
+                }
+                y.keys().find(|k| !x.contains_key(*k)).map(|k| format!("{path}/{k} (added)"))
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+                .iter()
+                .zip(y)
+                .enumerate()
+                .find(|(_, (v, w))| v != w)
+                .and_then(|(i, (v, w))| walk(v, w, format!("{path}/{i}"))),
+            _ if a == b => None,
+            _ => Some(if path.is_empty() { "/".to_string() } else { path }),
+        }
+    }
+    walk(&serde_json::from_str(a).ok()?, &serde_json::from_str(b).ok()?, String::new())
 }
 
 /// Open chart stores by URL, so a scan reuses its connections instead of connecting per call.
+/// Stores open with the configuration's mappings (`?mapping=NAME`).
 #[derive(Clone, Default)]
 pub struct StorePools {
     open: Arc<Mutex<HashMap<String, ChartStore>>>,
+    pub settings: Arc<StoreSettings>,
 }
 
 impl StorePools {
+    pub fn new(settings: StoreSettings) -> StorePools {
+        StorePools { open: Default::default(), settings: Arc::new(settings) }
+    }
+
     pub async fn get(&self, url: &str) -> Result<ChartStore> {
         if let Some(s) = self.open.lock().await.get(url) {
             return Ok(s.clone());
         }
-        let store = ChartStore::open(url, false).await?;
+        let store = ChartStore::open_with(url, false, &self.settings).await?;
         self.open.lock().await.insert(url.to_string(), store.clone());
         Ok(store)
+    }
+
+    /// Opens a store that is not pooled (a registration's check, a fork being made).
+    pub async fn open(&self, url: &str, create: bool) -> Result<ChartStore> {
+        ChartStore::open_with(url, create, &self.settings).await
     }
 
     /// Forgets a store whose connections failed, so the next call reconnects.

@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::charts::store::StoreSettings;
 use crate::charts::ChartStore;
 use crate::config::Config;
 use crate::db::{self, Backend, Db};
@@ -115,29 +116,32 @@ async fn check_database(r: &mut Report, config: &Config) -> Option<Db> {
     Some(db)
 }
 
-async fn check_store(r: &mut Report, what: &str, url: &str, fix: &str) {
+async fn check_store(r: &mut Report, settings: &StoreSettings, what: &str, url: &str, fix: &str) {
     let shown = db::redact(url);
     if Backend::of(url).ok() == Some(Backend::Sqlite) && !Path::new(db::sqlite_path(url)).exists() {
         r.fail(&format!("{what}: the store {shown} does not exist"), fix);
         return;
     }
     let reached = async {
-        let store = ChartStore::open(url, false).await?;
-        store.ping().await?;
+        // A mapped store is validated as it opens: every statement prepared, columns named.
+        let store = ChartStore::open_with(url, false, settings).await?;
+        store.validate().await?;
         store.stamps().await.map(|s| s.len())
     }
     .await;
     match reached {
         Ok(n) => r.ok(&format!("{what}: store {shown} answers ({n} charts)")),
-        Err(e) => r.fail(&format!("{what}: the store {shown} cannot be read: {}", e.public_message()), fix),
+        Err(e) => r.fail(&format!("{what}: the store {shown} cannot be read: {}", e.detail()), fix),
     }
 }
 
 async fn check_stores(r: &mut Report, config: &Config, db: Option<&Db>) {
     let Ok(targets) = config.resolve_targets() else { return };
+    let settings = config.store_settings();
     for target in targets.iter() {
         check_store(
             r,
+            &settings,
             &format!("target {}", target.name),
             &target.store_url,
             "check its store_url (production_url without [targets]); `chartgate demo` creates a demo store",
@@ -159,6 +163,7 @@ async fn check_stores(r: &mut Report, config: &Config, db: Option<&Db>) {
     for b in open {
         check_store(
             r,
+            &settings,
             &format!("branch {}", b.name),
             &b.store_url,
             &format!("restore the branch's store, or archive it: `chartgate branch archive {}`", b.name),

@@ -12,7 +12,8 @@ use serde_json::json;
 
 use super::plan;
 use crate::charts::canonical::content_hash;
-use crate::charts::store::{Swap, Target};
+use crate::charts::canonicalize;
+use crate::charts::store::{Exact, Swap, Target};
 use crate::charts::{ChartStore, RawChart};
 use crate::db;
 use crate::error::{Error, Result};
@@ -205,12 +206,16 @@ async fn apply(
             }
         },
     };
-    let target = item.target_hash.as_deref().zip(text.as_ref()).map(|(hash, t)| Target {
-        hash,
-        slug: &t.slug,
-        config: &t.config,
-        data: &t.data,
-        metadata: &t.metadata,
+    // The bytes written are staging's own (design §13: never a re-serialisation), read again
+    // and checked against the approved hash; Chartgate's canonical copy only when staging no
+    // longer holds them (its store torn down with the pull request).
+    let exact = match (&item.target_hash, &text) {
+        (Some(hash), Some(_)) => staging_text(run, job, &item.chart_id, hash).await,
+        _ => None,
+    };
+    let target = item.target_hash.as_deref().zip(text.as_ref()).map(|(hash, t)| match &exact {
+        Some(e) => Target { document: e.document.as_deref(), ..Target::of_raw(hash, &e.raw) },
+        None => Target { hash, slug: &t.slug, config: &t.config, data: &t.data, metadata: &t.metadata, document: None },
     });
     let dry_run = job.dry_run != 0;
     if let Some(t) = &text {
@@ -221,18 +226,8 @@ async fn apply(
         }
     }
     let swapped = store.compare_and_swap(&item.chart_id, item.expected_hash.as_deref(), target.as_ref(), dry_run).await;
-    let holds = || {
-        (!dry_run).then(|| {
-            text.as_ref().map(|t| RawChart {
-                id: item.chart_id.clone(),
-                slug: t.slug.clone(),
-                config: t.config.clone(),
-                data: t.data.clone(),
-                metadata: t.metadata.clone(),
-                updated_at: db::now(),
-            })
-        })
-    };
+    let holds =
+        || (!dry_run).then(|| target.as_ref().map(|t| RawChart { updated_at: db::now(), ..t.to_raw(&item.chart_id) }));
     let done = |outcome: SyncOutcome, recovered: bool| Applied { outcome, reason: None, recovered, holds: holds() };
     Ok(match swapped {
         Ok(Swap::Written) => done(item.action.done(), false),
@@ -240,10 +235,28 @@ async fn apply(
         Ok(Swap::AlreadyThere) => done(SyncOutcome::Unchanged, false),
         Ok(Swap::Changed { .. }) => Applied::skipped(SyncOutcome::Skipped, reason::PRODUCTION_CHANGED.into()),
         Ok(Swap::Unreadable(_)) => Applied::skipped(SyncOutcome::Skipped, reason::UNREADABLE.into()),
+        Ok(Swap::ReadBackDiffers(why)) => {
+            tracing::warn!(job = job.id, chart = %item.chart_id, %why, "read back after the write differed; rolled back");
+            Applied::skipped(SyncOutcome::Failed, why)
+        }
         Err(Error::Conflict(message)) => Applied::skipped(SyncOutcome::Failed, message),
         // The store is unreachable: the job fails here; later items are not attempted.
         Err(e) => return Err(Stop::Failed(e)),
     })
+}
+
+/// The branch's staging text of a chart when it still hashes to `hash` (the approved version).
+async fn staging_text(run: &Run<'_>, job: &Claimed, chart_id: &str, hash: &str) -> Option<Exact> {
+    let row = branches::get(&run.state.db, &job.branch).await.ok().flatten()?;
+    let read = async { run.state.stores.get(&row.store_url).await?.exact(chart_id).await };
+    match read.await {
+        Ok(Some(exact)) if canonicalize(&exact.raw).is_ok_and(|c| c.hash == hash) => Some(exact),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::info!(job = job.id, chart = chart_id, error = %e.detail(), "staging unreadable: writing Chartgate's copy");
+            None
+        }
+    }
 }
 
 /// Records an item's outcome, if this worker still holds the job, and moves the branch's

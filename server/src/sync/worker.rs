@@ -190,7 +190,7 @@ impl Worker {
         let db = &self.state.db;
         let stale_after = self.opts.stale_after.unwrap_or(match db.backend {
             Backend::Sqlite => Duration::from_secs(5),
-            Backend::Postgres => Duration::from_secs(30),
+            Backend::Postgres | Backend::Mysql => Duration::from_secs(30),
         });
         let now = time::OffsetDateTime::now_utc();
         let mut requeued = 0;
@@ -227,7 +227,7 @@ impl Worker {
         let _guard = db.write_guard().await;
         let mut tx = match db.backend {
             Backend::Sqlite => db.pool.begin_with("begin immediate").await?,
-            Backend::Postgres => db.pool.begin().await?,
+            Backend::Postgres | Backend::Mysql => db.pool.begin().await?,
         };
         // The store's row lock serialises claims on one store across replicas until commit.
         if !jobs::lock_target(&mut tx, db.backend, &store_key).await? || jobs::any_running(&mut tx, &store_key).await? {

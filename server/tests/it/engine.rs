@@ -13,10 +13,14 @@ use chartgate::{diffs, repo, scans};
 use serde_json::json;
 use sqlx::Row;
 
-use crate::on_both;
 use crate::support::{chart, edited, TestEnv};
+use crate::{on_both, on_stores};
 
-async fn register(state: &AppState, branch: &str, store: &ChartStore) -> Result<app::types::BranchSummary, Error> {
+pub(crate) async fn register(
+    state: &AppState,
+    branch: &str,
+    store: &ChartStore,
+) -> Result<app::types::BranchSummary, Error> {
     branches::register(
         state,
         &Actor::operator("test"),
@@ -25,7 +29,7 @@ async fn register(state: &AppState, branch: &str, store: &ChartStore) -> Result<
     .await
 }
 
-async fn items(state: &AppState, branch: &str, q: DiffQuery) -> Vec<app::types::DiffItem> {
+pub(crate) async fn items(state: &AppState, branch: &str, q: DiffQuery) -> Vec<app::types::DiffItem> {
     diffs::list(state, branch, &DiffQuery { per_page: Some(500), ..q }, Role::Lead).await.unwrap().items
 }
 
@@ -66,7 +70,7 @@ async fn stores_read_write_and_name_themselves_in_errors(env: &TestEnv) {
 
     let missing = match env.kind {
         crate::support::Kind::Sqlite => format!("sqlite://{}/nope.db", env.dir.path().display()),
-        crate::support::Kind::Postgres => store.url.replace("_store", "_never_created"),
+        _ => store.url.replace("_store", "_never_created"),
     };
     let err = ChartStore::open(&missing, false).await.err().expect("a missing store is an error");
     // Anyone reads what is wrong; the log and leads read where.
@@ -87,16 +91,16 @@ async fn stores_are_prepared_for_cheap_listing(env: &TestEnv) {
     assert!(production.prepare().await.unwrap(), "added");
     assert!(!production.prepare().await.unwrap(), "safe to repeat");
     assert!(production.has_stamps_index().await.unwrap());
-    if production.backend == chartgate::db::Backend::Sqlite {
+    if production.engine() == Some(chartgate::db::Backend::Sqlite) {
         let plan = sqlx::query("explain query plan select id, updated_at from charts")
-            .fetch_one(production.pool())
+            .fetch_one(production.charts_table().unwrap().pool())
             .await
             .unwrap()
             .get::<String, _>("detail");
         assert!(plan.contains("COVERING INDEX charts_id_updated_at"), "{plan}");
     }
 }
-on_both!(stores_are_prepared_for_cheap_listing);
+on_stores!(stores_are_prepared_for_cheap_listing, sql);
 
 /// Production and a staging copy with every kind of change and of non-change.
 pub async fn scenario(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
@@ -174,7 +178,7 @@ async fn classification_end_to_end(env: &TestEnv) {
     let summary = branches::get(&state, "feature-x", Role::Lead).await.unwrap();
     assert_eq!((summary.counts.total, summary.counts.conflicts, summary.counts.pending), (6, 1, 6));
 }
-on_both!(classification_end_to_end);
+on_stores!(classification_end_to_end);
 
 async fn filters_search_and_pages(env: &TestEnv) {
     let (state, _, _) = scenario(env).await;
@@ -501,7 +505,7 @@ async fn rows_read_in_pages_come_whole_and_once(env: &TestEnv) {
     let db = &state.db;
     let collation = match db.backend {
         chartgate::db::Backend::Postgres => r#"collate "und-x-icu""#,
-        chartgate::db::Backend::Sqlite => "",
+        _ => "",
     };
     sqlx::query(&format!("create table paged (k text {collation} primary key, v text not null)"))
         .execute(&db.pool)
@@ -568,8 +572,10 @@ async fn unreadable_rows_and_stores(env: &TestEnv) {
 
     // A registration against a store that does not exist is refused, naming it.
     let missing = match env.kind {
-        crate::support::Kind::Sqlite => format!("sqlite://{}/missing.db", env.dir.path().display()),
-        crate::support::Kind::Postgres => staging.url.replace("_staging", "_missing"),
+        crate::support::Kind::Sqlite | crate::support::Kind::Files => {
+            format!("sqlite://{}/missing.db", env.dir.path().display())
+        }
+        _ => staging.url.replace("_staging", "_missing"),
     };
     let err = branches::register(
         &state,
@@ -640,9 +646,11 @@ async fn registration_rules(env: &TestEnv) {
     let archived = branches::archive(&state, &Actor::operator("t"), "feature/forked").await.unwrap();
     assert_eq!(archived.state, "archived");
     assert!(chartgate::repo::branches::open_names(&state.db).await.unwrap().iter().all(|n| n != "feature-forked"));
-    store.pool().close().await;
+    if let Some(table) = store.charts_table() {
+        table.pool().close().await;
+    }
 }
-on_both!(registration_rules);
+on_stores!(registration_rules);
 
 async fn detail_shows_each_part(env: &TestEnv) {
     let (state, _, _) = scenario(env).await;

@@ -332,7 +332,7 @@ async fn a_locked_production_row_waits_its_turn(env: &TestEnv) {
     let locker = chartgate::db::connect(&production.url, false, false, 1).await.unwrap();
     let mut held = match env.kind {
         Kind::Sqlite => locker.begin_with("begin immediate").await.unwrap(),
-        Kind::Postgres => locker.begin().await.unwrap(),
+        _ => locker.begin().await.unwrap(),
     };
     sqlx::query("update charts set updated_at = updated_at where id = 'cfg'").execute(&mut *held).await.unwrap();
 

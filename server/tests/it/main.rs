@@ -15,6 +15,7 @@ mod routes;
 mod rules;
 mod security;
 mod snapshots;
+mod stores;
 mod support;
 mod sync;
 mod targets;

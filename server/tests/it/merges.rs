@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::engine::scenario;
-use crate::on_both;
+use crate::on_stores;
 use crate::support::{edited, TestEnv};
 
 async fn conflicts_merge_path_by_path(env: &TestEnv) {
@@ -109,4 +109,4 @@ async fn conflicts_merge_path_by_path(env: &TestEnv) {
         Err(Error::ConflictWith { .. })
     ));
 }
-on_both!(conflicts_merge_path_by_path);
+on_stores!(conflicts_merge_path_by_path);

@@ -341,14 +341,14 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
     assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("chart_views")), "{refused:?}");
 
     sqlx::query("create table chart_views (chart_id text primary key, views_30d integer)")
-        .execute(production.pool())
+        .execute(production.charts_table().unwrap().pool())
         .await
         .unwrap();
     for (id, n) in [("cfg", 5000_i64), ("data", 500), ("meta", 50), ("prodonly", 90000)] {
         sqlx::query("insert into chart_views (chart_id, views_30d) values ($1, $2)")
             .bind(id)
             .bind(n)
-            .execute(production.pool())
+            .execute(production.charts_table().unwrap().pool())
             .await
             .unwrap();
     }
@@ -358,7 +358,7 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
     let all = loop {
         match diffs::list(&state, BRANCH, &q("views", 1, 50), Role::Viewer).await {
             Ok(all) => break all,
-            Err(Error::BadRequest(_)) if production.backend == chartgate::db::Backend::Postgres => {
+            Err(Error::BadRequest(_)) if production.engine().unwrap() == chartgate::db::Backend::Postgres => {
                 assert!(std::time::Instant::now() < deadline, "the new chart_views table was never seen");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
@@ -380,10 +380,10 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
     // The figures are kept between lists, and read again once the store changed (SQLite knows
     // at once by its files; a PostgreSQL store is read again after ten seconds).
     sqlx::query("update chart_views set views_30d = 7 where chart_id = 'data'")
-        .execute(production.pool())
+        .execute(production.charts_table().unwrap().pool())
         .await
         .unwrap();
-    if production.backend == chartgate::db::Backend::Sqlite {
+    if production.engine().unwrap() == chartgate::db::Backend::Sqlite {
         let again = diffs::list(&state, BRANCH, &q("changed", 1, 50), Role::Viewer).await.unwrap();
         assert_eq!(again.items.iter().find(|i| i.chart_id == "data").unwrap().views_30d, Some(7));
     }

@@ -12,6 +12,10 @@ use serde_json::{json, Value};
 pub enum Kind {
     Sqlite,
     Postgres,
+    /// Chart stores on MySQL/MariaDB (§3's table); Chartgate's own database on SQLite.
+    Mysql,
+    /// Chart stores as directories of files; Chartgate's own database on SQLite.
+    Files,
 }
 
 pub struct TestEnv {
@@ -22,6 +26,21 @@ pub struct TestEnv {
 }
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+const DEFAULT_MYSQL: &str = "mysql://root@127.0.0.1:3306/test";
+
+/// The MySQL/MariaDB server of the MySQL variants (`CHARTGATE_TEST_MYSQL_URL`, default the local
+/// one); like PostgreSQL's, those variants run only when asked for, and then must find it.
+pub async fn mysql_base() -> url::Url {
+    let url = std::env::var("CHARTGATE_TEST_MYSQL_URL").unwrap_or_else(|_| DEFAULT_MYSQL.to_string());
+    match chartgate::db::connect(&url, false, false, 1).await {
+        Ok(pool) => pool.close().await,
+        Err(e) => panic!(
+            "a MySQL test ran but no MySQL/MariaDB answers at {url} ({e}); set CHARTGATE_TEST_MYSQL_URL, \
+             or run without --include-ignored to leave the MySQL tests out"
+        ),
+    }
+    url::Url::parse(&url).expect("a valid URL")
+}
 
 impl TestEnv {
     /// A fresh environment. The PostgreSQL variants of the tests are `#[ignore]`d unless asked
@@ -32,7 +51,8 @@ impl TestEnv {
         let dir = tempfile::tempdir().expect("temp dir");
         let prefix = format!("cgt_{:08x}", rand::thread_rng().gen::<u32>());
         let pg_base = match kind {
-            Kind::Sqlite => None,
+            Kind::Sqlite | Kind::Files => None,
+            Kind::Mysql => Some(mysql_base().await),
             Kind::Postgres => {
                 let url = std::env::var("CHARTGATE_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG.to_string());
                 match chartgate::db::connect(&url, false, false, 1).await {
@@ -50,12 +70,19 @@ impl TestEnv {
 
     /// The URL of a fresh database called `name` in this environment (created on PostgreSQL).
     pub async fn database(&self, name: &str) -> String {
+        // Chartgate's own databases (`chartgate…`) stay on SQLite beside MySQL or file stores.
+        if self.kind == Kind::Files && !name.starts_with("chartgate") {
+            return format!("file://{}/{name}", self.dir.path().display());
+        }
+        if self.kind == Kind::Mysql && name.starts_with("chartgate") {
+            return format!("sqlite://{}/{name}.db", self.dir.path().display());
+        }
         match &self.pg_base {
             None => format!("sqlite://{}/{name}.db", self.dir.path().display()),
             Some(base) => {
                 let url = self.pg_url(name);
                 let _ = base;
-                chartgate::branches::create_postgres_database(&url).await.expect("create database");
+                chartgate::branches::create_server_database(&url).await.expect("create database");
                 url
             }
         }
@@ -75,7 +102,8 @@ impl TestEnv {
     pub async fn config(&self) -> Config {
         let staging_url_template = match self.kind {
             Kind::Sqlite => format!("sqlite://{}/staging/{{branch}}.db", self.dir.path().display()),
-            Kind::Postgres => self.pg_url("stg_{branch}"),
+            Kind::Files => format!("file://{}/staging/{{branch}}", self.dir.path().display()),
+            Kind::Postgres | Kind::Mysql => self.pg_url("stg_{branch}"),
         };
         Config {
             database_url: self.database("chartgate").await,
@@ -103,6 +131,22 @@ impl TestEnv {
 
     pub async fn cleanup(self) {
         let Some(base) = &self.pg_base else { return };
+        if self.kind == Kind::Mysql {
+            let admin = chartgate::db::connect(base.as_str(), false, false, 1).await.expect("admin connection");
+            let names: Vec<String> =
+                sqlx::query("select cast(schema_name as char) as name from information_schema.schemata")
+                    .fetch_all(&admin)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|r| sqlx::Row::get::<String, _>(r, "name"))
+                    .collect();
+            for name in names.into_iter().filter(|n| n.starts_with(&format!("{}_", self.prefix))) {
+                let _ = sqlx::query(&format!("drop database if exists `{name}`")).execute(&admin).await;
+            }
+            admin.close().await;
+            return;
+        }
         let admin = chartgate::db::connect(base.as_str(), false, false, 1).await.expect("admin connection");
         // Every database named with this environment's prefix: those it made, and those a
         // registration made for it (a fork's staging database takes the branch's name).
@@ -113,6 +157,55 @@ impl TestEnv {
         }
         admin.close().await;
     }
+}
+
+/// Runs a check on every kind of chart store: SQLite, PostgreSQL, MySQL and files, as four
+/// tests (the conformance of design §13: one behaviour, whatever the store).
+#[macro_export]
+macro_rules! on_stores {
+    ($check:ident) => {
+        $crate::on_stores!(@sql $check, {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn files() {
+                let env = $crate::support::TestEnv::new($crate::support::Kind::Files).await;
+                super::$check(&env).await;
+                env.cleanup().await;
+            }
+        });
+    };
+    // The SQL engines only: a check that edits a row without moving its stamp (a file's stamp
+    // is its modification time, which every write moves).
+    ($check:ident, sql) => {
+        $crate::on_stores!(@sql $check, {});
+    };
+    (@sql $check:ident, { $($more:item)* }) => {
+        mod $check {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let env = $crate::support::TestEnv::new($crate::support::Kind::Sqlite).await;
+                super::$check(&env).await;
+                env.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
+            async fn postgres() {
+                let env = $crate::support::TestEnv::new($crate::support::Kind::Postgres).await;
+                super::$check(&env).await;
+                env.cleanup().await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "needs MySQL/MariaDB: run with -- --include-ignored (scripts/test.sh does when one answers)"]
+            async fn mysql() {
+                let env = $crate::support::TestEnv::new($crate::support::Kind::Mysql).await;
+                super::$check(&env).await;
+                env.cleanup().await;
+            }
+
+            $($more)*
+        }
+    };
 }
 
 /// Runs a check on SQLite and on PostgreSQL, as two tests.

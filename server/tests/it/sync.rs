@@ -29,8 +29,8 @@ use sqlx::Row;
 use tower::ServiceExt;
 
 use crate::engine::scenario;
-use crate::on_both;
 use crate::support::{chart, edited, TestEnv};
+use crate::{on_both, on_stores};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 
@@ -44,7 +44,7 @@ async fn lead(state: &AppState) -> User {
 }
 
 /// Decides one item of `branch` on its current hashes.
-async fn decide(state: &AppState, branch: &str, id: &str, status: ReviewStatus) -> DiffItem {
+pub(crate) async fn decide(state: &AppState, branch: &str, id: &str, status: ReviewStatus) -> DiffItem {
     let user = lead(state).await;
     let item = diffs::item(state, branch, id).await.unwrap();
     let req = ReviewRequest {
@@ -56,13 +56,13 @@ async fn decide(state: &AppState, branch: &str, id: &str, status: ReviewStatus) 
     reviews::decide(state, branch, id, &user, &req).await.unwrap()
 }
 
-async fn enqueue(state: &AppState, branch: &str, dry_run: bool) -> i64 {
+pub(crate) async fn enqueue(state: &AppState, branch: &str, dry_run: bool) -> i64 {
     let new = NewJob { branch, dry_run, trigger: SyncTrigger::Api, delivery_id: None, idempotency_key: None };
     sync::enqueue(state, &Actor::operator("lead@example.org"), new).await.unwrap().job_id
 }
 
 /// Runs the queue in this task until `job` has ended.
-async fn run(state: &AppState, job: i64) -> SyncJob {
+pub(crate) async fn run(state: &AppState, job: i64) -> SyncJob {
     let worker = Worker::new(state.clone(), WorkerOptions::default());
     while worker.run_next().await.unwrap().is_some() {}
     let job = sync::get_job(&state.db, job).await.unwrap();
@@ -83,7 +83,7 @@ async fn finished(state: &AppState, id: i64) -> SyncJob {
     }
 }
 
-fn outcomes(job: &SyncJob) -> BTreeMap<String, (SyncOutcome, Option<String>)> {
+pub(crate) fn outcomes(job: &SyncJob) -> BTreeMap<String, (SyncOutcome, Option<String>)> {
     job.items
         .iter()
         .map(|i| (i.chart_id.clone(), (i.outcome.expect("every item has an outcome"), i.reason.clone())))
@@ -190,7 +190,7 @@ async fn only_approved_items_are_written(env: &TestEnv) {
     assert_eq!(o["meta"], skipped("rejected"));
     assert_eq!(production.stamps().await.unwrap(), stamps, "a second run writes nothing");
 }
-on_both!(only_approved_items_are_written);
+on_stores!(only_approved_items_are_written, sql);
 
 async fn every_skip_has_its_reason(env: &TestEnv) {
     let (state, production, staging) = scenario(env).await;
@@ -245,7 +245,7 @@ async fn every_skip_has_its_reason(env: &TestEnv) {
     .collect();
     assert_eq!(reasons, ["stale", "production changed"], "reasons reach the audit trail");
 }
-on_both!(every_skip_has_its_reason);
+on_stores!(every_skip_has_its_reason, sql);
 
 /// The compare-and-swap itself, on a real store.
 async fn compare_and_swap_writes_only_over_the_expected_version(env: &TestEnv) {
@@ -254,13 +254,20 @@ async fn compare_and_swap_writes_only_over_the_expected_version(env: &TestEnv) {
     store.put_many(&[a.clone(), chart("other", "Other")]).await.unwrap();
     let a_hash = canonicalize(&a).unwrap().hash;
     let b = canonicalize(&edited(&a, "config", |v| v["title"] = json!("Beta"))).unwrap();
-    let target = Target { hash: &b.hash, slug: &b.slug, config: &b.config, data: &b.data, metadata: &b.metadata };
+    let target = Target {
+        hash: &b.hash,
+        slug: &b.slug,
+        config: &b.config,
+        data: &b.data,
+        metadata: &b.metadata,
+        document: None,
+    };
 
     let wrong = store.compare_and_swap("a", Some("0000"), Some(&target), false).await.unwrap();
     assert_eq!(wrong, Swap::Changed { found: Some(a_hash.clone()) });
-    assert_eq!(store.get("a").await.unwrap().unwrap(), a, "nothing written");
+    assert_eq!(hash_in(&store, "a").await.as_deref(), Some(a_hash.as_str()), "nothing written");
     assert_eq!(store.compare_and_swap("a", Some(&a_hash), Some(&target), true).await.unwrap(), Swap::Written);
-    assert_eq!(store.get("a").await.unwrap().unwrap(), a, "a dry run writes nothing");
+    assert_eq!(hash_in(&store, "a").await.as_deref(), Some(a_hash.as_str()), "a dry run writes nothing");
     assert_eq!(store.compare_and_swap("a", Some(&a_hash), Some(&target), false).await.unwrap(), Swap::Written);
     assert_eq!(hash_in(&store, "a").await.as_deref(), Some(b.hash.as_str()), "exactly the target version");
     assert_eq!(store.compare_and_swap("a", Some(&a_hash), Some(&target), false).await.unwrap(), Swap::AlreadyThere);
@@ -270,17 +277,21 @@ async fn compare_and_swap_writes_only_over_the_expected_version(env: &TestEnv) {
     assert_eq!(store.compare_and_swap("a", None, Some(&target), false).await.unwrap(), Swap::Written, "created");
 
     // A slug another chart holds: the write fails as a conflict, the transaction rolls back.
-    let clash = canonicalize(&RawChart { slug: "slug-other".into(), ..a.clone() }).unwrap();
-    let clash_target = Target {
-        hash: &clash.hash,
-        slug: &clash.slug,
-        config: &clash.config,
-        data: &clash.data,
-        metadata: &clash.metadata,
-    };
-    let err = store.compare_and_swap("a", Some(&b.hash), Some(&clash_target), false).await.unwrap_err();
-    assert!(matches!(&err, Error::Conflict(m) if m.contains("slug-other")), "{err:?}");
-    assert_eq!(hash_in(&store, "a").await.as_deref(), Some(b.hash.as_str()));
+    // (A directory of files has no unique constraint to break: design §13.)
+    if env.kind != crate::support::Kind::Files {
+        let clash = canonicalize(&RawChart { slug: "slug-other".into(), ..a.clone() }).unwrap();
+        let clash_target = Target {
+            hash: &clash.hash,
+            slug: &clash.slug,
+            config: &clash.config,
+            data: &clash.data,
+            metadata: &clash.metadata,
+            document: None,
+        };
+        let err = store.compare_and_swap("a", Some(&b.hash), Some(&clash_target), false).await.unwrap_err();
+        assert!(matches!(&err, Error::Conflict(m) if m.contains("slug-other")), "{err:?}");
+        assert_eq!(hash_in(&store, "a").await.as_deref(), Some(b.hash.as_str()));
+    }
 
     let broken = RawChart { config: "{".into(), ..chart("broken", "Broken") };
     store.put_many(&[broken]).await.unwrap();
@@ -289,7 +300,7 @@ async fn compare_and_swap_writes_only_over_the_expected_version(env: &TestEnv) {
         Swap::Unreadable(_)
     ));
 }
-on_both!(compare_and_swap_writes_only_over_the_expected_version);
+on_stores!(compare_and_swap_writes_only_over_the_expected_version);
 
 /// Production changes after the job fixed its plan, before it reaches the chart.
 async fn production_changing_mid_job_is_skipped_by_compare_and_swap(env: &TestEnv) {
@@ -323,7 +334,7 @@ async fn production_changing_mid_job_is_skipped_by_compare_and_swap(env: &TestEn
     assert_eq!(production.get("new").await.unwrap().unwrap().slug, "hand-made", "the hand-made chart stays");
     assert_eq!(job.status, JobStatus::Partial);
 }
-on_both!(production_changing_mid_job_is_skipped_by_compare_and_swap);
+on_stores!(production_changing_mid_job_is_skipped_by_compare_and_swap);
 
 async fn dry_run_writes_nothing(env: &TestEnv) {
     let (state, production, _) = scenario(env).await;
@@ -352,7 +363,7 @@ async fn dry_run_writes_nothing(env: &TestEnv) {
     assert_eq!(outcomes(&real), o, "the dry run predicted the real run");
     assert_ne!(all_rows(&production).await, before);
 }
-on_both!(dry_run_writes_nothing);
+on_stores!(dry_run_writes_nothing);
 
 fn merged_payload(branch: &str) -> Vec<u8> {
     json!({

@@ -1,0 +1,370 @@
+//! The chart stores teams already run (design §13): the exact text a sync writes, a grapher-style
+//! schema read and written through a mapping on SQLite, PostgreSQL and MariaDB (diff classes,
+//! new and deleted charts, a pending deletion kept, a lossy mapping's write rolled back by the
+//! read-back), charts as files (exact bytes, other files untouched, fork, unreadable files, a
+//! directory that vanishes), and store URLs and mappings checked before anything is read.
+//!
+//! The conformance of every kind to one behaviour is the chain's own tests run on each kind
+//! (`on_stores!` in `sync`, `engine` and `merges`); this file holds what only some kinds have.
+
+use std::collections::BTreeMap;
+
+use app::sync::SyncOutcome;
+use app::types::{DiffQuery, ItemKind, ReviewStatus};
+use chartgate::access::Actor;
+use chartgate::branches::{self, NewBranch};
+use chartgate::charts::store::mapping::MappingConfig;
+use chartgate::charts::store::StoreSettings;
+use chartgate::charts::{canonicalize, ChartStore, RawChart};
+use chartgate::config::Config;
+use chartgate::error::Error;
+use chartgate::scans;
+use chartgate::state::AppState;
+use serde_json::json;
+
+use crate::engine::{items, register};
+use crate::support::{chart, edited, Kind, TestEnv};
+use crate::sync::{decide, enqueue, outcomes, run};
+use crate::{on_both, on_stores};
+
+fn done(o: SyncOutcome) -> (SyncOutcome, Option<String>) {
+    (o, None)
+}
+
+/// A staging edit written with its own spacing and key order (and a volatile field): the sync
+/// writes those bytes, not Chartgate's canonical form of them.
+async fn sync_writes_the_exact_staging_text(env: &TestEnv) {
+    let (state, production) = env.state().await;
+    let base = chart("c", "Exact");
+    production.put_many(std::slice::from_ref(&base)).await.unwrap();
+    let staging = env.store("staging").await;
+    staging.copy_from(&production).await.unwrap();
+    register(&state, "feature/exact", &staging).await.unwrap();
+    let text = "{ \"yAxis\": {\"min\": 0.0},\n  \"type\": \"line\", \"title\": \"Exact, edited\", \"updated_at\": \"2026-01-01\" }";
+    let data = "{\"rows\": [ {\"value\": 1.50, \"time\": 2000, \"entity\": \"France\"} ]}";
+    staging
+        .put_many(&[RawChart {
+            config: text.into(),
+            data: data.into(),
+            updated_at: "2026-06-06T00:00:00Z".into(),
+            ..base.clone()
+        }])
+        .await
+        .unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-exact", false).await.unwrap();
+    decide(&state, "feature-exact", "c", ReviewStatus::Approved).await;
+    let job = run(&state, enqueue(&state, "feature-exact", false).await).await;
+    assert_eq!(outcomes(&job)["c"], done(SyncOutcome::Updated), "{job:?}");
+    let written = production.get("c").await.unwrap().unwrap();
+    assert_eq!(written.config, text, "the config's bytes as staging holds them");
+    assert_eq!(written.data, data, "the data's bytes as staging holds them");
+    if env.kind == Kind::Files {
+        let read = |dir: &str| std::fs::read(env.dir.path().join(dir).join("c.json")).unwrap();
+        assert_eq!(read("production"), read("staging"), "a file store's file, byte for byte");
+    }
+}
+on_stores!(sync_writes_the_exact_staging_text);
+
+/// The grapher-style schema: configs in one table, charts joining it by id, data in a third;
+/// integer chart ids. `lossy` is the same mapping with an `update` that forgets the metadata.
+fn grapher_mapping(kind: Kind, lossy: bool) -> MappingConfig {
+    // PostgreSQL binds text: integer columns take a cast there; SQLite and MySQL convert.
+    let (idp, idcol) = match kind {
+        Kind::Postgres => ("cast(:id as integer)", "cast(c.id as text)"),
+        _ => (":id", "c.id"),
+    };
+    let metadata = if lossy { "'{}'" } else { ":metadata" };
+    MappingConfig {
+        stamps: "select c.id as id, c.last_edited_at as updated_at from charts c".into(),
+        read: format!(
+            "select c.id as id, cc.slug as slug, cc.full_json as config, d.rows_json as data, \
+             d.meta_json as metadata, c.last_edited_at as updated_at \
+             from charts c join chart_configs cc on cc.id = c.config_id join chart_data d on d.chart_id = c.id \
+             where {idcol} in ({{ids}})"
+        ),
+        update: vec![
+            "update chart_configs set slug = :slug, full_json = :config where id = :id".into(),
+            format!("update chart_data set rows_json = :data, meta_json = {metadata} where chart_id = {idp}"),
+            format!("update charts set last_edited_at = :updated_at where id = {idp}"),
+        ],
+        insert: vec![
+            "insert into chart_configs (id, slug, full_json) values (:id, :slug, :config)".into(),
+            // :id twice in one statement: the chart's id and the config it joins.
+            format!("insert into charts (id, config_id, last_edited_at) values ({idp}, :id, :updated_at)"),
+            format!("insert into chart_data (chart_id, rows_json, meta_json) values ({idp}, :data, :metadata)"),
+        ],
+        delete: vec![
+            format!("delete from chart_data where chart_id = {idp}"),
+            format!("delete from charts where id = {idp}"),
+            "delete from chart_configs where id = :id".into(),
+        ],
+        chart_type: Some("/chartTypes/0".into()),
+        chart_types: BTreeMap::from([("LineChart".into(), "line".into()), ("DiscreteBar".into(), "bar".into())]),
+        default_type: Some("line".into()),
+        title: Some("/title".into()),
+    }
+}
+
+async fn grapher_schema(kind: Kind, url: &str) {
+    let statements: [&str; 3] = match kind {
+        Kind::Mysql => [
+            "create table chart_configs (id varchar(64) primary key, slug varchar(191) not null unique, full_json longtext not null)",
+            "create table charts (id int primary key, config_id varchar(64) not null, last_edited_at varchar(64) not null)",
+            "create table chart_data (chart_id int primary key, rows_json longtext not null, meta_json longtext not null)",
+        ],
+        _ => [
+            "create table chart_configs (id text primary key, slug text not null unique, full_json text not null)",
+            "create table charts (id integer primary key, config_id text not null, last_edited_at text not null)",
+            "create table chart_data (chart_id integer primary key, rows_json text not null, meta_json text not null)",
+        ],
+    };
+    let pool = chartgate::db::connect(url, true, false, 1).await.unwrap();
+    for s in statements {
+        sqlx::query(s).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
+fn grapher_chart(id: u32, title: &str) -> RawChart {
+    RawChart {
+        config: json!({"title": title, "chartTypes": ["LineChart"], "hasMapTab": false}).to_string(),
+        ..chart(&id.to_string(), title)
+    }
+}
+
+async fn mapped_grapher_schema(env: &TestEnv) {
+    let production_db = env.database("production").await;
+    let staging_db = env.database("staging").await;
+    grapher_schema(env.kind, &production_db).await;
+    grapher_schema(env.kind, &staging_db).await;
+    let with_mapping =
+        |url: &str, name: &str| format!("{url}{}mapping={name}", if url.contains('?') { "&" } else { "?" });
+    let mappings = BTreeMap::from([
+        ("grapher".to_string(), grapher_mapping(env.kind, false)),
+        ("grapher_lossy".to_string(), grapher_mapping(env.kind, true)),
+    ]);
+    let config = Config {
+        database_url: env.database("chartgate").await,
+        production_url: with_mapping(&production_db, "grapher"),
+        scan_interval: "0s".into(),
+        mappings: mappings.clone(),
+        ..Config::default()
+    };
+    let state = AppState::new(config.clone()).await.unwrap();
+    let production = state.stores.get(&config.production_url).await.unwrap();
+    let charts: Vec<RawChart> = (1..=4).map(|i| grapher_chart(i, &format!("Chart {i}"))).collect();
+    production.put_many(&charts).await.unwrap();
+    let mut stamps: Vec<String> = production.stamps().await.unwrap().into_iter().map(|s| s.id).collect();
+    stamps.sort();
+    assert_eq!(stamps, ["1", "2", "3", "4"], "integer ids read as text");
+    let render = production.render_keys(&state.stores.settings);
+    assert_eq!(render.chart_type_of(&serde_json::from_str(&charts[0].config).unwrap()).as_deref(), Some("line"));
+
+    let staging = state.stores.open(&with_mapping(&staging_db, "grapher"), false).await.unwrap();
+    staging.copy_from(&production).await.unwrap();
+    register(&state, "feature/grapher", &staging).await.unwrap();
+    let odd = "{\"title\": \"Chart 1, renamed\",   \"chartTypes\": [\"DiscreteBar\"], \"hasMapTab\": false}";
+    staging
+        .put_many(&[
+            RawChart { config: odd.into(), updated_at: "2026-02-02T00:00:00Z".into(), ..charts[0].clone() },
+            edited(&charts[3], "data", |v| v["rows"][0]["value"] = json!(42)),
+            grapher_chart(5, "Chart 5, new"),
+        ])
+        .await
+        .unwrap();
+    staging.delete("2").await.unwrap();
+    staging.delete("3").await.unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-grapher", false).await.unwrap();
+    let found: BTreeMap<String, (ItemKind, Vec<String>)> = items(&state, "feature-grapher", DiffQuery::default())
+        .await
+        .into_iter()
+        .map(|i| (i.chart_id, (i.kind, i.parts)))
+        .collect();
+    let parts = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let all = parts(&["config", "data", "metadata"]);
+    assert_eq!(
+        found,
+        BTreeMap::from([
+            ("1".to_string(), (ItemKind::Modified, parts(&["config"]))),
+            ("2".to_string(), (ItemKind::Deleted, all.clone())),
+            ("3".to_string(), (ItemKind::Deleted, all.clone())),
+            ("4".to_string(), (ItemKind::Modified, parts(&["data"]))),
+            ("5".to_string(), (ItemKind::New, all)),
+        ])
+    );
+    for id in ["1", "2", "4", "5"] {
+        decide(&state, "feature-grapher", id, ReviewStatus::Approved).await;
+    }
+    let job = run(&state, enqueue(&state, "feature-grapher", false).await).await;
+    let o = outcomes(&job);
+    assert_eq!(o["1"], done(SyncOutcome::Updated), "{job:?}");
+    assert_eq!(o["2"], done(SyncOutcome::Deleted));
+    assert_eq!(o["3"].0, SyncOutcome::Skipped, "a deletion nobody approved");
+    assert_eq!(o["4"], done(SyncOutcome::Updated));
+    assert_eq!(o["5"], done(SyncOutcome::Created));
+    assert_eq!(production.get("1").await.unwrap().unwrap().config, odd, "exact text through the mapping");
+    assert!(production.get("2").await.unwrap().is_none(), "deleted from all three tables");
+    assert!(production.get("3").await.unwrap().is_some(), "the pending deletion is kept");
+    assert_eq!(production.get("5").await.unwrap().unwrap().slug, "slug-5");
+
+    // A mapping whose update loses the metadata: the read-back sees it, the write rolls back.
+    let lossy = Config { production_url: with_mapping(&production_db, "grapher_lossy"), ..config.clone() };
+    let lossy_state = AppState::new(Config { database_url: env.database("chartgate2").await, ..lossy }).await.unwrap();
+    let staging2_db = env.database("staging2").await;
+    grapher_schema(env.kind, &staging2_db).await;
+    let staging2 = lossy_state.stores.open(&with_mapping(&staging2_db, "grapher"), false).await.unwrap();
+    staging2.copy_from(&production).await.unwrap();
+    register(&lossy_state, "feature/lossy", &staging2).await.unwrap();
+    let before = production.get("4").await.unwrap().unwrap();
+    let before_hash = canonicalize(&before).unwrap().hash;
+    staging2.put_many(&[edited(&before, "metadata", |v| v["unit"] = json!("per cent"))]).await.unwrap();
+    scans::rescan(&lossy_state, &Actor::system(), "feature-lossy", false).await.unwrap();
+    decide(&lossy_state, "feature-lossy", "4", ReviewStatus::Approved).await;
+    let job = run(&lossy_state, enqueue(&lossy_state, "feature-lossy", false).await).await;
+    let (outcome, reason) = outcomes(&job)["4"].clone();
+    let reason = reason.unwrap_or_default();
+    assert_eq!(outcome, SyncOutcome::Failed, "{job:?}");
+    assert!(reason.contains("metadata") && reason.contains("rolled back"), "{reason}");
+    let after = production.get("4").await.unwrap().unwrap();
+    assert_eq!(canonicalize(&after).unwrap().hash, before_hash, "nothing half-written: {after:?}");
+}
+
+mod mapped_grapher_schema {
+    use crate::support::{Kind, TestEnv};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let env = TestEnv::new(Kind::Sqlite).await;
+        super::mapped_grapher_schema(&env).await;
+        env.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
+    async fn postgres() {
+        let env = TestEnv::new(Kind::Postgres).await;
+        super::mapped_grapher_schema(&env).await;
+        env.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs MySQL/MariaDB: run with -- --include-ignored (scripts/test.sh does when one answers)"]
+    async fn mysql() {
+        let env = TestEnv::new(Kind::Mysql).await;
+        super::mapped_grapher_schema(&env).await;
+        env.cleanup().await;
+    }
+}
+
+/// Charts as files: other files are never listed, copied or touched; a fork copies the chart
+/// files byte for byte; an unreadable file is an unreadable item; a directory that vanishes is a
+/// scan error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_stores_touch_only_chart_files() {
+    let env = TestEnv::new(Kind::Files).await;
+    let (state, production) = env.state().await;
+    production.put_many(&[chart("a", "Alpha"), chart("b", "Beta")]).await.unwrap();
+    let prod_dir = env.dir.path().join("production");
+    let others = [("README.md", "# charts\n"), (".hidden.json", "{\"secret\": 1}"), ("notes.txt", "x")];
+    for (name, text) in others {
+        std::fs::write(prod_dir.join(name), text).unwrap();
+    }
+    let mut ids: Vec<String> = production.stamps().await.unwrap().into_iter().map(|s| s.id).collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"], "only <id>.json files are charts");
+
+    branches::register(
+        &state,
+        &Actor::operator("t"),
+        NewBranch { branch: "feature/files", store_url: None, fork: true, preview_url: None, target: None },
+    )
+    .await
+    .unwrap();
+    let staging_dir = env.dir.path().join("staging").join("feature-files");
+    let mut copied: Vec<String> =
+        std::fs::read_dir(&staging_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    copied.sort();
+    assert_eq!(copied, ["a.json", "b.json"], "a fork copies chart files only");
+    assert_eq!(std::fs::read(prod_dir.join("a.json")).unwrap(), std::fs::read(staging_dir.join("a.json")).unwrap());
+
+    // A hand edit with its own layout, and a file that is not JSON.
+    let edited_text = "{\n    \"slug\": \"slug-a\",\n    \"config\": {\"type\": \"bar\", \"title\": \"Alpha\"},\n    \"data\": {\"rows\": []},\n    \"metadata\": {}\n}\n";
+    std::fs::write(staging_dir.join("a.json"), edited_text).unwrap();
+    std::fs::write(staging_dir.join("broken.json"), "{ not json").unwrap();
+    scans::rescan(&state, &Actor::system(), "feature-files", false).await.unwrap();
+    let list = items(&state, "feature-files", DiffQuery::default()).await;
+    let broken = list.iter().find(|i| i.chart_id == "broken").expect("an item for the broken file");
+    assert!(broken.error.is_some(), "unreadable: {broken:?}");
+    decide(&state, "feature-files", "a", ReviewStatus::Approved).await;
+    let job = run(&state, enqueue(&state, "feature-files", false).await).await;
+    assert_eq!(outcomes(&job)["a"], done(SyncOutcome::Updated), "{job:?}");
+    assert_eq!(std::fs::read_to_string(prod_dir.join("a.json")).unwrap(), edited_text, "the approved file's bytes");
+    for (name, text) in others {
+        assert_eq!(std::fs::read_to_string(prod_dir.join(name)).unwrap(), text, "{name} untouched");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&prod_dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left: {leftovers:?}");
+
+    // The staging directory vanishes: the scan fails with a reason, nothing panics.
+    std::fs::remove_dir_all(&staging_dir).unwrap();
+    let err = scans::rescan(&state, &Actor::system(), "feature-files", true).await.unwrap_err();
+    assert!(err.detail().contains("no directory"), "{}", err.detail());
+}
+
+/// Store URLs and mappings are checked before anything is read or registered.
+async fn store_urls_and_mappings_are_checked(env: &TestEnv) {
+    let (state, _) = env.state().await;
+    let lead = Actor::operator("t");
+    let refused = |url: String| {
+        let state = state.clone();
+        let lead = lead.clone();
+        async move {
+            let new = NewBranch {
+                branch: "feature/bad",
+                store_url: Some(&url),
+                fork: false,
+                preview_url: None,
+                target: None,
+            };
+            branches::register(&state, &lead, new).await.unwrap_err()
+        }
+    };
+    let db = env.database("mapped").await;
+    grapher_schema(env.kind, &db).await;
+    let err = refused(format!("{db}?mapping=nope")).await;
+    assert!(matches!(&err, Error::Unprocessable(m) if m.contains("unknown mapping \"nope\"")), "{err:?}");
+    let err = refused("mssql://somewhere/db".into()).await;
+    assert!(err.to_string().contains("unsupported store URL"), "{err:?}");
+    let file = env.dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let err = refused(format!("file://{}", file.display())).await;
+    assert!(err.detail().contains("is not a directory"), "{}", err.detail());
+    assert!(chartgate::repo::branches::open_names(&state.db).await.unwrap().is_empty(), "nothing registered");
+
+    // A read without a metadata column, and a statement that does not prepare: named with the
+    // mapping and the statement.
+    let mut missing = grapher_mapping(env.kind, false);
+    missing.read = missing.read.replace("d.meta_json as metadata, ", "");
+    let mut broken = grapher_mapping(env.kind, false);
+    broken.update[1] = "update no_such_table set x = :data where id = :id".into();
+    let settings = StoreSettings {
+        mappings: BTreeMap::from([("missing".into(), missing), ("broken".into(), broken)]),
+        ..Default::default()
+    };
+    let err = ChartStore::open_with(&format!("{db}?mapping=missing"), false, &settings).await.err().unwrap();
+    assert!(err.to_string().contains("mapping \"missing\"") && err.to_string().contains("no column metadata"), "{err}");
+    let err = ChartStore::open_with(&format!("{db}?mapping=broken"), false, &settings).await.err().unwrap();
+    assert!(err.to_string().contains("update[1]") && err.to_string().contains("does not prepare"), "{err}");
+
+    // An unknown parameter is a configuration error, before any database is asked.
+    let mut typo = grapher_mapping(env.kind, false);
+    typo.insert[0] = "insert into chart_configs (id, slug, full_json) values (:id, :slug, :confg)".into();
+    let settings = StoreSettings { mappings: BTreeMap::from([("typo".into(), typo)]), ..Default::default() };
+    let err = settings.check().unwrap_err();
+    assert!(err.to_string().contains("[mappings.typo] insert[0]") && err.to_string().contains(":confg"), "{err}");
+}
+on_both!(store_urls_and_mappings_are_checked);
