@@ -475,6 +475,30 @@ pub enum Swap {
     ReadBackDiffers(String),
 }
 
+/// The compare of a compare-and-swap, the same for every kind: `Some` when the answer is
+/// known before writing (the stored chart is unreadable, already the target, not the expected
+/// version, or the run is dry), `None` when the write goes ahead.
+pub(crate) fn before_write(
+    id: &str,
+    current: Option<&RawChart>,
+    expected: Option<&str>,
+    target: Option<&Target<'_>>,
+    dry_run: bool,
+) -> Option<Swap> {
+    let current = match current.map(canonicalize) {
+        None => None,
+        Some(Ok(c)) => Some(c.hash),
+        Some(Err(e)) => return Some(Swap::Unreadable(format!("chart {id}: {e}"))),
+    };
+    if current.as_deref() == target.map(|t| t.hash) {
+        return Some(Swap::AlreadyThere);
+    }
+    if current.as_deref() != expected {
+        return Some(Swap::Changed { found: current });
+    }
+    dry_run.then_some(Swap::Written)
+}
+
 /// The check after every write: the chart read back must be the version written.
 pub struct ReadBack;
 

@@ -15,8 +15,7 @@ use std::time::UNIX_EPOCH;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{ReadBack, Swap, Target};
-use crate::charts::canonical::canonicalize;
+use super::{before_write, ReadBack, Swap, Target};
 use crate::charts::raw::{RawChart, Stamp};
 use crate::error::{Error, Result};
 
@@ -233,21 +232,9 @@ impl FileStore {
             s.check_dir()?;
             Ok(s.read_one(&id_owned))
         });
-        let current = match current.await? {
-            None => None,
-            Some((raw, _)) => match canonicalize(&raw) {
-                Ok(c) => Some(c.hash),
-                Err(e) => return Ok(Swap::Unreadable(format!("chart {id}: {e}"))),
-            },
-        };
-        if current.as_deref() == target.map(|t| t.hash) {
-            return Ok(Swap::AlreadyThere);
-        }
-        if current.as_deref() != expected {
-            return Ok(Swap::Changed { found: current });
-        }
-        if dry_run {
-            return Ok(Swap::Written);
+        let current = current.await?.map(|(raw, _)| raw);
+        if let Some(known) = before_write(id, current.as_ref(), expected, target, dry_run) {
+            return Ok(known);
         }
         let id_owned = id.to_string();
         match target {

@@ -17,8 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Executor, Row};
 
 use super::mapping::{Compiled, Mapping, Param, Statement, READ_COLUMNS, STAMP_COLUMNS};
-use super::{ReadBack, Swap, Target};
-use crate::charts::canonical::canonicalize;
+use super::{before_write, ReadBack, Swap, Target};
 use crate::charts::raw::{RawChart, Stamp};
 use crate::db::{self, Backend};
 use crate::error::{Error, Result};
@@ -254,21 +253,8 @@ impl SqlStore {
     ) -> Result<Swap> {
         let mut tx = self.begin().await?;
         let row = self.read_in(&mut tx, id).await.map_err(|e| self.fail(e))?;
-        let current = match &row {
-            None => None,
-            Some(raw) => match canonicalize(raw) {
-                Ok(c) => Some(c.hash),
-                Err(e) => return Ok(Swap::Unreadable(format!("chart {id}: {e}"))),
-            },
-        };
-        if current.as_deref() == target.map(|t| t.hash) {
-            return Ok(Swap::AlreadyThere);
-        }
-        if current.as_deref() != expected {
-            return Ok(Swap::Changed { found: current });
-        }
-        if dry_run {
-            return Ok(Swap::Written);
+        if let Some(known) = before_write(id, row.as_ref(), expected, target, dry_run) {
+            return Ok(known);
         }
         let m = &self.mapping;
         let statements = match target {
