@@ -133,7 +133,7 @@ async fn approve(state: &AppState, id: &str) {
 }
 
 async fn sync_writes_the_approved_bytes_or_nothing(env: &TestEnv) {
-    let (state, production, _) = scenario(env).await;
+    let (state, production, staging) = scenario(env).await;
     approve(&state, "cfg").await;
     approve(&state, "data").await;
     // Someone damages the content store behind Chartgate's back: `data`'s approved version no
@@ -162,14 +162,14 @@ async fn sync_writes_the_approved_bytes_or_nothing(env: &TestEnv) {
     let job = sync::get_job(&state.db, id).await.unwrap();
     let item = |c: &str| job.items.iter().find(|i| i.chart_id == c).unwrap().clone();
 
-    // `cfg` is written as the stored canonical text, byte for byte.
+    // `cfg` is written as staging's own text, byte for byte (design §13: never a
+    // re-serialisation), after it was checked against the approved hash.
     assert_eq!(item("cfg").outcome, Some(SyncOutcome::Updated));
-    let cfg_hash = item("cfg").version.unwrap();
-    let stored = chartgate::repo::versions::text(&state.db, &cfg_hash).await.unwrap().unwrap();
+    let approved = staging.get("cfg").await.unwrap().unwrap();
     let written = production.get("cfg").await.unwrap().unwrap();
-    assert_eq!(written.config, stored.config);
-    assert_eq!(written.data, stored.data);
-    assert_eq!(written.metadata, stored.metadata);
+    assert_eq!(written.config, approved.config);
+    assert_eq!(written.data, approved.data);
+    assert_eq!(written.metadata, approved.metadata);
 
     // `data` fails loudly, and production keeps what it had.
     assert_eq!(item("data").outcome, Some(SyncOutcome::Failed));
