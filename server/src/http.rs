@@ -169,7 +169,9 @@ pub async fn serve(state: AppState) -> Result<()> {
     let addr = listener.local_addr().map_err(Error::internal)?;
     // Mapped target stores are checked before anything is read (design §13): a mapping that
     // does not fit its store stops the start, naming the mapping and the statement.
-    for target in state.targets.iter().filter(|t| t.store_url.contains("mapping=")) {
+    use crate::charts::store::StoreUrl;
+    let mapped = |url: &str| matches!(StoreUrl::parse(url), Ok(StoreUrl::Sql { mapping: Some(_), .. }));
+    for target in state.targets.iter().filter(|t| mapped(&t.store_url)) {
         state.stores.get(&target.store_url).await?;
     }
     if let Err(e) = crate::branches::ensure_environments(&state).await {

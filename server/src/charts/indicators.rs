@@ -338,27 +338,13 @@ impl ChartStore {
                 Ok::<_, sqlx::Error>(Ok(true))
             }
             .await;
-            let written = match written {
-                Ok(Err(differs)) => {
-                    sqlx::query("rollback to savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
-                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
-                    out.push(Err(differs));
-                    continue;
-                }
-                Ok(Ok(w)) => Ok(w),
-                Err(e) => Err(e),
-            };
-            match written {
-                Ok(w) => {
-                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
-                    out.push(Ok(w));
-                }
-                Err(e) => {
-                    sqlx::query("rollback to savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
-                    sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
-                    out.push(Err(t.fail(e).to_string()));
-                }
+            // A write that failed, or read back otherwise, is undone alone.
+            let written = written.unwrap_or_else(|e| Err(t.fail(e).to_string()));
+            if written.is_err() {
+                sqlx::query("rollback to savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
             }
+            sqlx::query("release savepoint chart").execute(&mut *tx).await.map_err(|e| t.fail(e))?;
+            out.push(written);
         }
         tx.commit().await.map_err(|e| t.fail(e))?;
         Ok(out)

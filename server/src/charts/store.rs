@@ -194,16 +194,6 @@ impl ChartStore {
         }
     }
 
-    /// Checks the store is usable as configured (a mapping's statements, a file store's
-    /// directory): what `chartgate doctor` and start-up run.
-    pub async fn validate(&self) -> Result<()> {
-        match &self.kind {
-            Kind::Sql(s) if !s.mapping.builtin => s.validate().await,
-            Kind::Sql(s) => s.ping().await,
-            Kind::Files(f) => f.check_dir(),
-        }
-    }
-
     /// The store's change marker: SQLite only (PostgreSQL keeps large text out of line, so its
     /// listing is cheap anyway); `None` when it cannot be taken.
     pub fn change_marker(&self) -> Option<ChangeMarker> {

@@ -125,13 +125,13 @@ async fn check_store(r: &mut Report, settings: &StoreSettings, what: &str, url: 
     let reached = async {
         // A mapped store is validated as it opens: every statement prepared, columns named.
         let store = ChartStore::open_with(url, false, settings).await?;
-        store.validate().await?;
+        store.ping().await?;
         store.stamps().await.map(|s| s.len())
     }
     .await;
     match reached {
         Ok(n) => r.ok(&format!("{what}: store {shown} answers ({n} charts)")),
-        Err(e) => r.fail(&format!("{what}: the store {shown} cannot be read: {}", e.detail()), fix),
+        Err(e) => r.fail(&format!("{what}: the store {shown} cannot be read: {}", e.public_message()), fix),
     }
 }
 

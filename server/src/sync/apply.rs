@@ -68,6 +68,7 @@ pub(super) async fn execute(run: &Run<'_>, job: &Claimed) -> Result<(), Stop> {
         fix_plan(run, job).await?;
     }
     let store = run.state.target_store(run.target).await?;
+    let staging = staging_store(run, job).await;
     let pending = {
         let mut conn = run.state.db.pool.acquire().await?;
         jobs::unfinished(&mut conn, job.id).await?
@@ -78,7 +79,7 @@ pub(super) async fn execute(run: &Run<'_>, job: &Claimed) -> Result<(), Stop> {
         if !run.item_delay.is_zero() {
             tokio::time::sleep(run.item_delay).await;
         }
-        let applied = apply(run, &store, job, item, maybe_ours).await?;
+        let applied = apply(run, &store, staging.as_ref(), job, item, maybe_ours).await?;
         maybe_ours = false;
         record(run, job, item, &applied).await?;
     }
@@ -183,6 +184,7 @@ impl Applied {
 async fn apply(
     run: &Run<'_>,
     store: &ChartStore,
+    staging: Option<&ChartStore>,
     job: &Claimed,
     item: &Unfinished,
     maybe_ours: bool,
@@ -209,8 +211,8 @@ async fn apply(
     // The bytes written are staging's own (design §13: never a re-serialisation), read again
     // and checked against the approved hash; Chartgate's canonical copy only when staging no
     // longer holds them (its store torn down with the pull request).
-    let exact = match (&item.target_hash, &text) {
-        (Some(hash), Some(_)) => staging_text(run, job, &item.chart_id, hash).await,
+    let exact = match (&item.target_hash, &text, staging) {
+        (Some(hash), Some(_), Some(staging)) => staging_text(staging, job, &item.chart_id, hash).await,
         _ => None,
     };
     let target = item.target_hash.as_deref().zip(text.as_ref()).map(|(hash, t)| match &exact {
@@ -245,11 +247,22 @@ async fn apply(
     })
 }
 
-/// The branch's staging text of a chart when it still hashes to `hash` (the approved version).
-async fn staging_text(run: &Run<'_>, job: &Claimed, chart_id: &str, hash: &str) -> Option<Exact> {
+/// The branch's staging store, opened once per job: `None` when it is gone (every item then
+/// writes Chartgate's copy, without waiting on a dead store item after item).
+async fn staging_store(run: &Run<'_>, job: &Claimed) -> Option<ChartStore> {
     let row = branches::get(&run.state.db, &job.branch).await.ok().flatten()?;
-    let read = async { run.state.stores.get(&row.store_url).await?.exact(chart_id).await };
-    match read.await {
+    match run.state.stores.get(&row.store_url).await {
+        Ok(store) => Some(store),
+        Err(e) => {
+            tracing::info!(job = job.id, error = %e.detail(), "staging unreachable: writing Chartgate's copies");
+            None
+        }
+    }
+}
+
+/// The branch's staging text of a chart when it still hashes to `hash` (the approved version).
+async fn staging_text(staging: &ChartStore, job: &Claimed, chart_id: &str, hash: &str) -> Option<Exact> {
+    match staging.exact(chart_id).await {
         Ok(Some(exact)) if canonicalize(&exact.raw).is_ok_and(|c| c.hash == hash) => Some(exact),
         Ok(_) => None,
         Err(e) => {

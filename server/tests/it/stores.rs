@@ -25,7 +25,7 @@ use serde_json::json;
 use crate::engine::{items, register};
 use crate::support::{chart, edited, Kind, TestEnv};
 use crate::sync::{decide, enqueue, outcomes, run};
-use crate::{on_both, on_stores};
+use crate::{on_both, on_kinds, on_stores};
 
 fn done(o: SyncOutcome) -> (SyncOutcome, Option<String>) {
     (o, None)
@@ -229,32 +229,7 @@ async fn mapped_grapher_schema(env: &TestEnv) {
     assert_eq!(canonicalize(&after).unwrap().hash, before_hash, "nothing half-written: {after:?}");
 }
 
-mod mapped_grapher_schema {
-    use crate::support::{Kind, TestEnv};
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let env = TestEnv::new(Kind::Sqlite).await;
-        super::mapped_grapher_schema(&env).await;
-        env.cleanup().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
-    async fn postgres() {
-        let env = TestEnv::new(Kind::Postgres).await;
-        super::mapped_grapher_schema(&env).await;
-        env.cleanup().await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs MySQL/MariaDB: run with -- --include-ignored (scripts/test.sh does when one answers)"]
-    async fn mysql() {
-        let env = TestEnv::new(Kind::Mysql).await;
-        super::mapped_grapher_schema(&env).await;
-        env.cleanup().await;
-    }
-}
+on_kinds!(mapped_grapher_schema: sqlite, postgres, mysql);
 
 /// Charts as files: other files are never listed, copied or touched; a fork copies the chart
 /// files byte for byte; an unreadable file is an unreadable item; a directory that vanishes is a

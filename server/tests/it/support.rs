@@ -159,52 +159,48 @@ impl TestEnv {
     }
 }
 
+/// Runs a check as one test per kind of environment named: `sqlite`, `postgres`, `mysql`,
+/// `files`. The PostgreSQL and MySQL tests are `#[ignore]`d unless asked for (see
+/// [`TestEnv::new`]).
+#[macro_export]
+macro_rules! on_kinds {
+    ($check:ident: $($kind:ident),+) => {
+        mod $check {
+            $( $crate::on_kinds!(@test $check, $kind); )+
+        }
+    };
+    (@test $check:ident, sqlite) => { $crate::on_kinds!(@fn $check, sqlite, Sqlite); };
+    (@test $check:ident, files) => { $crate::on_kinds!(@fn $check, files, Files); };
+    (@test $check:ident, postgres) => {
+        $crate::on_kinds!(@fn $check, postgres, Postgres,
+            "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)");
+    };
+    (@test $check:ident, mysql) => {
+        $crate::on_kinds!(@fn $check, mysql, Mysql,
+            "needs MySQL/MariaDB: run with -- --include-ignored (scripts/test.sh does when one answers)");
+    };
+    (@fn $check:ident, $name:ident, $kind:ident $(, $ignore:literal)?) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[ignore = $ignore])?
+        async fn $name() {
+            let env = $crate::support::TestEnv::new($crate::support::Kind::$kind).await;
+            super::$check(&env).await;
+            env.cleanup().await;
+        }
+    };
+}
+
 /// Runs a check on every kind of chart store: SQLite, PostgreSQL, MySQL and files, as four
-/// tests (the conformance of design §13: one behaviour, whatever the store).
+/// tests (the conformance of design §13: one behaviour, whatever the store). With `sql`, on the
+/// SQL engines only: a check that edits a row without moving its stamp (a file's stamp is its
+/// modification time, which every write moves).
 #[macro_export]
 macro_rules! on_stores {
     ($check:ident) => {
-        $crate::on_stores!(@sql $check, {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn files() {
-                let env = $crate::support::TestEnv::new($crate::support::Kind::Files).await;
-                super::$check(&env).await;
-                env.cleanup().await;
-            }
-        });
+        $crate::on_kinds!($check: sqlite, postgres, mysql, files);
     };
-    // The SQL engines only: a check that edits a row without moving its stamp (a file's stamp
-    // is its modification time, which every write moves).
     ($check:ident, sql) => {
-        $crate::on_stores!(@sql $check, {});
-    };
-    (@sql $check:ident, { $($more:item)* }) => {
-        mod $check {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let env = $crate::support::TestEnv::new($crate::support::Kind::Sqlite).await;
-                super::$check(&env).await;
-                env.cleanup().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
-            async fn postgres() {
-                let env = $crate::support::TestEnv::new($crate::support::Kind::Postgres).await;
-                super::$check(&env).await;
-                env.cleanup().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs MySQL/MariaDB: run with -- --include-ignored (scripts/test.sh does when one answers)"]
-            async fn mysql() {
-                let env = $crate::support::TestEnv::new($crate::support::Kind::Mysql).await;
-                super::$check(&env).await;
-                env.cleanup().await;
-            }
-
-            $($more)*
-        }
+        $crate::on_kinds!($check: sqlite, postgres, mysql);
     };
 }
 
@@ -212,22 +208,7 @@ macro_rules! on_stores {
 #[macro_export]
 macro_rules! on_both {
     ($check:ident) => {
-        mod $check {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let env = $crate::support::TestEnv::new($crate::support::Kind::Sqlite).await;
-                super::$check(&env).await;
-                env.cleanup().await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[ignore = "needs PostgreSQL: run with -- --include-ignored (scripts/test.sh does when one answers)"]
-            async fn postgres() {
-                let env = $crate::support::TestEnv::new($crate::support::Kind::Postgres).await;
-                super::$check(&env).await;
-                env.cleanup().await;
-            }
-        }
+        $crate::on_kinds!($check: sqlite, postgres);
     };
 }
 

@@ -227,12 +227,7 @@ impl FileStore {
         dry_run: bool,
     ) -> Result<Swap> {
         let _one_writer = self.write_lock.lock().await;
-        let id_owned = id.to_string();
-        let current = self.blocking(move |s| {
-            s.check_dir()?;
-            Ok(s.read_one(&id_owned))
-        });
-        let current = current.await?.map(|(raw, _)| raw);
+        let current = self.exact(id).await?.map(|(raw, _)| raw);
         if let Some(known) = before_write(id, current.as_ref(), expected, target, dry_run) {
             return Ok(known);
         }

@@ -295,17 +295,19 @@ impl SqlStore {
     /// Writes charts as they are (insert or replace by id), in one transaction: the demo and
     /// `--fork`. §3's table upserts; a mapping reads each chart to choose `update` or `insert`.
     pub async fn put_many(&self, charts: &[RawChart]) -> Result<()> {
+        let upsert = self.mapping.builtin.then(|| {
+            let upsert = match self.engine {
+                Backend::Mysql => UPSERT_MYSQL,
+                Backend::Sqlite | Backend::Postgres => UPSERT,
+            };
+            Statement::parse(upsert).expect("the built-in upsert parses").compile(self.engine, 0)
+        });
         let mut tx = self.pool.begin().await.map_err(|e| self.fail(e))?;
         for c in charts {
             let target = Target::of_raw("", c);
-            if self.mapping.builtin {
-                let upsert = match self.engine {
-                    Backend::Mysql => UPSERT_MYSQL,
-                    Backend::Sqlite | Backend::Postgres => UPSERT,
-                };
-                let compiled = Statement::parse(upsert).expect("the built-in upsert parses").compile(self.engine, 0);
+            if let Some(compiled) = &upsert {
                 let values = Values { id: &c.id, chart: Some(&target), ids: &[], updated_at: &c.updated_at };
-                let done = sqlx::query_with(&compiled.sql, values.arguments(&compiled)).execute(&mut *tx).await;
+                let done = sqlx::query_with(&compiled.sql, values.arguments(compiled)).execute(&mut *tx).await;
                 done.map_err(|e| self.fail(e))?;
                 continue;
             }
@@ -366,28 +368,23 @@ struct Values<'a> {
     updated_at: &'a str,
 }
 
-impl Values<'_> {
-    fn arguments(&self, compiled: &Compiled) -> sqlx::any::AnyArguments<'static> {
-        let texts: Vec<String> = compiled
-            .binds
-            .iter()
-            .map(|p| {
-                let chart = self.chart;
-                match p {
-                    Param::Id => self.id,
-                    Param::Slug => chart.map_or("", |c| c.slug),
-                    Param::Config => chart.map_or("", |c| c.config),
-                    Param::Data => chart.map_or("", |c| c.data),
-                    Param::Metadata => chart.map_or("", |c| c.metadata),
-                    Param::UpdatedAt => self.updated_at,
-                    Param::Ids(i) => self.ids[*i].as_str(),
-                }
-                .to_string()
-            })
-            .collect();
+impl<'a> Values<'a> {
+    /// The values in the order the compiled statement binds them, borrowed (a chart's 25 KB
+    /// of text is not copied to be bound).
+    fn arguments(&self, compiled: &Compiled) -> sqlx::any::AnyArguments<'a> {
         let mut arguments = sqlx::any::AnyArguments::default();
-        for t in texts {
-            sqlx::Arguments::add(&mut arguments, t).expect("text binds");
+        for p in &compiled.binds {
+            let chart = self.chart;
+            let text: &'a str = match p {
+                Param::Id => self.id,
+                Param::Slug => chart.map_or("", |c| c.slug),
+                Param::Config => chart.map_or("", |c| c.config),
+                Param::Data => chart.map_or("", |c| c.data),
+                Param::Metadata => chart.map_or("", |c| c.metadata),
+                Param::UpdatedAt => self.updated_at,
+                Param::Ids(i) => self.ids[*i].as_str(),
+            };
+            sqlx::Arguments::add(&mut arguments, text).expect("text binds");
         }
         arguments
     }
@@ -414,15 +411,20 @@ pub(crate) fn any_text(row: &AnyRow, column: &str) -> Result<String, sqlx::Error
     row.try_get::<String, _>(column)
 }
 
-fn any_chart(row: &AnyRow) -> Result<RawChart, sqlx::Error> {
+/// A chart from a row, each column read by name with `text` (sqlx's or rusqlite's reader).
+fn chart_of<E>(text: impl Fn(&str) -> Result<String, E>) -> Result<RawChart, E> {
     Ok(RawChart {
-        id: any_text(row, "id")?,
-        slug: any_text(row, "slug")?,
-        config: any_text(row, "config")?,
-        data: any_text(row, "data")?,
-        metadata: any_text(row, "metadata")?,
-        updated_at: any_text(row, "updated_at")?,
+        id: text("id")?,
+        slug: text("slug")?,
+        config: text("config")?,
+        data: text("data")?,
+        metadata: text("metadata")?,
+        updated_at: text("updated_at")?,
     })
+}
+
+fn any_chart(row: &AnyRow) -> Result<RawChart, sqlx::Error> {
+    chart_of(|column| any_text(row, column))
 }
 
 fn lite_text(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<String> {
@@ -436,14 +438,7 @@ fn lite_text(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<String> 
 }
 
 fn lite_chart(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawChart> {
-    Ok(RawChart {
-        id: lite_text(r, "id")?,
-        slug: lite_text(r, "slug")?,
-        config: lite_text(r, "config")?,
-        data: lite_text(r, "data")?,
-        metadata: lite_text(r, "metadata")?,
-        updated_at: lite_text(r, "updated_at")?,
-    })
+    chart_of(|column| lite_text(r, column))
 }
 
 /// PostgreSQL's serialization failure or deadlock, MySQL's deadlock or lock wait: another
