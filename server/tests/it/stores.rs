@@ -343,3 +343,89 @@ async fn store_urls_and_mappings_are_checked(env: &TestEnv) {
     assert!(err.to_string().contains("[mappings.typo] insert[0]") && err.to_string().contains(":confg"), "{err}");
 }
 on_both!(store_urls_and_mappings_are_checked);
+
+/// `chartgate demo --store files` through the real binary: chart files on disk, and a server on
+/// them lists the branches' changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_as_chart_files_and_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::api::run(dir.path(), &["demo", "--store", "files", "--charts", "40"]);
+    assert!(out.contains("CHARTGATE_PRODUCTION_URL=file://data/files/production"), "{out}");
+    let files = dir.path().join("data/files");
+    let charts = std::fs::read_dir(files.join("production"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_str().is_some_and(|n| n.ends_with(".json")));
+    assert_eq!(charts.count(), 40, "one file per chart");
+    for branch in ["feature-energy-update", "fix-population-labels"] {
+        assert!(files.join("staging").join(branch).is_dir(), "{branch}'s staging directory");
+    }
+    let lead = crate::api::token_for(dir.path(), "lead@example.org", "lead");
+    let env = [
+        ("CHARTGATE_PRODUCTION_URL", "file://data/files/production"),
+        ("CHARTGATE_STAGING_URL_TEMPLATE", "file://data/files/staging/{branch}"),
+    ];
+    let (mut child, base) = crate::api::serve_in(dir.path(), &env);
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/api/v1/branches/feature-energy-update/diffs?per_page=5"))
+        .bearer_auth(&lead)
+        .send()
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert!(body["total"].as_u64().unwrap() > 0, "the branch's changes are listed: {body}");
+}
+
+/// A mapping that does not fit its store is named by `chartgate doctor` and stops `serve`; a
+/// mapping with an unknown parameter stops every command before any database is asked.
+#[test]
+fn doctor_and_serve_name_a_mapping_that_does_not_fit_its_store() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::api::run(dir.path(), &["demo", "--charts", "40"]);
+    let config = "[mappings.cms]\n\
+        stamps = \"select id, updated_at from charts\"\n\
+        read = \"select c.id as id, c.slug as slug, c.full as config, c.data as data, c.metadata as metadata, c.updated_at as updated_at from chart_configs c where c.id in ({ids})\"\n\
+        update = [\"update charts set config = :config where id = :id\"]\n\
+        insert = [\"insert into charts (id, slug, config, data, metadata, updated_at) values (:id, :slug, :config, :data, :metadata, :updated_at)\"]\n\
+        delete = [\"delete from charts where id = :id\"]\n";
+    std::fs::write(dir.path().join("chartgate.toml"), config).unwrap();
+    let mapped = format!("sqlite://{}/production.db?mapping=cms", dir.path().display());
+    let env = [("CHARTGATE_PRODUCTION_URL", mapped.as_str())];
+
+    let out = crate::api::chartgate(dir.path()).arg("doctor").envs(env).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("mapping \"cms\"") && text.contains("read does not prepare"), "{text}");
+
+    let mut child = crate::api::chartgate(dir.path())
+        .arg("serve")
+        .env("CHARTGATE_LISTEN", "127.0.0.1:0")
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve started with a mapping that does not fit its store");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("mapping \"cms\"") && stderr.contains("read"), "{stderr}");
+
+    std::fs::write(dir.path().join("chartgate.toml"), config.replace(":config where", ":confg where")).unwrap();
+    let out = crate::api::chartgate(dir.path()).args(["branch", "list"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("[mappings.cms] update[0]") && stderr.contains(":confg"), "{stderr}");
+}
