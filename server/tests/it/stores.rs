@@ -270,6 +270,11 @@ async fn file_stores_touch_only_chart_files() {
     let list = items(&state, "feature-files", DiffQuery::default()).await;
     let broken = list.iter().find(|i| i.chart_id == "broken").expect("an item for the broken file");
     assert!(broken.error.is_some(), "unreadable: {broken:?}");
+    // A file's stamp is its modification time and size, and reads as a time where it is shown.
+    let a = list.iter().find(|i| i.chart_id == "a").expect("the edited chart is an item");
+    let (when, size) = a.changed_at.split_once(", ").expect("time, size");
+    assert!(chartgate::db::parse_time(when).is_some(), "an RFC 3339 time: {}", a.changed_at);
+    assert_eq!(size, format!("{} bytes", edited_text.len()));
     decide(&state, "feature-files", "a", ReviewStatus::Approved).await;
     let job = run(&state, enqueue(&state, "feature-files", false).await).await;
     assert_eq!(outcomes(&job)["a"], done(SyncOutcome::Updated), "{job:?}");

@@ -88,9 +88,19 @@ pub fn document_of(t: &Target<'_>) -> String {
     )
 }
 
+/// A file's change stamp: its modification time (RFC 3339, to the nanosecond, so it reads and
+/// sorts as the time the chart changed wherever `updated_at` is shown) and its size.
 fn stamp_of(meta: &std::fs::Metadata) -> String {
-    let mtime = meta.modified().ok().and_then(|m| m.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
-    format!("{mtime}:{}", meta.len())
+    const FORMAT: &[time::format_description::FormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| time::OffsetDateTime::from_unix_timestamp_nanos(d.as_nanos() as i128).ok())
+        .and_then(|t| t.format(FORMAT).ok())
+        .unwrap_or_else(|| "unknown time".into());
+    format!("{mtime}, {} bytes", meta.len())
 }
 
 impl FileStore {
