@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
+# shellcheck source=scripts/serve_lib.sh
+source scripts/serve_lib.sh
 if [[ ${E2E_RELEASE:-0} == 1 ]]; then
   mode=release build_cmd="scripts/build.sh --release"
 else
@@ -28,13 +30,10 @@ bundle=$(cut -d' ' -f1 target/site/pkg/.build-stamp 2>/dev/null || echo unknown)
 echo "e2e: $mode server, $bundle browser bundle"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/chartgate-e2e.XXXXXX")
-server_pid=""
+server_pid="" preview_pid=""
 cleanup() {
   local rc=$?
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_all $server_pid $preview_pid
   if [[ $rc -eq 0 ]]; then
     [[ -n ${E2E_KEEP:-} ]] || rm -rf "$tmp"
   else
@@ -45,10 +44,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-export CHARTGATE_DATABASE_URL="sqlite://$tmp/chartgate.db"
-export CHARTGATE_PRODUCTION_URL="sqlite://$tmp/production.db"
-export CHARTGATE_STAGING_URL_TEMPLATE="sqlite://$tmp/staging/{branch}.db"
-mkdir -p "$tmp/staging"
+sqlite_stores_in "$tmp"
 
 echo "e2e: creating demo stores in $tmp"
 demo_out=$("$bin" demo --charts 300)
@@ -65,22 +61,17 @@ export CHARTGATE_TARGETS__STAGING__STORE_URL="sqlite://$tmp/staging-main.db"
 export CHARTGATE_TARGETS__STAGING__PROMOTES_TO=production
 export CHARTGATE_TARGETS__STAGING__PROMOTE_ON=release
 
-echo "e2e: starting the server"
-: >"$tmp/serve.out"
-CHARTGATE_LISTEN=127.0.0.1:0 CHARTGATE_SITE_ROOT="$root/target/site" \
-  "$bin" serve >"$tmp/serve.out" 2>"$tmp/serve.err" &
-server_pid=$!
+# The live previews (design §13) frame a stand-in site on a free port (end2end/preview_site.mjs).
+node end2end/preview_site.mjs >"$tmp/preview.out" 2>&1 &
+preview_pid=$!
+preview_site=$(wait_for_address "$tmp/preview.out" "$preview_pid" "e2e: the preview site")
+export PREVIEW_SITE=$preview_site
+export CHARTGATE_TARGETS__PRODUCTION__PREVIEW_URL="$preview_site/production/{slug}"
+export CHARTGATE_STAGING_PREVIEW_URL="$preview_site/staging/{branch}/{slug}"
 
-# Wait (up to 60 s) for "chartgate listening on http://127.0.0.1:PORT" on the server's stdout.
-deadline=$((SECONDS + 60))
-until base_url=$(grep -m1 -oE 'chartgate listening on http://127\.0\.0\.1:[0-9]+' "$tmp/serve.out" | grep -oE 'http://.+'); do
-  if ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS >= deadline)); then
-    echo "e2e: the server exited or did not report 'chartgate listening on ...' within 60 s" >&2
-    tail -n 40 "$tmp/serve.out" "$tmp/serve.err" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
+echo "e2e: starting the server"
+start_chartgate "$bin" "$tmp"
+base_url=$(wait_for_address "$tmp/serve.out" "$server_pid" "e2e: the server" "$tmp/serve.err")
 echo "e2e: server at $base_url"
 
 # A lead who signs in through the browser (fresh password each run) and holds an API token.

@@ -62,12 +62,35 @@ fn content_security_policy() {
     if use_nonce().is_none() {
         provide_nonce();
     }
-    let (Some(nonce), Some(response)) = (use_nonce(), use_context::<leptos_axum::ResponseOptions>()) else {
+    set_content_security_policy(&[]);
+}
+
+/// Lets this page frame exactly `origins` (`https://host[:port]`; the live previews of design
+/// §13): the page's policy is set again with `frame-src` naming them. Server-side only; a page
+/// rendered in the browser keeps the policy its document was loaded with, which is why the
+/// framed view is a page load of its own. Anything that is not a plain origin is left out.
+pub fn allow_frames(origins: &[String]) {
+    #[cfg(feature = "ssr")]
+    set_content_security_policy(origins);
+    #[cfg(not(feature = "ssr"))]
+    let _ = origins;
+}
+
+#[cfg(feature = "ssr")]
+fn set_content_security_policy(frame_origins: &[String]) {
+    let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    else {
         return;
     };
+    let plain_origin = |o: &&String| {
+        (o.starts_with("http://") || o.starts_with("https://"))
+            && o.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/[]".contains(&b))
+    };
+    let frames: Vec<&str> = frame_origins.iter().filter(plain_origin).map(String::as_str).collect();
+    let frame_src = if frames.is_empty() { String::new() } else { format!("frame-src {}; ", frames.join(" ")) };
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
-         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; {frame_src}object-src 'none'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     );
     if let Ok(value) = http::HeaderValue::from_str(&policy) {

@@ -162,6 +162,10 @@ pub struct BranchSummary {
     pub target: String,
     /// `branch`, or `target` for a target that is an environment of the next one.
     pub kind: String,
+    /// The GitHub repository (`owner/name`) the branch's pull requests must come from, once
+    /// given at registration or bound by the first signed hook event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
 }
 
 /// The decision on an item. Whether it still counts is the server's answer (`in_force`, from
@@ -237,13 +241,28 @@ pub struct DiffItem {
 #[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DiffQuery {
+    /// `pending` (stale included), `approved`, `rejected`, `stale`, or `rule` (approved by an
+    /// `[[auto_approve]]` rule).
+    #[cfg_attr(feature = "ssr", param(pattern = "^(pending|approved|rejected|stale|rule)?$"))]
     pub status: Option<String>,
+    /// `new`, `modified` or `deleted`.
+    #[cfg_attr(feature = "ssr", param(pattern = "^(new|modified|deleted)?$"))]
     pub kind: Option<String>,
+    /// `config`, `data` or `metadata`: items whose change touches it.
+    #[cfg_attr(feature = "ssr", param(pattern = "^(config|data|metadata)?$"))]
     pub part: Option<String>,
     pub conflict: Option<bool>,
+    /// Words in the chart's id, slug or title.
     pub q: Option<String>,
+    /// `changed` (the default), `slug`, or `views` (most-read first; needs a `chart_views` table in
+    /// the target's store, else 400).
+    #[cfg_attr(feature = "ssr", param(pattern = "^(changed|slug|views)?$"))]
     pub sort: Option<String>,
+    /// The page, from 1 (0 reads as 1).
+    #[cfg_attr(feature = "ssr", param(value_type = Option<u64>, minimum = 0, maximum = 4294967295u64))]
     pub page: Option<u32>,
+    /// Items per page (default 50).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
     pub per_page: Option<u32>,
     /// Only the items a dataset upgrade made (design §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -359,13 +378,21 @@ pub struct DataDiff {
 
 /// A chart's canonical content, as stored in the version store.
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChartVersion {
     pub hash: String,
     pub slug: String,
     pub config: serde_json::Value,
     pub data: serde_json::Value,
     pub metadata: serde_json::Value,
+    /// How the drawing reads this config when its store names render keys (design §13: a
+    /// mapping's or `[files]`' `chart_type`, `chart_types`, `default_type`, `title`): the
+    /// renderer's chart type (`line`, `bar`, `scatter`, `table`) and the title. Absent otherwise;
+    /// the config's own `type` and `title` are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw_as: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draw_title: Option<String>,
 }
 
 /// One item with everything the detail page shows.
@@ -387,6 +414,10 @@ pub struct DiffDetail {
     pub production_config_diff: Option<JsonDiff>,
     pub staging_preview_url: Option<String>,
     pub production_preview_url: Option<String>,
+    /// The origins of the two preview links (`https://host[:port]`): the only frame sources the
+    /// page allows when it shows the live renderings (design §13).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preview_origins: Vec<String>,
     /// Every decision on this chart, across branches, newest first.
     #[serde(default)]
     pub history: Vec<AuditEvent>,
@@ -474,8 +505,16 @@ pub struct MergeResult {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MergeRequest {
+    /// The plan's `staging_hash`: required (null only if the plan's was), so a merge is always
+    /// bound to the content it was chosen on.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[cfg_attr(feature = "ssr", schema(required = true))]
     pub staging_hash: Option<String>,
+    /// The plan's `production_hash`: required, like `staging_hash`.
+    #[serde(deserialize_with = "Option::deserialize")]
+    #[cfg_attr(feature = "ssr", schema(required = true))]
     pub production_hash: Option<String>,
+    /// A side for each conflicting path of the plan (and for no other path).
     #[serde(default)]
     pub choices: std::collections::BTreeMap<String, MergeSide>,
 }
@@ -503,8 +542,11 @@ pub struct SinceApproval {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReviewRequest {
     pub status: ReviewStatus,
+    /// The staging hash the reviewer saw (null: the chart is not on staging).
     pub staging_hash: Option<String>,
+    /// The production hash the reviewer saw (null: the chart is not in production).
     pub production_hash: Option<String>,
+    #[cfg_attr(feature = "ssr", schema(max_length = 4000))]
     pub comment: Option<String>,
 }
 
@@ -512,7 +554,9 @@ pub struct ReviewRequest {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BulkReviewRequest {
     pub status: ReviewStatus,
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 1000))]
     pub chart_ids: Vec<String>,
+    #[cfg_attr(feature = "ssr", schema(max_length = 4000))]
     pub comment: Option<String>,
 }
 
@@ -573,13 +617,33 @@ pub struct AuditEvent {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditQuery {
     pub branch: Option<String>,
+    /// The actor's email (or `rule:NAME`, `github:LOGIN`, `system`).
     pub actor: Option<String>,
     pub chart_id: Option<String>,
+    /// An action (`review.approve`), or a family of them (`review`).
     pub action: Option<String>,
+    /// Events at or after this time: RFC 3339 (`2025-01-31T12:00:00Z`) or a date (`2025-01-31`).
+    #[cfg_attr(feature = "ssr", param(schema_with = crate::types::time_or_date))]
     pub since: Option<String>,
+    /// Events at or before this time, like `since`.
+    #[cfg_attr(feature = "ssr", param(schema_with = crate::types::time_or_date))]
     pub until: Option<String>,
+    /// The page, from 1 (0 reads as 1).
+    #[cfg_attr(feature = "ssr", param(value_type = Option<u64>, minimum = 0, maximum = 4294967295u64))]
     pub page: Option<u32>,
+    /// Events per page (default 100).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub per_page: Option<u32>,
+}
+
+/// `since` and `until` of the audit query: an RFC 3339 time, a date, or empty (no bound, as a
+/// form sends it).
+#[cfg(feature = "ssr")]
+pub fn time_or_date() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let format = |f| ObjectBuilder::new().schema_type(Type::String).format(Some(SchemaFormat::KnownFormat(f)));
+    let empty = ObjectBuilder::new().schema_type(Type::String).max_length(Some(0));
+    OneOfBuilder::new().item(format(KnownFormat::DateTime)).item(format(KnownFormat::Date)).item(empty).into()
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -659,7 +723,10 @@ pub struct SeenItem {
 pub struct GroupReviewRequest {
     pub status: ReviewStatus,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 4000))]
     pub comment: Option<String>,
+    /// What the page showed (null or absent: the group's items as they are now).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 1000))]
     pub items: Option<Vec<SeenItem>>,
 }

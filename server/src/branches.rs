@@ -24,6 +24,18 @@ pub struct NewBranch<'a> {
     pub preview_url: Option<&'a str>,
     /// The target to check the branch against and sync it to; `None`: the default target.
     pub target: Option<&'a str>,
+    /// The GitHub repository (`owner/name`) its pull requests must come from; `None`: bound by
+    /// the first signed hook event for the branch's raw name.
+    pub repository: Option<&'a str>,
+}
+
+/// Checks a repository's `owner/name` as GitHub spells them: letters, digits, `-`, `_`, `.`.
+fn repository_name(given: &str) -> Result<&str> {
+    let part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    match given.split_once('/') {
+        Some((owner, name)) if part(owner) && part(name) => Ok(given),
+        _ => Err(Error::Unprocessable(format!("repository {given:?} is not a GitHub repository's owner/name"))),
+    }
 }
 
 /// Registers a staging environment (leads): checks its store, takes the baseline (production
@@ -35,6 +47,11 @@ pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Re
         return Err(Error::BadRequest("a branch name is required".into()));
     }
     let name = state.env_name(raw);
+    let preview_url = new.preview_url.map(str::trim).filter(|p| !p.is_empty());
+    if let Some(Err(why)) = preview_url.map(crate::naming::check_preview_template) {
+        return Err(Error::Unprocessable(why));
+    }
+    let repository = new.repository.map(str::trim).filter(|r| !r.is_empty()).map(repository_name).transpose()?;
     let target = match new.target.map(str::trim).filter(|t| !t.is_empty()) {
         Some(t) => state.targets.get(t)?,
         None => state.targets.default_target(),
@@ -47,19 +64,19 @@ pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Re
     }
     let target_store = state.target_store(target).await?;
     let store_url = match (new.store_url, new.fork) {
-        (Some(_), true) => return Err(Error::BadRequest("give either a store URL or --fork, not both".into())),
+        (Some(_), true) => return Err(Error::Unprocessable("give either a store URL or --fork, not both".into())),
         (Some(url), false) => {
             StoreUrl::parse(url).map_err(|e| Error::Unprocessable(e.to_string()))?;
-            if let Some(t) = state.targets.by_store(url) {
-                return Err(Error::Unprocessable(format!(
-                    "{} is the store of target {}: a branch needs a store of its own",
-                    redact(url),
-                    t.name
-                )));
-            }
-            // Registering is for leads, who gave the URL: they get the store's own words.
-            let store = state.stores.open(url, false).await.map_err(|e| Error::Unprocessable(e.detail()))?;
-            store.ping().await.map_err(|e| Error::Unprocessable(e.detail()))?;
+            state.config.confinement().check(url)?;
+            refuse_target_store(state, url, None).await?;
+            // What failed, in Chartgate's words: what the other end answered stays in the log,
+            // so a store URL cannot be used to read other servers' or files' replies.
+            let unusable = |e: Error| {
+                tracing::warn!(store = %redact(url), error = %e.detail(), "a store given at registration cannot be used");
+                Error::Unprocessable(format!("{} cannot be used as a chart store: {}", redact(url), e.for_lead()))
+            };
+            let store = state.stores.open(url, false).await.map_err(unusable)?;
+            store.ping().await.map_err(unusable)?;
             url.to_string()
         }
         (None, true) => {
@@ -67,18 +84,25 @@ pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Re
             fork_store(state, &target_store, &url).await?;
             url
         }
-        (None, false) => return Err(Error::BadRequest("a staging store URL (store_url) is required".into())),
+        (None, false) => {
+            return Err(Error::Unprocessable("a staging store URL (store_url) is required, unless forking".into()))
+        }
     };
     let row = NewBranchRow {
         name: &name,
         raw_name: raw,
         store_url: &store_url,
-        preview_url: new.preview_url,
+        preview_url,
         created_by: &actor.name,
         target: &target.name,
         kind: "branch",
+        repository,
     };
-    insert_with_baseline(state, actor, &row, target, json!({"fork": new.fork})).await?;
+    let mut detail = json!({"fork": new.fork});
+    if let Some(repository) = repository {
+        detail["repository"] = json!(repository);
+    }
+    insert_with_baseline(state, actor, &row, target, detail).await?;
     // Incremental is enough: the branch has no staging states yet, so every staging row is read,
     // and its target was refreshed just above.
     scans::rescan_branch(state, &name, false).await?;
@@ -147,6 +171,7 @@ pub async fn ensure_environments(state: &AppState) -> Result<()> {
                     created_by: &system.name,
                     target: &next.name,
                     kind: "target",
+                    repository: None,
                 };
                 let registered =
                     insert_with_baseline(state, &system, &row, next, json!({"promotes_to": next.name})).await;
@@ -189,9 +214,34 @@ async fn retarget_environment(state: &AppState, env: &Target, next: &Target) -> 
     Ok(())
 }
 
+/// Refuses a store that is a target's own, however its URL is spelt (see
+/// [`crate::charts::store::identity`]): a branch's store is written without approvals (upgrades,
+/// merges, undo), a target's only by a sync of approved charts. `own` names the one target the
+/// store may belong to: a target's own environment row.
+async fn refuse_target_store(state: &AppState, url: &str, own: Option<&str>) -> Result<()> {
+    match state.targets.owning(url).await? {
+        Some(t) if Some(t.name.as_str()) != own => Err(Error::Unprocessable(format!(
+            "{} is the store of target {}: a branch needs a store of its own",
+            redact(url),
+            t.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The store of a branch about to be written without a sync (an upgrade, a merge, an undo),
+/// checked again now: a file swapped for a symlink to production since registration, or a
+/// branch registered before stores were compared by identity, is refused here.
+pub(crate) async fn writable_store(state: &AppState, row: &BranchRow) -> Result<ChartStore> {
+    let own = (row.kind == "target").then_some(row.name.as_str());
+    refuse_target_store(state, &row.store_url, own).await?;
+    state.stores.get(&row.store_url).await
+}
+
 /// Creates the store at `url` as a copy of the target's store: a new database (SQLite file,
 /// PostgreSQL or MySQL database) with §3's table, or a new directory of chart files.
 async fn fork_store(state: &AppState, target: &ChartStore, url: &str) -> Result<()> {
+    refuse_target_store(state, url, None).await?;
     let exists = || Error::Conflict(format!("a store already exists at {}", redact(url)));
     match StoreUrl::parse(url)? {
         StoreUrl::Files { dir } => {
@@ -200,7 +250,7 @@ async fn fork_store(state: &AppState, target: &ChartStore, url: &str) -> Result<
             }
         }
         StoreUrl::Sql { engine: Backend::Sqlite, connect, .. } => {
-            if std::path::Path::new(db::sqlite_path(&connect)).exists() {
+            if std::path::Path::new(db::sqlite_path(&connect).as_ref()).exists() {
                 return Err(exists());
             }
         }
@@ -283,6 +333,7 @@ fn summary(r: BranchRow, counts: ItemCounts, reader: Role) -> BranchSummary {
         counts,
         target: r.target,
         kind: r.kind,
+        repository: r.repository,
     }
 }
 

@@ -42,10 +42,12 @@ impl Backend {
 /// connections and messages here use it too).
 pub use crate::error::redact;
 
-/// The file behind a `sqlite://` URL (without query string).
-pub fn sqlite_path(url: &str) -> &str {
+/// The file behind a `sqlite://` URL (without query string), percent-decoded as sqlx decodes it:
+/// what the pool opens and what the direct reads (rusqlite) open must be one file.
+pub fn sqlite_path(url: &str) -> std::borrow::Cow<'_, str> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    rest.split('?').next().unwrap_or(rest)
+    let path = rest.split('?').next().unwrap_or(rest);
+    percent_encoding::percent_decode_str(path).decode_utf8_lossy()
 }
 
 fn install_drivers() {
@@ -69,6 +71,7 @@ pub async fn connect(url: &str, create: bool, own: bool, max_connections: u32) -
     let url = match backend {
         Backend::Sqlite => {
             let path = sqlite_path(url);
+            let path = path.as_ref();
             if create {
                 if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
                     std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;

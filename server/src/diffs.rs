@@ -7,16 +7,29 @@ use app::types::{
 };
 
 use crate::branches;
+use crate::charts::store::mapping::RenderKeys;
 use crate::db::{like_pattern, Filter};
 use crate::diff::detail::{data_diff, json_diff};
 use crate::error::{Error, Result};
-use crate::naming::preview;
+use crate::naming::{preview, preview_origin};
 use crate::repo::items::{self, Order};
 use crate::repo::{audit, versions};
 use crate::state::AppState;
 
 pub const MAX_PER_PAGE: u32 = 500;
 const DEFAULT_PER_PAGE: u32 = 50;
+
+/// A version as its store's render keys read it for drawing (design §13); unchanged when the
+/// store has none, so the page reads the config's own `type` and `title`.
+fn drawn(keys: &RenderKeys, version: Option<ChartVersion>) -> Option<ChartVersion> {
+    version.map(|mut v| {
+        if !keys.is_default() {
+            v.draw_as = keys.chart_type_of(&v.config);
+            v.draw_title = keys.title_of(&v.config);
+        }
+        v
+    })
+}
 
 /// The list's filters as a `where` clause on `item_decisions` (`$1` is the branch).
 fn filter(name: &str, q: &DiffQuery) -> Result<Filter> {
@@ -80,7 +93,7 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
         Some("slug") => Order::Slug,
         Some("views") if views.is_some() => Order::Views,
         Some("views") => {
-            return Err(Error::BadRequest(format!(
+            return Err(Error::Conflict(format!(
                 "sort=views needs a chart_views table in the store of target {}",
                 summary.target
             )))
@@ -199,6 +212,13 @@ pub async fn detail_against(
         [item.baseline_hash.as_deref(), item.staging_hash.as_deref(), item.production_hash.as_deref()],
     )
     .await?;
+    let target = state.targets.get(&summary.target)?;
+    let (staging_keys, target_keys) = {
+        let settings = &state.stores.settings;
+        (settings.render_keys_for(&summary.store_url), settings.render_keys_for(&target.store_url))
+    };
+    let (baseline, staging, production) =
+        (drawn(&target_keys, baseline), drawn(&staging_keys, staging), drawn(&target_keys, production));
     let old = production.as_ref().or(baseline.as_ref());
     let new = staging.as_ref();
     // Production's own change needs the base; without it (not kept) it is not shown.
@@ -254,6 +274,8 @@ pub async fn detail_against(
         _ => None,
     };
     let (prev_chart_id, next_chart_id) = items::neighbours(db, name, &item.changed_at, &item.slug).await?;
+    let staging_preview_url = preview(staging_template, name, &item.slug);
+    let production_preview_url = preview(target.preview_url.as_deref(), name, &item.slug);
     Ok(DiffDetail {
         merge,
         since_approval,
@@ -262,8 +284,18 @@ pub async fn detail_against(
         data_diff,
         metadata_diff,
         production_config_diff: production_config_diff.filter(|_| readable),
-        staging_preview_url: preview(staging_template, name, &item.slug),
-        production_preview_url: preview(state.targets.get(&summary.target)?.preview_url.as_deref(), name, &item.slug),
+        preview_origins: [&staging_preview_url, &production_preview_url]
+            .into_iter()
+            .flatten()
+            .filter_map(|link| preview_origin(link))
+            .fold(Vec::new(), |mut origins, o| {
+                if !origins.contains(&o) {
+                    origins.push(o);
+                }
+                origins
+            }),
+        staging_preview_url,
+        production_preview_url,
         history,
         prev_chart_id,
         next_chart_id,

@@ -25,6 +25,12 @@ pub enum Error {
     Unprocessable(String),
     #[error("the request body is too large")]
     TooLarge,
+    /// The body is not in a format the route takes (server functions take JSON only).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Too many requests of this kind right now; answered with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: std::time::Duration },
     #[error("{0}")]
     Unavailable(String),
     /// A chart store could not be read or written. `public` says so in a viewer's words (no
@@ -64,6 +70,17 @@ impl Error {
         }
     }
 
+    /// What a lead who gave a store URL is told when the store cannot be used: that it could not
+    /// be opened, in Chartgate's words. Not what the other end answered, nor which of "no such
+    /// file", "a directory" or "not a database" it was: a store URL must not be a way to read
+    /// other servers' replies or to map the server's files. The log has the detail.
+    pub fn for_lead(&self) -> String {
+        match self {
+            Error::Store { .. } => "it cannot be opened or reached (the server's log says why)".to_string(),
+            other => other.to_string(),
+        }
+    }
+
     /// Chartgate's own database cannot be reached (as opposed to a query that failed): a 503 the
     /// caller can retry, not a 500.
     pub fn database_unreachable(&self) -> bool {
@@ -91,6 +108,8 @@ impl Error {
             Error::Conflict(_) | Error::ConflictWith { .. } => StatusCode::CONFLICT,
             Error::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Error::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store { .. } => StatusCode::BAD_GATEWAY,
             Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -109,6 +128,8 @@ impl Error {
             Error::Conflict(_) | Error::ConflictWith { .. } => "conflict",
             Error::Unprocessable(_) => "unprocessable",
             Error::TooLarge => "too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
+            Error::TooManyRequests { .. } => "too_many_requests",
             Error::Unavailable(_) => "unavailable",
             Error::Store { .. } => "store_unavailable",
             Error::Database(_) | Error::Migrate(_) | Error::Internal(_) => "internal",
@@ -169,7 +190,8 @@ pub struct ErrorBody {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`, `unprocessable`,
-    /// `too_large`, `unavailable`, `store_unavailable` or `internal`.
+    /// `too_large`, `unsupported_media_type`, `too_many_requests`, `unavailable`,
+    /// `store_unavailable` or `internal`.
     pub code: String,
     /// What went wrong, for people; a 500 only says that something did.
     pub message: String,
@@ -188,10 +210,24 @@ impl IntoResponse for Error {
             Error::ConflictWith { detail, .. } => Some(detail.clone()),
             _ => None,
         };
+        let retry_after = match &self {
+            Error::TooManyRequests { retry_after, .. } => Some(retry_after_seconds(*retry_after)),
+            _ => None,
+        };
         let body =
             ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.public_message(), detail } };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
+}
+
+/// `Retry-After` in whole seconds, rounded up and at least 1: a client that waits that long is
+/// never early.
+pub fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl From<Error> for app::error::AppError {
@@ -206,6 +242,8 @@ impl From<Error> for app::error::AppError {
             Error::BadRequest(m) | Error::Unprocessable(m) => A::BadRequest(m),
             Error::Store { public: m, .. } | Error::Unavailable(m) => A::Unavailable(m),
             Error::TooLarge => A::BadRequest("the request is too large".into()),
+            Error::UnsupportedMediaType(m) => A::BadRequest(m),
+            Error::TooManyRequests { message: m, .. } => A::Unavailable(m),
             Error::Unauthorized => A::Unauthorized,
             Error::Forbidden(m) => A::Forbidden(m),
             Error::Conflict(m) | Error::ConflictWith { message: m, .. } => A::Conflict(m),

@@ -357,7 +357,14 @@ mod tests {
     use super::*;
 
     fn version(config: Value, data: Value, metadata: Value) -> ChartVersion {
-        ChartVersion { hash: digest(&json!([config, data, metadata])), slug: "s".into(), config, data, metadata }
+        ChartVersion {
+            hash: digest(&json!([config, data, metadata])),
+            slug: "s".into(),
+            config,
+            data,
+            metadata,
+            ..Default::default()
+        }
     }
 
     fn item(id: &str, parts: &[&str]) -> DiffItem {

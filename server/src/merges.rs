@@ -74,7 +74,7 @@ pub async fn apply(
     let row = branch_rows::get(&state.db, &name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no branch {name} is registered")))?;
-    let store = state.stores.get(&row.store_url).await?;
+    let store = crate::branches::writable_store(state, &row).await?;
     let target = Target {
         hash: &canonical.hash,
         slug: &canonical.slug,

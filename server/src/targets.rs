@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::charts::store::identity::StoreIdentity;
 use crate::db::redact;
 use crate::error::{Error, Result};
-use crate::naming::env_name;
+use crate::naming::{check_preview_template, env_name};
 
 /// The name of the one target of a configuration without `[targets]`.
 pub const PRODUCTION: &str = "production";
@@ -96,7 +97,7 @@ impl Targets {
         branch_name_max: usize,
     ) -> Result<Targets> {
         let refuse = |why: String| Err(Error::BadRequest(format!("invalid [targets]: {why}")));
-        let mut stores: BTreeMap<String, &str> = BTreeMap::new();
+        let mut stores: Vec<(Option<StoreIdentity>, &str, &str)> = Vec::new();
         for (name, t) in &tables {
             if name.is_empty() || env_name(name, branch_name_max) != *name {
                 return refuse(format!(
@@ -107,9 +108,19 @@ impl Targets {
             if t.store_url.trim().is_empty() {
                 return refuse(format!("target {name} has no store_url"));
             }
-            if let Some(other) = stores.insert(redact(&t.store_url), name) {
+            if let Some(Err(why)) = t.preview_url.as_deref().map(check_preview_template) {
+                return refuse(format!("target {name}: {why}"));
+            }
+            // One store under two spellings is still one store (see `StoreIdentity`).
+            let identity = StoreIdentity::of(&t.store_url).ok();
+            let shared = stores.iter().find(|(other, url, _)| match (other, &identity) {
+                (Some(a), Some(b)) => a.same(b),
+                _ => redact(url) == redact(&t.store_url),
+            });
+            if let Some((_, _, other)) = shared {
                 return refuse(format!("targets {other} and {name} share one store ({})", redact(&t.store_url)));
             }
+            stores.push((identity, &t.store_url, name));
             match &t.promotes_to {
                 Some(next) if !tables.contains_key(next) => {
                     return refuse(format!("target {name} promotes_to {next:?}, which is not a target"))
@@ -183,10 +194,19 @@ impl Targets {
         self.iter().filter(|t| t.promotes_to.is_some())
     }
 
-    /// The target whose store is `url`, if any.
-    pub fn by_store(&self, url: &str) -> Option<&Target> {
-        let key = redact(url);
-        self.iter().find(|t| t.store_key() == key)
+    /// The target whose store `url` is, however it is spelt (see [`StoreIdentity`]), if any.
+    pub async fn owning(&self, url: &str) -> Result<Option<&Target>> {
+        let identity = StoreIdentity::of_url(url).await?;
+        for target in self.iter() {
+            let same = match StoreIdentity::of_url(&target.store_url).await {
+                Ok(theirs) => theirs.same(&identity),
+                Err(_) => redact(&target.store_url) == redact(url),
+            };
+            if same {
+                return Ok(Some(target));
+            }
+        }
+        Ok(None)
     }
 
     /// The chain from the end (targets that promote nowhere) up: each target after the one it

@@ -52,7 +52,7 @@ pub(crate) async fn staging(state: &AppState, branch: &str) -> Result<(BranchRow
     let row = branch_rows::get(&state.db, &name)
         .await?
         .ok_or_else(|| Error::NotFound(format!("no branch {name} is registered")))?;
-    let store = state.stores.get(&row.store_url).await?;
+    let store = crate::branches::writable_store(state, &row).await?;
     Ok((row, store))
 }
 

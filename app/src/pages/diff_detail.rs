@@ -3,6 +3,7 @@
 //! diff (old → new by row key), the metadata diff, and every decision ever made on the chart.
 
 mod compare;
+mod live;
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -16,6 +17,7 @@ use crate::types::{
     AuditEvent, DataDiff, DiffDetail, DiffItem, Hunk, HunkLine, JsonDiff, ReviewStatus, Role, RowChange, SinceApproval,
 };
 use compare::{switch_view, ComparedCharts, Layout, LayoutSwitch};
+use live::{LiveFrames, LiveLinks};
 
 #[component]
 pub fn DiffDetailPage() -> impl IntoView {
@@ -50,6 +52,12 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
     let snapshot: DiffItem = d.item.clone();
     let query = use_query_map();
     let layout = Memo::new(move |_| Layout::from_query(query.read().get("layout").as_deref()));
+    // The live renderings are a page load of their own (see `live`): read once, not tracked.
+    let live = query.read_untracked().get(live::QUERY).is_some_and(|v| v == "1")
+        && (d.production_preview_url.is_some() || d.staging_preview_url.is_some());
+    if live {
+        crate::pages::allow_frames(&d.preview_origins);
+    }
     let this_url = chart_url(&branch, &snapshot.chart_id);
     let link = |id: &Option<String>| id.as_deref().map(|id| chart_url(&branch, id));
     let (prev, next) = (link(&d.prev_chart_id), link(&d.next_chart_id));
@@ -159,11 +167,20 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
             <dt>"production"</dt>
             <dd><code>{side_hash("production", &snapshot.production_hash)}</code></dd>
         </dl>
-        <p class="links">
-            {d.production_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"live production page ↗"</a> })}
-            " "
-            {d.staging_preview_url.clone().map(|u| view! { <a href=u target="_blank" rel="noopener">"live staging page ↗"</a> })}
-        </p>
+        <LiveLinks
+            production=d.production_preview_url.clone()
+            staging=d.staging_preview_url.clone()
+            chart_url=this_url.clone()
+            showing=live
+        />
+        {live.then(|| view! {
+            <LiveFrames
+                production=d.production_preview_url.clone()
+                staging=d.staging_preview_url.clone()
+                target_label=target_label.clone()
+                slug=snapshot.slug.clone()
+            />
+        })}
         {readable.then(|| view! {
         <section aria-label="Charts">
             <h2 class="charts-head">

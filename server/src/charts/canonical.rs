@@ -35,13 +35,24 @@ pub struct CanonicalChart {
     pub metadata_fp: String,
 }
 
-/// Why a stored chart has no canonical form.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{part} is not valid JSON: {message}")]
+/// Why a stored chart has no canonical form: a part that is not JSON, or (part `file`) a chart
+/// the store could not read at all.
+#[derive(Clone, Debug, PartialEq)]
 pub struct CanonError {
     pub part: &'static str,
     pub message: String,
 }
+
+impl std::fmt::Display for CanonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.part {
+            "file" => write!(f, "its file cannot be read: {}", self.message),
+            part => write!(f, "{part} is not valid JSON: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for CanonError {}
 
 /// A fingerprint of the stored bytes (not of the content): equal bytes, equal fingerprint.
 pub fn raw_fingerprint(raw: &RawChart) -> String {
@@ -63,6 +74,9 @@ fn fingerprint(parts: &[&str]) -> String {
 }
 
 pub fn canonicalize(raw: &RawChart) -> Result<CanonicalChart, CanonError> {
+    if let Some(why) = raw.unreadable_because() {
+        return Err(CanonError { part: "file", message: why.to_string() });
+    }
     let parse = |part: &'static str, text: &str| {
         serde_json::from_str::<Value>(text).map_err(|e| CanonError { part, message: e.to_string() })
     };

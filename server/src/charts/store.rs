@@ -11,6 +11,7 @@
 //! ([`ReadBack`]). Every error names the store, so a user can tell which environment is broken.
 
 pub mod files;
+pub mod identity;
 pub mod mapping;
 pub mod sql;
 
@@ -40,6 +41,8 @@ pub struct ChartStore {
     markers: Arc<std::sync::Mutex<HashMap<String, Option<ChangeMarker>>>>,
     /// The last `chart_views` read (see [`ChartStore::chart_views`]).
     views: Arc<std::sync::Mutex<Option<ViewsRead>>>,
+    /// How this store's configs are read for titles and drawing (its mapping's keys, `[files]`).
+    render: Arc<RenderKeys>,
 }
 
 #[derive(Clone)]
@@ -136,6 +139,18 @@ impl StoreSettings {
         Mapping::from_config(name, config).map_err(Error::Unprocessable)
     }
 
+    /// How a store URL's configs are read for drawing, without opening it: its mapping's keys,
+    /// `[files]` for a file store, none for §3's table (or a URL that does not parse).
+    pub fn render_keys_for(&self, url: &str) -> RenderKeys {
+        match StoreUrl::parse(url) {
+            Ok(StoreUrl::Files { .. }) => self.files.clone(),
+            Ok(StoreUrl::Sql { mapping: Some(name), .. }) => {
+                self.mappings.get(&name).map(MappingConfig::render).unwrap_or_default()
+            }
+            _ => RenderKeys::default(),
+        }
+    }
+
     /// Checks every mapping and the `[files]` keys without a database.
     pub fn check(&self) -> Result<()> {
         for name in self.mappings.keys() {
@@ -166,7 +181,13 @@ impl ChartStore {
                 Kind::Sql(store)
             }
         };
-        Ok(ChartStore { url: url.to_string(), kind, markers: Default::default(), views: Default::default() })
+        let render = Arc::new(settings.render_keys_for(url));
+        Ok(ChartStore { url: url.to_string(), kind, markers: Default::default(), views: Default::default(), render })
+    }
+
+    /// How this store's configs are read for titles and drawing (design §13).
+    pub fn render_keys(&self) -> &RenderKeys {
+        &self.render
     }
 
     /// The engine of a SQL store; `None` for a file store.
@@ -183,14 +204,6 @@ impl ChartStore {
         match &self.kind {
             Kind::Sql(s) if s.mapping.builtin => Some(s),
             _ => None,
-        }
-    }
-
-    /// How this store's configs are read for drawing (a mapping's keys, `[files]`, or none).
-    pub fn render_keys(&self, settings: &StoreSettings) -> RenderKeys {
-        match &self.kind {
-            Kind::Sql(s) => s.mapping.render.clone(),
-            Kind::Files(_) => settings.files.clone(),
         }
     }
 
@@ -212,7 +225,7 @@ impl ChartStore {
                 Err(_) => None,
             }
         };
-        Some([stat(path)?, stat(&format!("{path}-wal"))?])
+        Some([stat(&path)?, stat(&format!("{path}-wal"))?])
     }
 
     /// True when this store's files are exactly as `key`'s last scan left them.

@@ -44,12 +44,19 @@ pub async fn run(config_path: Option<&Path>) -> Result<()> {
                 file.unwrap_or_else(|| "chartgate.toml if present, defaults otherwise".into()),
                 std::env::var("CHARTGATE_ENV").unwrap_or_else(|_| "dev".into())
             ));
+            // Loading refuses a key no setting reads; a variable that sets nothing only warns.
+            for stray in crate::config::stray_variables() {
+                r.warn(
+                    &stray.to_string(),
+                    &format!("correct its name, or unset {} if it is not for Chartgate", stray.name),
+                );
+            }
             c
         }
         Err(e) => {
             r.fail(
                 &format!("the configuration does not load: {}", e.public_message()),
-                "correct the key it names in chartgate.toml (or the CHARTGATE_* variable that sets it)",
+                "correct (or remove) the keys it names in chartgate.toml, or the CHARTGATE_* variable that sets it",
             );
             return finish(r);
         }
@@ -86,7 +93,7 @@ async fn check_database(r: &mut Report, config: &Config) -> Option<Db> {
             return None;
         }
     };
-    if backend == Backend::Sqlite && !Path::new(db::sqlite_path(url)).exists() {
+    if backend == Backend::Sqlite && !Path::new(db::sqlite_path(url).as_ref()).exists() {
         r.fail(
             &format!("Chartgate's database {shown} does not exist"),
             "run `chartgate migrate` (or `chartgate serve`, which migrates first) in this directory",
@@ -118,7 +125,7 @@ async fn check_database(r: &mut Report, config: &Config) -> Option<Db> {
 
 async fn check_store(r: &mut Report, settings: &StoreSettings, what: &str, url: &str, fix: &str) {
     let shown = db::redact(url);
-    if Backend::of(url).ok() == Some(Backend::Sqlite) && !Path::new(db::sqlite_path(url)).exists() {
+    if Backend::of(url).ok() == Some(Backend::Sqlite) && !Path::new(db::sqlite_path(url).as_ref()).exists() {
         r.fail(&format!("{what}: the store {shown} does not exist"), fix);
         return;
     }

@@ -226,7 +226,7 @@ mod tests {
     use super::*;
 
     fn version(config: Value, data: Value, metadata: Value) -> ChartVersion {
-        ChartVersion { hash: String::new(), slug: "s".into(), config, data, metadata }
+        ChartVersion { hash: String::new(), slug: "s".into(), config, data, metadata, ..Default::default() }
     }
 
     #[test]

@@ -151,6 +151,7 @@ fn parsed(hash: &str, t: VersionText) -> Result<ChartVersion> {
         metadata: parse("metadata", &t.metadata)?,
         hash: hash.to_string(),
         slug: t.slug,
+        ..Default::default()
     })
 }
 

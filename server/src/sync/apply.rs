@@ -285,8 +285,9 @@ async fn record(run: &Run<'_>, job: &Claimed, item: &Unfinished, applied: &Appli
         Some(None) => states::remove(&mut tx, BASELINE, &job.branch, &item.chart_id).await?,
         Some(Some(chart)) => {
             let label = format!("target {}", run.target.name);
-            states::put(&mut tx, run.state.db.backend, BASELINE, &job.branch, &scans::state_of_written(chart, &label))
-                .await?
+            let keys = run.state.stores.settings.render_keys_for(&run.target.store_url);
+            let state = scans::state_of_written(chart, &label, &keys);
+            states::put(&mut tx, run.state.db.backend, BASELINE, &job.branch, &state).await?
         }
     }
     audit::append(&mut *tx, item_event(job, item, applied.outcome, why, applied.recovered)).await?;

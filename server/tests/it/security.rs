@@ -98,7 +98,9 @@ async fn a_replayed_hook_body_starts_nothing(env: &TestEnv) {
     };
     let body = json!({
         "action": "closed",
-        "pull_request": {"merged": true, "number": 1, "head": {"ref": "feature/x"}, "base": {"ref": "main"}},
+        "pull_request": {"merged": true, "number": 1, "base": {"ref": "main"},
+                         "head": {"ref": "feature/x", "repo": {"full_name": "acme/charts"}}},
+        "repository": {"full_name": "acme/charts"},
         "sender": {"login": "octocat"}
     })
     .to_string();
@@ -244,10 +246,14 @@ async fn an_unreachable_postgresql_is_refused_at_once() {
         fork: false,
         preview_url: None,
         target: None,
+        repository: None,
     };
     let err = chartgate::branches::register(&state, &Actor::operator("t"), new).await.unwrap_err();
-    let text = err.to_string();
-    assert!(text.to_lowercase().contains("refused"), "refused, not timed out: {text}");
+    // The lead reads Chartgate's words (issue 22: a store URL is no probe); the log reads why.
+    assert!(err.to_string().contains("cannot be opened or reached"), "{err}");
+    let Err(err) = state.stores.open(&url, false).await else { panic!("no server is there") };
+    let detail = err.detail();
+    assert!(detail.to_lowercase().contains("refused"), "refused, not timed out: {detail}");
     env.cleanup().await;
 }
 

@@ -157,7 +157,7 @@ async fn mapped_grapher_schema(env: &TestEnv) {
     let mut stamps: Vec<String> = production.stamps().await.unwrap().into_iter().map(|s| s.id).collect();
     stamps.sort();
     assert_eq!(stamps, ["1", "2", "3", "4"], "integer ids read as text");
-    let render = production.render_keys(&state.stores.settings);
+    let render = state.stores.settings.render_keys_for(&config.production_url);
     assert_eq!(render.chart_type_of(&serde_json::from_str(&charts[0].config).unwrap()).as_deref(), Some("line"));
 
     let staging = state.stores.open(&with_mapping(&staging_db, "grapher"), false).await.unwrap();
@@ -192,6 +192,14 @@ async fn mapped_grapher_schema(env: &TestEnv) {
             ("5".to_string(), (ItemKind::New, all)),
         ])
     );
+    // The page draws each side as the mapping reads it: production's LineChart as a line,
+    // staging's DiscreteBar as bars, the title through the mapping's pointer.
+    let d = chartgate::diffs::detail(&state, "feature-grapher", "1").await.unwrap();
+    let drawn = |v: &Option<app::types::ChartVersion>| {
+        v.as_ref().map(|v| (v.draw_as.clone().unwrap_or_default(), v.draw_title.clone().unwrap_or_default()))
+    };
+    assert_eq!(drawn(&d.production), Some(("line".into(), "Chart 1".into())));
+    assert_eq!(drawn(&d.staging), Some(("bar".into(), "Chart 1, renamed".into())));
     for id in ["1", "2", "4", "5"] {
         decide(&state, "feature-grapher", id, ReviewStatus::Approved).await;
     }
@@ -251,7 +259,14 @@ async fn file_stores_touch_only_chart_files() {
     branches::register(
         &state,
         &Actor::operator("t"),
-        NewBranch { branch: "feature/files", store_url: None, fork: true, preview_url: None, target: None },
+        NewBranch {
+            branch: "feature/files",
+            store_url: None,
+            fork: true,
+            preview_url: None,
+            target: None,
+            repository: None,
+        },
     )
     .await
     .unwrap();
@@ -266,10 +281,14 @@ async fn file_stores_touch_only_chart_files() {
     let edited_text = "{\n    \"slug\": \"slug-a\",\n    \"config\": {\"type\": \"bar\", \"title\": \"Alpha\"},\n    \"data\": {\"rows\": []},\n    \"metadata\": {}\n}\n";
     std::fs::write(staging_dir.join("a.json"), edited_text).unwrap();
     std::fs::write(staging_dir.join("broken.json"), "{ not json").unwrap();
+    std::fs::write(staging_dir.join("binary.json"), b"{\"slug\": \"\xff\xfe\"}").unwrap();
     scans::rescan(&state, &Actor::system(), "feature-files", false).await.unwrap();
     let list = items(&state, "feature-files", DiffQuery::default()).await;
-    let broken = list.iter().find(|i| i.chart_id == "broken").expect("an item for the broken file");
-    assert!(broken.error.is_some(), "unreadable: {broken:?}");
+    let error_of = |id: &str| list.iter().find(|i| i.chart_id == id).and_then(|i| i.error.clone()).unwrap_or_default();
+    assert!(error_of("broken").contains("is not valid JSON"), "{}", error_of("broken"));
+    // Not text at all: the item says so, not a JSON error of some stand-in text.
+    let binary = error_of("binary");
+    assert!(binary.contains("file cannot be read: it is not UTF-8 text"), "{binary}");
     // A file's stamp is its modification time and size, and reads as a time where it is shown.
     let a = list.iter().find(|i| i.chart_id == "a").expect("the edited chart is an item");
     let (when, size) = a.changed_at.split_once(", ").expect("time, size");
@@ -309,6 +328,7 @@ async fn store_urls_and_mappings_are_checked(env: &TestEnv) {
                 fork: false,
                 preview_url: None,
                 target: None,
+                repository: None,
             };
             branches::register(&state, &lead, new).await.unwrap_err()
         }
@@ -322,7 +342,7 @@ async fn store_urls_and_mappings_are_checked(env: &TestEnv) {
     let file = env.dir.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
     let err = refused(format!("file://{}", file.display())).await;
-    assert!(err.detail().contains("is not a directory"), "{}", err.detail());
+    assert!(err.to_string().contains("cannot be opened or reached"), "{err}");
     assert!(chartgate::repo::branches::open_names(&state.db).await.unwrap().is_empty(), "nothing registered");
 
     // A read without a metadata column, and a statement that does not prepare: named with the
@@ -433,4 +453,143 @@ fn doctor_and_serve_name_a_mapping_that_does_not_fit_its_store() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("[mappings.cms] update[0]") && stderr.contains(":confg"), "{stderr}");
+}
+
+/// Issue 22, finding 5: the "a branch's store is not a target's own" check compared URL strings,
+/// so production under another spelling — a doubled slash, `sqlite:` without slashes, a `./` or
+/// `..` segment, a symlink, a hard link, a percent-encoded name, a `?mapping=` — registered as a
+/// branch's staging, and a reviewer's upgrade then rewrote production with no approval. Every
+/// spelling is refused now; and a staging file swapped for a symlink to production after it was
+/// registered is refused the moment an upgrade would write it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_under_another_spelling_is_never_a_branch_s_store() {
+    let env = TestEnv::new(Kind::Sqlite).await;
+    let (state, _) = env.state().await;
+    let lead = Actor::operator("t");
+    let d = env.dir.path().display();
+    std::fs::create_dir_all(env.dir.path().join("sub")).unwrap();
+    let production = env.dir.path().join("production.db");
+    std::os::unix::fs::symlink(&production, env.dir.path().join("link.db")).unwrap();
+    std::fs::hard_link(&production, env.dir.path().join("hard.db")).unwrap();
+    let register = |url: String| {
+        let (state, lead) = (state.clone(), lead.clone());
+        async move {
+            let new = NewBranch {
+                branch: "feature/x",
+                store_url: Some(&url),
+                fork: false,
+                preview_url: None,
+                target: None,
+                repository: None,
+            };
+            branches::register(&state, &lead, new).await
+        }
+    };
+    for spelling in [
+        format!("sqlite://{d}//production.db"),
+        format!("sqlite:{d}/production.db"),
+        format!("sqlite://{d}/./production.db"),
+        format!("sqlite://{d}/sub/../production.db"),
+        format!("sqlite://{d}/link.db"),
+        format!("sqlite://{d}/hard.db"),
+        format!("sqlite://{d}/production%2Edb"),
+        format!("sqlite://{d}/production.db?mode=rw"),
+    ] {
+        let err = register(spelling.clone()).await.err().unwrap_or_else(|| panic!("{spelling} was registered"));
+        assert!(err.to_string().contains("is the store of target production"), "{spelling}: {err}");
+    }
+    assert!(chartgate::repo::branches::open_names(&state.db).await.unwrap().is_empty(), "nothing registered");
+
+    // A store of its own registers; swapped for a symlink to production afterwards, an upgrade
+    // (which writes staging without approvals) refuses to touch it.
+    let own = env.dir.path().join("own.db");
+    std::fs::copy(&production, &own).unwrap();
+    register(format!("sqlite://{}", own.display())).await.expect("a store of its own registers");
+    std::fs::remove_file(&own).unwrap();
+    std::os::unix::fs::symlink(&production, &own).unwrap();
+    let err = chartgate::upgrades::datasets(&state, &lead, "feature/x").await.unwrap_err();
+    assert!(err.to_string().contains("is the store of target production"), "{err}");
+}
+
+/// Issue 22, finding 9: store URLs were a probe — a lead could make the server open any file or
+/// connect to any host and read back what answered, and SQLite's errors told a missing file from
+/// a directory from a non-database. With `store_roots` / `store_hosts` an operator confines the
+/// stores leads may register; and whatever the failure, a lead reads one sentence in Chartgate's
+/// words, never the other end's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_urls_are_no_probe() {
+    let env = TestEnv::new(Kind::Sqlite).await;
+    let (state, _) = env.state().await;
+    let lead = Actor::operator("t");
+    let dir = env.dir.path();
+    let register = |state: AppState, url: String| {
+        let lead = lead.clone();
+        async move {
+            let new = NewBranch {
+                branch: "feature/p",
+                store_url: Some(&url),
+                fork: false,
+                preview_url: None,
+                target: None,
+                repository: None,
+            };
+            match branches::register(&state, &lead, new).await {
+                Err(e) => e,
+                Ok(b) => panic!("{url} was registered as {}", b.name),
+            }
+        }
+    };
+    std::fs::create_dir(dir.join("a-directory")).unwrap();
+    std::fs::write(dir.join("not-a-database.db"), "hello, this is not SQLite, it is a secret file".repeat(100))
+        .unwrap();
+    let mut said = std::collections::BTreeSet::new();
+    for (what, url) in [
+        ("missing", format!("sqlite://{}/missing.db", dir.display())),
+        ("directory", format!("sqlite://{}/a-directory", dir.display())),
+        ("not a database", format!("sqlite://{}/not-a-database.db", dir.display())),
+    ] {
+        let err = register(state.clone(), url.clone()).await.to_string().replace(&url, "URL");
+        assert!(err.contains("cannot be opened or reached"), "{what}: {err}");
+        assert!(
+            !err.contains("secret") && !err.contains("not a database") && !err.contains("directory"),
+            "{what}: {err}"
+        );
+        said.insert(err);
+    }
+    assert_eq!(said.len(), 1, "every failure reads the same: {said:?}");
+    // A port nothing listens on and one that answers something else read the same too.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let closed = register(state.clone(), format!("postgres://u@127.0.0.1:{port}/db")).await.to_string();
+    assert!(closed.contains("cannot be opened or reached"), "{closed}");
+    assert!(!closed.to_lowercase().contains("refused"), "{closed}");
+
+    // Confined: only stores under store_roots or on store_hosts are even opened.
+    let mut config = env.config().await;
+    config.store_roots = vec![dir.join("stores")];
+    config.store_hosts = vec!["db.internal:5432".into()];
+    let confined = AppState::new(config).await.unwrap();
+    std::fs::create_dir(dir.join("stores")).unwrap();
+    std::fs::copy(dir.join("production.db"), dir.join("elsewhere.db")).unwrap();
+    for url in [
+        format!("sqlite://{}/elsewhere.db", dir.display()),
+        format!("sqlite://{}/stores/../elsewhere.db", dir.display()),
+        format!("file://{}", dir.display()),
+        "postgres://postgres@127.0.0.1:5432/test".to_string(),
+        format!("mysql://root@127.0.0.1:{port}/x"),
+    ] {
+        let err = register(confined.clone(), url.clone()).await.to_string();
+        assert!(err.contains("outside the stores this server may use"), "{url}: {err}");
+    }
+    std::fs::copy(dir.join("production.db"), dir.join("stores/inside.db")).unwrap();
+    let new = NewBranch {
+        branch: "feature/inside",
+        store_url: Some(&format!("sqlite://{}/stores/inside.db", dir.display())),
+        fork: false,
+        preview_url: None,
+        target: None,
+        repository: None,
+    };
+    branches::register(&confined, &lead, new).await.expect("a store under a root registers");
 }

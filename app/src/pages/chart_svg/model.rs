@@ -33,7 +33,20 @@ pub enum ChartKind {
 impl ChartKind {
     /// `config.type`; unknown or missing types render as a table (DESIGN §3).
     pub fn from_config(config: &Value) -> ChartKind {
-        config.get("type").and_then(Value::as_str).and_then(|s| s.trim().parse().ok()).unwrap_or(ChartKind::Table)
+        Self::named(config.get("type").and_then(Value::as_str))
+    }
+
+    /// The kind a version is drawn as: the type its store's render keys read from a foreign config
+    /// (design §13), else its own `config.type`.
+    pub fn of(version: &ChartVersion) -> ChartKind {
+        match version.draw_as.as_deref() {
+            Some(name) => Self::named(Some(name)),
+            None => Self::from_config(&version.config),
+        }
+    }
+
+    fn named(name: Option<&str>) -> ChartKind {
+        name.and_then(|s| s.trim().parse().ok()).unwrap_or(ChartKind::Table)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -86,7 +99,7 @@ impl ChartModel {
 }
 
 pub fn build(version: &ChartVersion, other: Option<&ChartVersion>) -> ChartModel {
-    let kind = ChartKind::from_config(&version.config);
+    let kind = ChartKind::of(version);
     let rows = parse_rows(&version.data);
     let other_rows = other.map(|o| parse_rows(&o.data));
     let Comparison { statuses, summary } = compare(&rows, other_rows.as_deref());
@@ -131,7 +144,7 @@ pub fn build(version: &ChartVersion, other: Option<&ChartVersion>) -> ChartModel
     };
     ChartModel {
         kind,
-        title: text_field(&version.config, "title"),
+        title: version.draw_title.clone().or_else(|| text_field(&version.config, "title")),
         subtitle: text_field(&version.config, "subtitle"),
         summary,
         body,
@@ -145,6 +158,20 @@ mod tests {
     use crate::pages::chart_svg::scale::PLOT;
     use crate::pages::chart_svg::testing::version;
     use serde_json::json;
+
+    #[test]
+    fn a_store_s_render_keys_decide_the_kind_and_title() {
+        let rows = json!({"rows": [{"entity": "A", "time": 1, "value": 1}, {"entity": "A", "time": 2, "value": 2}]});
+        let mut foreign = version(json!({"chartTypes": ["LineChart"], "title": "own"}), rows);
+        assert_eq!(build(&foreign, None).kind, ChartKind::Table, "without keys a foreign config is a table");
+        foreign.draw_as = Some("line".into());
+        foreign.draw_title = Some("Read through the title pointer".into());
+        let m = build(&foreign, None);
+        assert_eq!(m.kind, ChartKind::Line);
+        assert_eq!(m.title.as_deref(), Some("Read through the title pointer"));
+        foreign.draw_as = Some("sankey".into());
+        assert_eq!(build(&foreign, None).kind, ChartKind::Table, "what the renderer cannot draw is a table");
+    }
 
     #[test]
     fn unknown_or_missing_type_is_a_table() {

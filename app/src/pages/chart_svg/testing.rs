@@ -12,5 +12,5 @@ pub fn rows(v: Value) -> Vec<Row> {
 }
 
 pub fn version(config: Value, data: Value) -> ChartVersion {
-    ChartVersion { hash: "h".into(), slug: "s".into(), config, data, metadata: json!({}) }
+    ChartVersion { hash: "h".into(), slug: "s".into(), config, data, metadata: json!({}), ..Default::default() }
 }

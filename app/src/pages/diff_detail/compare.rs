@@ -125,7 +125,7 @@ pub fn LayoutSwitch(layout: Memo<Layout>, chart_url: String) -> impl IntoView {
 
 /// Can this side be laid over another? Absent sides (a placeholder box) can; tables cannot.
 fn has_plot(version: &Option<ChartVersion>) -> bool {
-    version.as_ref().is_none_or(|v| ChartKind::from_config(&v.config) != ChartKind::Table)
+    version.as_ref().is_none_or(|v| ChartKind::of(v) != ChartKind::Table)
 }
 
 /// Whether production and staging are drawn on axes that read the same (see the module doc).
@@ -358,6 +358,7 @@ mod render_tests {
             config: json!({ "type": kind }),
             data: json!({ "rows": rows }),
             metadata: json!({}),
+            ..Default::default()
         }
     }
 

@@ -160,12 +160,14 @@ impl FileStore {
             Ok(m) if m.is_file() => m,
             Ok(_) => return None,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return Some((parse(id, &format!("unreadable file: {e}"), String::new()), String::new())),
+            Err(e) => return Some((RawChart::unreadable(id, e, String::new()), String::new())),
         };
         match std::fs::read(&path).map(String::from_utf8) {
             Ok(Ok(text)) => Some((parse(id, &text, stamp_of(&meta)), text)),
-            Ok(Err(_)) => Some((parse(id, "a file that is not UTF-8 text", stamp_of(&meta)), String::new())),
-            Err(e) => Some((parse(id, &format!("unreadable file: {e}"), stamp_of(&meta)), String::new())),
+            Ok(Err(e)) => {
+                Some((RawChart::unreadable(id, format!("it is not UTF-8 text ({e})"), stamp_of(&meta)), String::new()))
+            }
+            Err(e) => Some((RawChart::unreadable(id, e, stamp_of(&meta)), String::new())),
         }
     }
 

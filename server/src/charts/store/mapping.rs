@@ -104,6 +104,13 @@ impl RenderKeys {
         translated.or_else(|| self.default_type.clone())
     }
 
+    /// The title a config's text names through a configured `title` pointer; `None` without one
+    /// (the config's own `title` is read then), so a store without keys parses nothing more.
+    pub fn title_in(&self, config: &str) -> Option<String> {
+        self.title.as_ref()?;
+        self.title_of(&serde_json::from_str(config).ok()?)
+    }
+
     /// The title a config names through the `title` pointer.
     pub fn title_of(&self, config: &serde_json::Value) -> Option<String> {
         config
@@ -452,5 +459,14 @@ mod tests {
         assert_eq!(keys.chart_type_of(&serde_json::json!({"chartTypes": ["DiscreteBar"]})).as_deref(), Some("bar"));
         assert_eq!(keys.chart_type_of(&serde_json::json!({})).as_deref(), Some("line"));
         assert!(RenderKeys { default_type: Some("pie".into()), ..Default::default() }.check("[files]").is_err());
+    }
+
+    #[test]
+    fn a_title_pointer_names_the_chart_in_lists() {
+        let keys = RenderKeys { title: Some("/header/text".into()), ..Default::default() };
+        let config = r#"{"header":{"text":"GDP per person"},"title":"internal name"}"#;
+        assert_eq!(keys.title_in(config).as_deref(), Some("GDP per person"));
+        assert_eq!(RenderKeys::default().title_in(config), None, "no pointer: the config's own title is read");
+        assert_eq!(keys.title_in(r#"{"header":{}}"#), None);
     }
 }
