@@ -29,6 +29,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::access::Actor;
+use crate::charts::store::mapping::RenderKeys;
 use crate::charts::{canonicalize, raw_fingerprint, CanonicalChart, ChartStore, RawChart};
 use crate::db::{self, Db};
 use crate::diff::{classify, classify_without_base};
@@ -36,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::repo::branches::{self as branch_rows, BranchRow};
 use crate::repo::items::{self, NewItem};
 use crate::repo::states::{self, ChartState, States, BASELINE, PRODUCTION, STAGING};
-use crate::repo::versions::PackedVersion;
+use crate::repo::versions::{self, PackedVersion};
 use crate::state::AppState;
 use crate::targets::Target;
 use crate::telemetry;
@@ -104,10 +105,13 @@ enum Read {
 /// store. With `retain`, the versions canonicalised on the way are handed back packed (see
 /// [`Refreshed`]).
 ///
-/// A target's first listing records its rows' fingerprints only ([unhashed](ChartState::is_unhashed)
-/// states): most of a target's charts are never touched by a branch, and those that are get their
-/// hashes when a scan needs them ([`hydrate`]). Registering the first branch of a 20,000-chart
-/// target then canonicalises the ~10 % the branch changed instead of every chart twice over.
+/// A target's side is hashed whole, and every version it holds is kept (compressed, once per
+/// content, shared by every branch that forks it): each is a branch's baseline — the three-way
+/// merge's base — from the moment the branch is registered. A base read only when a scan needed
+/// it was lost whenever staging and the target both changed a chart between two scans (a restart,
+/// a deploy): the merge then had no base, and a reviewer could revert the target's hotfix
+/// without being told. States a target listed unhashed before this (older databases) are read
+/// and hashed on its next refresh.
 pub async fn refresh_side(
     db: &Db,
     store: &ChartStore,
@@ -131,12 +135,16 @@ pub async fn refresh_side(
     let removed: Vec<String> = own.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
     drop(listed);
     // A full scan reads every row (it also catches edits that did not touch `updated_at`).
+    let target = side == PRODUCTION;
     let to_read: Vec<String> = stamps
         .into_iter()
-        .filter(|s| full || own.get(&s.id).is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some()))
+        .filter(|s| {
+            full || own
+                .get(&s.id)
+                .is_none_or(|c| c.updated_at != s.updated_at || c.error.is_some() || (target && !c.hashed))
+        })
         .map(|s| s.id)
         .collect();
-    let defer = side == PRODUCTION && own.is_empty();
     stats.read = to_read.len();
     stats.removed = removed.len();
     if to_read.is_empty() && removed.is_empty() {
@@ -147,6 +155,7 @@ pub async fn refresh_side(
     let own = Arc::new(own);
     // What an item's error names: the side, never the store's address (viewers read it).
     let label: Arc<str> = format!("{side} store").into();
+    let keys = Arc::new(store.render_keys().clone());
     let (side_name, branch_name): (Arc<str>, Arc<str>) = (side.into(), branch.into());
 
     // Two readers, each on its own connection, take every other batch: reading a SQLite store
@@ -156,7 +165,7 @@ pub async fn refresh_side(
     let process = move |raw: RawChart| -> Read {
         let raw_fp = raw_fingerprint(&raw);
         let mine = own.get(&raw.id);
-        if let Some(m) = mine.filter(|m| m.raw_fp == raw_fp && m.error.is_none()) {
+        if let Some(m) = mine.filter(|m| m.raw_fp == raw_fp && m.error.is_none() && (m.hashed || !target)) {
             if m.updated_at == raw.updated_at {
                 return Read::Same;
             }
@@ -166,15 +175,16 @@ pub async fn refresh_side(
         if let Some(copy) = known.copy_for(&raw.id, &raw.updated_at, &raw_fp) {
             return Read::Copied(copy);
         }
-        let (state, version) =
-            if defer { (ChartState::unhashed(&raw, raw_fp), None) } else { canonical_state(&raw, raw_fp, &label) };
+        let (state, version) = canonical_state(&raw, raw_fp, &label, &keys);
         // An unreadable row read again, still unreadable for the same reason.
         if mine.is_some_and(|m| m.describes(&state)) {
             return Read::Same;
         }
         let canonicalised = version.is_some();
-        let keep =
-            retain && canonicalised && retained.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < RETAIN_AT_MOST;
+        // A target's versions are all kept (see above); a staging side's are handed back to
+        // the scan, as many as fit.
+        let keep = canonicalised
+            && (target || retain && retained.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < RETAIN_AT_MOST);
         Read::State { state, canonicalised, version: version.filter(|_| keep).map(|v| PackedVersion::of(&v)) }
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Read>>>(READERS);
@@ -196,7 +206,7 @@ pub async fn refresh_side(
     drop(tx);
 
     let (mut changed, mut copied, mut written) = (Vec::new(), Vec::new(), 0);
-    let mut packed = HashMap::new();
+    let (mut packed, mut bases) = (HashMap::new(), Vec::new());
     while let Some(batch) = rx.recv().await {
         for read in batch? {
             match read {
@@ -205,8 +215,12 @@ pub async fn refresh_side(
                 Read::State { state, canonicalised, version } => {
                     stats.canonicalised += usize::from(canonicalised);
                     stats.errors += usize::from(state.error.is_some());
-                    if let Some(v) = version {
-                        packed.insert(v.hash().to_string(), v);
+                    match version {
+                        Some(v) if target => bases.push(v),
+                        Some(v) => {
+                            packed.insert(v.hash().to_string(), v);
+                        }
+                        None => {}
                     }
                     changed.push(state);
                 }
@@ -214,6 +228,8 @@ pub async fn refresh_side(
         }
         if changed.len() + copied.len() >= WRITE_EVERY {
             written += changed.len() + copied.len();
+            // The texts first: a state never points at a version that is not kept.
+            versions::insert(db, &std::mem::take(&mut bases)).await?;
             states::write(db, side, branch, &changed, &copied, &[]).await?;
             changed.clear();
             copied.clear();
@@ -224,6 +240,7 @@ pub async fn refresh_side(
     }
     let read_in = began.elapsed();
     written += changed.len() + copied.len();
+    versions::insert(db, &bases).await?;
     if !(changed.is_empty() && copied.is_empty() && removed.is_empty()) {
         states::write(db, side, branch, &changed, &copied, &removed).await?;
     }
@@ -258,19 +275,24 @@ fn read_batches<'a, T: Send + 'static>(
 }
 
 /// The state of a chart whose content Chartgate wrote itself (a sync moving a baseline).
-pub fn state_of_written(raw: &RawChart, label: &str) -> ChartState {
-    canonical_state(raw, raw_fingerprint(raw), label).0
+pub fn state_of_written(raw: &RawChart, label: &str, keys: &RenderKeys) -> ChartState {
+    canonical_state(raw, raw_fingerprint(raw), label, keys).0
 }
 
 /// A row's state from its canonical version, and the version; without one (the row does not
 /// parse), the state says why, naming the side (`label`) and the chart.
-fn canonical_state(raw: &RawChart, raw_fp: String, label: &str) -> (ChartState, Option<CanonicalChart>) {
+fn canonical_state(
+    raw: &RawChart,
+    raw_fp: String,
+    label: &str,
+    keys: &RenderKeys,
+) -> (ChartState, Option<CanonicalChart>) {
     match canonicalize(raw) {
         Ok(c) => {
             let state = ChartState {
                 chart_id: raw.id.clone(),
                 slug: c.slug.clone(),
-                title: c.title.clone(),
+                title: keys.title_in(&c.config).unwrap_or_else(|| c.title.clone()),
                 updated_at: raw.updated_at.clone(),
                 raw_fp,
                 hash: Some(c.hash.clone()),
@@ -418,8 +440,9 @@ async fn hydrate(
         let mut ids: Vec<String> = wanted.iter().filter(|(_, h)| *h == held_by).map(|(id, _)| id.clone()).collect();
         ids.sort();
         let label: Arc<str> = format!("{side} store").into();
+        let keys = Arc::new(store.render_keys().clone());
         let mut batches = read_batches(store, &ids, move |raw| {
-            let (state, version) = canonical_state(&raw, raw_fingerprint(&raw), &label);
+            let (state, version) = canonical_state(&raw, raw_fingerprint(&raw), &label, &keys);
             (state, version.map(|v| PackedVersion::of(&v)))
         });
         while let Some(read) = batches.next().await {

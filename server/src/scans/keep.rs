@@ -1,15 +1,14 @@
-//! Which canonical texts Chartgate keeps: only the versions something points at.
+//! Which canonical texts a branch's scan keeps.
 //!
-//! Every chart's state carries its version hash and part fingerprints, which is all a scan needs
-//! to find the branch's items. The canonical text itself (`versions`) is kept only where someone
-//! will read or write it: the staging, production and baseline versions of the branch's items
-//! (decisions, audit rows and sync items point at those), and the baseline of a chart the target
-//! changed while the branch did not. Once the target moved, the branch's staging store is the last
-//! place that baseline's text exists, and a later conflict's three-way merge needs it as its base.
+//! Every version a target holds is kept by the target's own refresh (see
+//! [`super::refresh_side`]): those are the branches' baselines, the bases of three-way merges.
+//! A branch's scan keeps the rest someone will read or write: the staging versions of the
+//! branch's items (decisions, audit rows and sync items point at those), and, for databases from
+//! before targets were kept whole, the baseline of a chart the target changed while the branch
+//! did not (once the target moved, the branch's staging store is the last place that text is).
 //!
-//! Everything else is read again from its store when it becomes one of those, so an unchanged
-//! chart costs Chartgate a state row, not its content: at 20,000 charts of 25 KB, registering a
-//! branch no longer writes half a gigabyte of texts nobody looks at.
+//! A staging chart equal to its baseline costs a state row, not its content again: the text is
+//! stored once per content, whoever holds it.
 //!
 //! A kept text is checked against its hash before it is stored. When the store moved between the
 //! scan and this read, the text is not stored now; the move makes the next scan look again.

@@ -24,7 +24,14 @@ pub(crate) async fn register(
     branches::register(
         state,
         &Actor::operator("test"),
-        NewBranch { branch, store_url: Some(&store.url), fork: false, preview_url: None, target: None },
+        NewBranch {
+            branch,
+            store_url: Some(&store.url),
+            fork: false,
+            preview_url: None,
+            target: None,
+            repository: None,
+        },
     )
     .await
 }
@@ -284,10 +291,10 @@ async fn versions_are_stored_once(env: &TestEnv) {
 }
 on_both!(versions_are_stored_once);
 
-/// The text of a version is kept only where something points at it (`scans::keep`): an unchanged
-/// chart costs a state row; a chart that becomes an item has its versions read from the stores
-/// then; a baseline the target moved away from is kept from staging while staging still has it.
-async fn only_what_items_point_at_is_kept(env: &TestEnv) {
+/// Every version a target holds is kept from the moment it is listed (issue 24): an unchanged
+/// chart's base is there when the chart becomes an item, and a chart both stores change between
+/// two scans still merges three-way.
+async fn every_target_version_is_kept_as_a_base(env: &TestEnv) {
     let (state, production, staging) = scenario(env).await;
     let hash_of = |side: &'static str, id: &'static str| {
         let pool = state.db.pool.clone();
@@ -306,12 +313,13 @@ async fn only_what_items_point_at_is_kept(env: &TestEnv) {
         let db = state.db.clone();
         async move { chartgate::repo::versions::text(&db, &hash).await.unwrap().is_some() }
     };
-    assert_eq!(hash_of("production", "same").await, None, "an unchanged chart is fingerprinted, not even hashed");
-    let prodonly_base = hash_of("baseline", "prodonly").await.expect("hashed when the target moved");
+    let same_base = hash_of("production", "same").await.expect("an unchanged chart is hashed");
+    assert!(kept(same_base).await, "and its text kept: it is the branch's base");
+    let prodonly_base = hash_of("baseline", "prodonly").await.expect("hashed");
     assert_ne!(Some(&prodonly_base), hash_of("production", "prodonly").await.as_ref());
     assert!(kept(prodonly_base).await, "the baseline production moved away from is kept");
 
-    // `same` becomes an item: both sides' versions are read then, and the diff shows them.
+    // `same` becomes an item: both sides' versions are there, and the diff shows them.
     let same = staging.get("same").await.unwrap().unwrap();
     let mut edit = edited(&same, "config", |v| v["title"] = json!("Same, renamed"));
     edit.updated_at = "2026-01-01T00:00:00Z".into();
@@ -330,8 +338,8 @@ async fn only_what_items_point_at_is_kept(env: &TestEnv) {
     assert!(!plan.without_base);
     assert!(plan.entries.iter().all(|e| !e.conflicting), "one-sided changes only: {:?}", plan.entries);
 
-    // `reorder` changed on both sides between two scans: its base's text is in neither store any
-    // more, so the merge makes every difference a choice, and says why.
+    // `reorder` changed on both sides between two scans: its base is in neither store any more,
+    // but Chartgate kept it, so only the path both changed is a choice.
     let both = |c: RawChart, title: &str| {
         let mut c = edited(&c, "config", |v| v["title"] = json!(title));
         c.updated_at = "2026-01-03T00:00:00Z".into();
@@ -341,17 +349,18 @@ async fn only_what_items_point_at_is_kept(env: &TestEnv) {
     production.put_many(&[both(production.get("reorder").await.unwrap().unwrap(), "P")]).await.unwrap();
     scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     let d = diffs::detail(&state, "feature-x", "reorder").await.unwrap();
-    assert!(d.item.conflict && d.baseline.is_none() && d.production_config_diff.is_none());
-    let plan = d.merge.expect("a conflict without its base still merges");
-    assert!(plan.without_base);
-    assert!(plan.entries.iter().all(|e| e.conflicting), "{:?}", plan.entries);
+    assert!(d.item.conflict && d.baseline.is_some() && d.production_config_diff.is_some());
+    let plan = d.merge.expect("a conflict merges");
+    assert!(!plan.without_base);
+    let choices: Vec<&str> = plan.entries.iter().filter(|e| e.conflicting).map(|e| e.path.as_str()).collect();
+    assert_eq!(choices, ["/config/title"], "{:?}", plan.entries);
 }
-on_both!(only_what_items_point_at_is_kept);
+on_both!(every_target_version_is_kept_as_a_base);
 
-/// A target's first listing fingerprints its charts; hashes come when a branch touches a chart.
-/// A chart both stores change between two scans, never hashed before, has no base to compare
-/// with: it is a conflict, its parts those in which staging and production differ.
-async fn hashes_come_when_a_branch_needs_them(env: &TestEnv) {
+/// A target is hashed whole when it is listed, and the hashes it learnt are kept: a rescan
+/// with nothing moved parses nothing. A chart both stores change between two scans is a
+/// conflict whose parts are what staging changed against its (kept) base.
+async fn a_target_is_hashed_whole_and_its_hashes_are_kept(env: &TestEnv) {
     let (state, production, staging) = scenario(env).await;
     let unhashed = |side: &'static str| {
         let pool = state.db.pool.clone();
@@ -366,10 +375,8 @@ async fn hashes_come_when_a_branch_needs_them(env: &TestEnv) {
             rows.iter().map(|r| r.get::<String, _>("chart_id")).collect::<Vec<_>>()
         }
     };
-    // Of the nine, only `same` was never needed: the branch touched seven, and production moved
-    // `prodonly` away from a baseline staging still holds (kept, so hashed from staging).
-    for side in ["production", "staging", "baseline"] {
-        assert_eq!(unhashed(side).await, ["same"], "{side}");
+    for side in ["production", "baseline"] {
+        assert_eq!(unhashed(side).await, Vec::<String>::new(), "{side}");
     }
 
     let both = |c: RawChart, part: &str, title: &str| {
@@ -385,17 +392,17 @@ async fn hashes_come_when_a_branch_needs_them(env: &TestEnv) {
     scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
     let same = diffs::item(&state, "feature-x", "same").await.unwrap();
     assert_eq!((same.kind, same.conflict), (ItemKind::Modified, true));
-    assert_eq!(same.parts, ["config", "metadata"], "staging against production, for want of a base");
-    assert!(same.baseline_hash.is_none() && same.staging_hash.is_some() && same.production_hash.is_some());
+    assert_eq!(same.parts, ["config"], "what staging changed against the base");
+    assert!(same.baseline_hash.is_some() && same.staging_hash.is_some() && same.production_hash.is_some());
     let d = diffs::detail(&state, "feature-x", "same").await.unwrap();
-    assert!(d.merge.expect("a conflict merges").without_base);
+    assert!(!d.merge.expect("a conflict merges").without_base);
 
     // Hashes learnt are kept: the next rescan reads nothing and finds the same items.
     let again = scans::rescan(&state, &Actor::system(), "feature-x", true).await.unwrap();
     assert_eq!((again.production.canonicalised, again.staging.canonicalised), (0, 0));
     assert_eq!(items(&state, "feature-x", DiffQuery::default()).await.len(), 7);
 }
-on_both!(hashes_come_when_a_branch_needs_them);
+on_both!(a_target_is_hashed_whole_and_its_hashes_are_kept);
 
 /// A side larger than one write is written in several, whole; a scan classifies only the states
 /// of charts the branch touched or the target moved (chosen by the database), a few thousand at a
@@ -580,7 +587,14 @@ async fn unreadable_rows_and_stores(env: &TestEnv) {
     let err = branches::register(
         &state,
         &Actor::operator("t"),
-        NewBranch { branch: "feature/z", store_url: Some(&missing), fork: false, preview_url: None, target: None },
+        NewBranch {
+            branch: "feature/z",
+            store_url: Some(&missing),
+            fork: false,
+            preview_url: None,
+            target: None,
+            repository: None,
+        },
     )
     .await
     .unwrap_err();
@@ -625,7 +639,14 @@ async fn registration_rules(env: &TestEnv) {
     let forked = branches::register(
         &state,
         &Actor::operator("t"),
-        NewBranch { branch: "feature/forked", store_url: None, fork: true, preview_url: None, target: None },
+        NewBranch {
+            branch: "feature/forked",
+            store_url: None,
+            fork: true,
+            preview_url: None,
+            target: None,
+            repository: None,
+        },
     )
     .await
     .unwrap();

@@ -9,9 +9,24 @@ use chartgate::{accounts, diffs, merges, scans};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::engine::scenario;
+use crate::engine::{register, scenario};
 use crate::on_stores;
-use crate::support::{edited, TestEnv};
+use crate::support::{chart, edited, TestEnv};
+
+/// The plan both tests below build: staging retitled, production fixed the unit, and both
+/// changed the type, differently.
+fn assert_one_sided_title_and_unit_and_a_conflicting_type(plan: &app::types::MergePlan) {
+    let summary: Vec<(&str, bool, Option<MergeSide>)> =
+        plan.entries.iter().map(|e| (e.path.as_str(), e.conflicting, e.from)).collect();
+    assert_eq!(
+        summary,
+        [
+            ("/config/title", false, Some(MergeSide::Staging)),
+            ("/config/type", true, None),
+            ("/metadata/unit", false, Some(MergeSide::Production)),
+        ]
+    );
+}
 
 async fn conflicts_merge_path_by_path(env: &TestEnv) {
     let (state, production, staging) = scenario(env).await;
@@ -27,16 +42,7 @@ async fn conflicts_merge_path_by_path(env: &TestEnv) {
     scans::rescan(&state, &Actor::system(), "feature-x", false).await.unwrap();
 
     let plan = merges::plan(&state, "feature-x", "conflict").await.unwrap();
-    let summary: Vec<(&str, bool, Option<MergeSide>)> =
-        plan.entries.iter().map(|e| (e.path.as_str(), e.conflicting, e.from)).collect();
-    assert_eq!(
-        summary,
-        [
-            ("/config/title", false, Some(MergeSide::Staging)),
-            ("/config/type", true, None),
-            ("/metadata/unit", false, Some(MergeSide::Production)),
-        ]
-    );
+    assert_one_sided_title_and_unit_and_a_conflicting_type(&plan);
     assert!(matches!(merges::plan(&state, "feature-x", "cfg").await, Err(Error::Conflict(_))), "not a conflict");
 
     let rita = accounts::add_user(&state.db, &Actor::operator("test"), "rita@example.org", Role::Reviewer, None)
@@ -110,3 +116,42 @@ async fn conflicts_merge_path_by_path(env: &TestEnv) {
     ));
 }
 on_stores!(conflicts_merge_path_by_path);
+
+/// Issue 24: the three-way base is never lost. Both stores change a chart while Chartgate is not
+/// looking (the server stopped: no scan between the two edits). Before, only a fingerprint of the
+/// untouched chart was kept at registration, so the merge had no base: every differing path was
+/// a choice, and a reviewer could revert production's hotfix without being told. The base is
+/// kept now: one-sided paths merge, only the real conflict is asked, production's own changes
+/// since the fork show.
+async fn both_sides_changed_while_the_server_was_stopped(env: &TestEnv) {
+    let (state, production) = env.state().await;
+    let original = chart("c", "Chart c");
+    production.put_many(&[original.clone(), chart("other", "Other")]).await.unwrap();
+    let staging = env.store("staging").await;
+    staging.copy_from(&production).await.unwrap();
+    register(&state, "feature/y", &staging).await.unwrap();
+    let config = state.config.as_ref().clone();
+    drop(state);
+
+    // The server is stopped. Staging retitles the chart and makes it a bar chart; production
+    // makes it a scatter and fixes its unit (a hotfix).
+    let staged = edited(&original, "config", |v| {
+        v["title"] = json!("Staged title");
+        v["type"] = json!("bar");
+    });
+    staging.put_many(&[staged]).await.unwrap();
+    let mut hotfix = edited(&original, "config", |v| v["type"] = json!("scatter"));
+    hotfix = edited(&hotfix, "metadata", |v| v["unit"] = json!("‰"));
+    production.put_many(&[hotfix]).await.unwrap();
+
+    // It starts again over the same databases and scans.
+    let restarted = chartgate::state::AppState::new(config).await.unwrap();
+    scans::rescan(&restarted, &Actor::system(), "feature-y", false).await.unwrap();
+    let plan = merges::plan(&restarted, "feature-y", "c").await.unwrap();
+    assert!(!plan.without_base, "the base was kept");
+    assert_one_sided_title_and_unit_and_a_conflicting_type(&plan);
+    let detail = diffs::detail(&restarted, "feature-y", "c").await.unwrap();
+    let own = detail.production_config_diff.expect("production's own changes since the fork show");
+    assert!(own.changes.iter().any(|c| c.path == "/type"), "{own:?}");
+}
+on_stores!(both_sides_changed_while_the_server_was_stopped);
