@@ -128,7 +128,9 @@ def hooks(port: int, count: int, spread_s: float, stats: Stats):
         body = json.dumps({
             "action": "closed",
             "number": 1000 + n,
-            "pull_request": {"merged": True, "number": 1000 + n, "head": {"ref": HOOK_BRANCH}, "base": {"ref": "main"}},
+            "pull_request": {"merged": True, "number": 1000 + n, "base": {"ref": "main"},
+                             "head": {"ref": HOOK_BRANCH, "repo": {"full_name": "acme/charts"}}},
+            "repository": {"full_name": "acme/charts"},
             "sender": {"login": "load-bench"},
         }).encode()
         sig = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()

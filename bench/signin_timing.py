@@ -8,7 +8,7 @@ interleaved order, with (a) the account's email and a wrong password and (b) ema
 account. Prints median, p10 and p90 of each and the gap between the medians next to the spread
 of the known-email timings. Before the fix an unknown email skipped the password hash and
 answered in ~1 ms against ~23 ms. Wrong passwords are used throughout; every try uses its own
-email, so the sign-in limiter (five failures per email) never answers in place of the check.
+email, so sign-in throttling (per address and account) never answers in place of the check.
 Standard library only.
 """
 
@@ -20,7 +20,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,19 +27,12 @@ import scan_bench as sb  # noqa: E402  (the scan benchmark's process helpers)
 
 
 def sign_in(port: int, email: str, password: str) -> tuple[float, int]:
-    body = urllib.parse.urlencode({"email": email, "password": password, "next": "/"})
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     started = time.perf_counter()
-    conn.request("POST", "/auth/login", body=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Origin": f"http://127.0.0.1:{port}",
-        "Host": f"127.0.0.1:{port}",
-    })
-    resp = conn.getresponse()
-    resp.read()
+    status = sb.post_sign_in(conn, port, email, password)
     elapsed = (time.perf_counter() - started) * 1000
     conn.close()
-    return elapsed, resp.status
+    return elapsed, status
 
 
 def main() -> int:
@@ -48,15 +40,10 @@ def main() -> int:
     ap.add_argument("--tries", type=int, default=200)
     ap.add_argument("--binary", type=Path, help="the chartgate binary (default target/release/chartgate)")
     args = ap.parse_args()
-    binary = (args.binary or sb.ROOT / "target" / "release" / "chartgate").resolve()
-    if not binary.exists():
-        sb.build(binary)
-    work = sb.OUT / "signin"
-    env = sb.work_env(work)
-    sb.run_demo(binary, work, env, 60, 20)
+    binary, work, env = sb.small_demo(args.binary, "signin")
     known = []
     for i in range(args.tries):
-        # One account per try, so the limiter (five failures per email) never answers instead.
+        # One account per try, so throttling (per address and account) never answers instead.
         email = f"known{i}@example.org"
         known.append(email)
     for email in known:

@@ -2,6 +2,10 @@
 //! user the server's session middleware found, and the least role the call needs), checks its
 //! input, and calls the [`ChartgateService`](crate::service::ChartgateService) provided as
 //! context — whose implementation checks the role again in the feature it calls.
+//!
+//! Every one takes its arguments as JSON (`input = Json`), and the server refuses any other
+//! body: `text/plain` and form bodies are what a page on another site can post without the
+//! browser asking first, so JSON-only calls cannot be forged by a cross-site form.
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -36,25 +40,25 @@ pub(crate) fn signed_in_as(role: crate::types::Role) -> Result<CurrentUser, AppE
 }
 
 /// Who is signed in (the server's session middleware put them in the request).
-#[server]
+#[server(input = Json)]
 pub async fn whoami() -> Result<Option<CurrentUser>, AppError> {
     Ok(signed_in().ok())
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn list_branches() -> Result<Vec<BranchSummary>, AppError> {
     signed_in()?;
     service()?.branches().await
 }
 
 /// The targets, in chain order (each after the one it promotes to).
-#[server]
+#[server(input = Json)]
 pub async fn list_targets() -> Result<Vec<crate::types::TargetSummary>, AppError> {
     signed_in()?;
     service()?.targets().await
 }
 
-/// JSON input: a query whose fields are all empty must still arrive as a query.
+/// (A query whose fields are all empty still arrives as a query: JSON keeps it whole.)
 #[server(input = Json)]
 pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, AppError> {
     signed_in()?;
@@ -64,7 +68,7 @@ pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, Ap
     service()?.diffs(&branch, &query).await
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn get_diff(branch: String, chart_id: String) -> Result<DiffDetail, AppError> {
     signed_in()?;
     service()?.diff_detail(&branch, &chart_id).await
@@ -83,20 +87,20 @@ pub async fn audit_events(query: AuditQuery) -> Result<AuditPage, AppError> {
     service()?.audit(&user, &query).await
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn get_version(hash: String) -> Result<ChartVersion, AppError> {
     signed_in()?;
     service()?.version(&hash).await
 }
 
 /// The groups of a branch's items with the same change (design §11).
-#[server]
+#[server(input = Json)]
 pub async fn list_groups(branch: String) -> Result<Vec<crate::types::ChangeGroup>, AppError> {
     signed_in()?;
     service()?.groups(&branch).await
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn get_group(branch: String, id: String) -> Result<crate::types::GroupDetail, AppError> {
     signed_in()?;
     service()?.group(&branch, &id).await
@@ -113,13 +117,13 @@ pub async fn review_group(
     service()?.decide_group(&user, &branch, &id, &review).await
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn list_jobs(branch: Option<String>) -> Result<Vec<crate::sync::SyncJob>, AppError> {
     signed_in()?;
     service()?.jobs(branch).await
 }
 
-#[server]
+#[server(input = Json)]
 pub async fn get_job(id: i64) -> Result<crate::sync::SyncJob, AppError> {
     signed_in()?;
     service()?.job(id).await

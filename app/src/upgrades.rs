@@ -35,7 +35,11 @@ pub struct Datasets {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PreviewRequest {
+    /// The dataset version the charts use now.
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, pattern = r"\S"))]
     pub from: String,
+    /// The dataset version to move them to (another one).
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, pattern = r"\S"))]
     pub to: String,
 }
 
@@ -85,7 +89,9 @@ pub struct Preview {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UpgradeRequest {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, pattern = r"\S"))]
     pub from: String,
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, pattern = r"\S"))]
     pub to: String,
     pub mapping: BTreeMap<String, Option<String>>,
     #[serde(default)]
@@ -170,6 +176,7 @@ pub mod api {
     //! The upgrader's server functions.
 
     use leptos::prelude::*;
+    use leptos::server_fn::codec::Json;
 
     use super::{Datasets, Preview, Upgrade};
     use crate::error::AppError;
@@ -181,19 +188,19 @@ pub mod api {
         use_context::<super::SharedUpgradeService>().ok_or(AppError::Internal)
     }
 
-    #[server]
+    #[server(input = Json)]
     pub async fn upgrade_datasets(branch: String) -> Result<Datasets, AppError> {
         let user = crate::api::signed_in_as(Role::Viewer)?;
         service()?.datasets(&user, &branch).await
     }
 
-    #[server]
+    #[server(input = Json)]
     pub async fn upgrade_preview(branch: String, from: String, to: String) -> Result<Preview, AppError> {
         let user = crate::api::signed_in_as(Role::Reviewer)?;
         service()?.preview(&user, &branch, &from, &to).await
     }
 
-    #[server]
+    #[server(input = Json)]
     pub async fn get_upgrade(branch: String, id: i64) -> Result<Upgrade, AppError> {
         let user = crate::api::signed_in_as(Role::Viewer)?;
         service()?.upgrade(&user, &branch, id).await

@@ -136,6 +136,10 @@ pub enum BranchCommand {
         /// The target to check the branch against and sync it to (default: `default_target`).
         #[arg(long)]
         target: Option<String>,
+        /// The GitHub repository (`owner/name`) whose pull requests may act on the branch
+        /// (default: bound by the first signed hook event for the branch's exact name).
+        #[arg(long)]
+        repository: Option<String>,
     },
     /// List staging environments with their counts.
     List {
@@ -176,6 +180,20 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Set a user's password, read from standard input; ends every session of the user.
+    SetPassword { email: String },
+    /// Disable a user: they cannot sign in, and their sessions and API tokens are refused from
+    /// the next request on.
+    Disable { email: String },
+    /// Enable a disabled user again (their API tokens work again; they sign in anew).
+    Enable { email: String },
+}
+
+/// A password from standard input, without its line ending.
+fn password_from_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).map_err(Error::internal)?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
 #[derive(Subcommand, Debug)]
@@ -273,15 +291,28 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Users { command: UsersCommand::Add { email, role, password_stdin } } => {
             let state = AppState::new(config).await?;
             let role: Role = role.parse().map_err(|_| Error::BadRequest(format!("unknown role {role}")))?;
-            let password = if password_stdin {
-                let mut s = String::new();
-                std::io::stdin().read_to_string(&mut s).map_err(Error::internal)?;
-                Some(s.trim_end_matches(['\n', '\r']).to_string())
-            } else {
-                None
-            };
+            let password = if password_stdin { Some(password_from_stdin()?) } else { None };
             let user = accounts::add_user(&state.db, &operator(), &email, role, password.as_deref()).await?;
             println!("user {} ({})", user.email, user.role.as_str());
+            Ok(())
+        }
+        Command::Users { command: UsersCommand::SetPassword { email } } => {
+            let state = AppState::new(config).await?;
+            let password = password_from_stdin()?;
+            accounts::set_password(&state.db, &operator(), &email, &password, None).await?;
+            println!("password of {email} set; their sessions ended");
+            Ok(())
+        }
+        Command::Users { command: UsersCommand::Disable { email } } => {
+            let state = AppState::new(config).await?;
+            let user = accounts::set_disabled(&state.db, &operator(), &email, true).await?;
+            println!("disabled {}: sessions ended, API tokens refused", user.email);
+            Ok(())
+        }
+        Command::Users { command: UsersCommand::Enable { email } } => {
+            let state = AppState::new(config).await?;
+            let user = accounts::set_disabled(&state.db, &operator(), &email, false).await?;
+            println!("enabled {}", user.email);
             Ok(())
         }
         Command::Tokens { command } => {
@@ -330,13 +361,14 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 async fn branch(state: AppState, command: BranchCommand) -> Result<()> {
     match command {
-        BranchCommand::Add { branch, store, fork, preview_url, target } => {
+        BranchCommand::Add { branch, store, fork, preview_url, target, repository } => {
             let new = NewBranch {
                 branch: &branch,
                 store_url: store.as_deref(),
                 fork,
                 preview_url: preview_url.as_deref(),
                 target: target.as_deref(),
+                repository: repository.as_deref(),
             };
             let summary = branches::register(&state, &operator(), new).await?;
             println!(

@@ -243,15 +243,15 @@ pub struct DemoAccount {
 
 /// Creates the demo's accounts (one per role) with generated passwords, or, when they exist
 /// (a second run), gives them new ones. Only argon2 hashes are stored, so a password can be shown
-/// once but never again: each run prints the passwords valid from then on. Sessions and tokens of
-/// the accounts stay valid.
+/// once but never again: each run prints the passwords valid from then on. Like any password
+/// change, a new password ends the account's sessions; its API tokens stay valid.
 pub async fn accounts(state: &AppState, actor: &Actor) -> Result<Vec<DemoAccount>> {
     actor.require(Role::Lead)?;
     let mut out = Vec::new();
     for (email, role) in ACCOUNTS {
         let password = crate::accounts::generate_password();
         if crate::accounts::user_by_email(&state.db, email).await?.is_some() {
-            crate::accounts::set_password(&state.db, actor, email, &password).await?;
+            crate::accounts::set_password(&state.db, actor, email, &password, None).await?;
         } else {
             crate::accounts::add_user(&state.db, actor, email, role, Some(&password)).await?;
         }
@@ -311,7 +311,14 @@ pub async fn run(state: &AppState, actor: &Actor, opts: &DemoOptions) -> Result<
         let store = ChartStore::open(&url, true).await?;
         store.create_schema().await?;
         store.copy_from(&production).await?;
-        let new = NewBranch { branch: raw, store_url: Some(&url), fork: false, preview_url: None, target: None };
+        let new = NewBranch {
+            branch: raw,
+            store_url: Some(&url),
+            fork: false,
+            preview_url: None,
+            target: None,
+            repository: None,
+        };
         branches::register(state, actor, new).await?;
         stores.push(store);
     }

@@ -13,15 +13,7 @@ async fn main() -> std::process::ExitCode {
     // The log format comes from the configuration; a configuration that does not load is reported
     // by `run` below, in the default format.
     let json = chartgate::config::Config::load(cli.config.as_deref()).is_ok_and(|c| c.log_format == "json");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "chartgate=info,tower_http=warn,warn".into());
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        // One object per line; `span` holds the request's fields (`request_id`, `route`, `user`).
-        logs.json().with_current_span(true).with_span_list(false).init();
-    } else {
-        logs.init();
-    }
+    chartgate::telemetry::logs::init(json);
     match chartgate::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -9,6 +9,14 @@
 //! answers 5xx or 429; any other answer is final. Deliveries are made by the process that did the
 //! work: the server, or `chartgate sync --wait` until it exits.
 //!
+//! Every value put into a message is escaped for the markup of where it goes: chart ids, slugs,
+//! branch names and reasons are typed by whoever wrote the store or opened the branch, and taken
+//! as markup they would ping a whole channel (`<!channel>`), dress a link as something else
+//! (`<https://evil.example|the review>`), or mention and link on GitHub. Slack-style text gets
+//! `&`, `<`, `>` as entities ([`chat_text`]); a GitHub comment shows each value as a code span
+//! ([`code`]); a commit status's description is plain text GitHub shows as it is, and holds only
+//! counts.
+//!
 //! Layer: a feature. It reads Chartgate's database through the repositories only.
 
 use std::sync::OnceLock;
@@ -112,18 +120,18 @@ fn github(state: &AppState) -> Option<(String, String)> {
     Some((state.config.github_api_url.trim_end_matches('/').to_string(), token))
 }
 
-/// A pull request was opened, reopened or got new commits: remember its head, and set the
-/// commit status from the branch's gate (if the branch is registered).
+/// A pull request of `branch` (the environment name of the registered branch it belongs to) was
+/// opened, reopened or got new commits: remember its head, and set the commit status from the
+/// branch's gate.
 pub async fn pull_request_updated(
     state: &AppState,
-    head_branch: &str,
+    branch: &str,
     repository: &str,
     number: i64,
     head_sha: &str,
 ) -> Result<()> {
-    let branch = state.env_name(head_branch);
-    pull_requests::upsert(&state.db, &branch, repository, number, head_sha).await?;
-    gate_may_have_changed(state, &branch);
+    pull_requests::upsert(&state.db, branch, repository, number, head_sha).await?;
+    gate_may_have_changed(state, branch);
     Ok(())
 }
 
@@ -195,13 +203,38 @@ pub fn sync_finished(state: &AppState, job_id: i64) {
     });
 }
 
-fn not_done(job: &SyncJob) -> Vec<String> {
+/// A value as Slack-style `mrkdwn` shows it literally (Slack's "escaping text"): `&`, `<` and
+/// `>` as entities, the only characters that make a mention, a link or a special command.
+pub fn chat_text(value: &str) -> String {
+    value.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A value as a Markdown code span, shown as typed: never a link, a mention, an image or HTML.
+/// The fence is longer than any run of backticks inside (CommonMark), and line breaks become
+/// spaces so the value cannot end the paragraph and start a block of its own.
+pub fn code(value: &str) -> String {
+    let value: String = value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let longest = value.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if value.is_empty() || value.starts_with('`') || value.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{value}{pad}{fence}")
+}
+
+/// The items that were skipped or failed (or never reached), one line each, every value passed
+/// through `escape`.
+fn not_done(job: &SyncJob, escape: fn(&str) -> String) -> Vec<String> {
     job.items
         .iter()
         .filter(|i| matches!(i.outcome, Some(SyncOutcome::Skipped | SyncOutcome::Failed) | None))
         .map(|i| {
             let outcome = i.outcome.map_or("not reached", |o| o.as_str());
-            format!("• {} ({}): {} — {}", i.slug, i.chart_id, outcome, i.reason.as_deref().unwrap_or("no reason given"))
+            format!(
+                "• {} ({}): {} — {}",
+                escape(&i.slug),
+                escape(&i.chart_id),
+                outcome,
+                escape(i.reason.as_deref().unwrap_or("no reason given"))
+            )
         })
         .collect()
 }
@@ -211,22 +244,22 @@ pub fn chat_message(job: &SyncJob, base: &str) -> String {
     let mut lines = vec![format!(
         "Chartgate sync job {} of {} → {} ended *{}*{}: {} of {} items done.",
         job.id,
-        job.branch,
-        job.target,
+        chat_text(&job.branch),
+        chat_text(&job.target),
         job.status.as_str(),
         if job.dry_run { " (dry run)" } else { "" },
         job.done,
         job.total
     )];
     if let Some(e) = &job.error {
-        lines.push(format!("Error: {e}"));
+        lines.push(format!("Error: {}", chat_text(e)));
     }
-    let skipped = not_done(job);
+    let skipped = not_done(job, chat_text);
     if !skipped.is_empty() {
         lines.push("Skipped or failed:".into());
         lines.extend(skipped.into_iter().take(50));
     }
-    lines.push(format!("{base}/jobs/{}", job.id));
+    lines.push(format!("{}/jobs/{}", chat_text(base), job.id));
     lines.join("\n")
 }
 
@@ -234,10 +267,10 @@ pub fn chat_message(job: &SyncJob, base: &str) -> String {
 pub fn comment(job: &SyncJob, base: &str) -> String {
     let count = |o| job.count(o);
     let mut text = format!(
-        "**Chartgate sync {}** of `{}` to `{}`{}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} failed.\n",
+        "**Chartgate sync {}** of {} to {}{}: {} created, {} updated, {} deleted, {} unchanged, {} skipped, {} failed.\n",
         job.status.as_str(),
-        job.branch,
-        job.target,
+        code(&job.branch),
+        code(&job.target),
         if job.dry_run { " (dry run)" } else { "" },
         count(SyncOutcome::Created),
         count(SyncOutcome::Updated),
@@ -247,9 +280,9 @@ pub fn comment(job: &SyncJob, base: &str) -> String {
         count(SyncOutcome::Failed),
     );
     if let Some(e) = &job.error {
-        text.push_str(&format!("\nError: {e}\n"));
+        text.push_str(&format!("\nError: {}\n", code(e)));
     }
-    let skipped = not_done(job);
+    let skipped = not_done(job, code);
     if !skipped.is_empty() {
         text.push_str("\nNot synced:\n");
         for line in skipped.into_iter().take(50) {
@@ -258,4 +291,26 @@ pub fn comment(job: &SyncJob, base: &str) -> String {
     }
     text.push_str(&format!("\n[Job {}]({base}/jobs/{})\n", job.id, job.id));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{chat_text, code};
+
+    #[test]
+    fn chat_values_cannot_mention_or_link() {
+        assert_eq!(
+            chat_text("<!channel> & <https://evil.example|the review>"),
+            "&lt;!channel&gt; &amp; &lt;https://evil.example|the review&gt;"
+        );
+    }
+
+    #[test]
+    fn code_spans_hold_any_value() {
+        assert_eq!(code("feature-1"), "`feature-1`");
+        assert_eq!(code("a`b"), "``a`b``");
+        assert_eq!(code("`x``"), "``` `x`` ```");
+        assert_eq!(code(""), "`  `", "spaces only: a code span of two spaces");
+        assert_eq!(code("a\n\n[x](https://evil.example)"), "`a  [x](https://evil.example)`");
+    }
 }

@@ -3,11 +3,11 @@
 //!
 //! Layer: a leaf. Features call the functions here when something happened; until
 //! [`install`] has run (the server does at start), they record nothing, so the command line and
-//! unit tests pay nothing for them.
+//! unit tests pay nothing for them. The log output (text escaped, or JSON) is set up in [`logs`].
 //!
 //! | metric | kind | labels |
 //! | --- | --- | --- |
-//! | `chartgate_http_requests_total` | counter | `method`, `route` (the template, e.g. `/api/v1/branches/{branch}`), `status` |
+//! | `chartgate_http_requests_total` | counter | `method` (`GET` … `OPTIONS`, else `other`), `route` (the template, e.g. `/api/v1/branches/{branch}`, else `unmatched`), `status` |
 //! | `chartgate_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
 //! | `chartgate_scans_total` | counter | `mode` (`full`, `incremental`), `result` (`ok`, `error`) |
 //! | `chartgate_scan_duration_seconds` | histogram | `mode` |
@@ -19,10 +19,12 @@
 //! | `chartgate_notifications_total` | counter | `kind`, `result` (`delivered`, `retried`, `gave_up`) |
 //! | `chartgate_db_write_lock_wait_seconds`, `chartgate_db_write_lock_held_seconds` | histogram | — (SQLite's one writer: queueing for it, holding it) |
 
+pub mod logs;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -41,8 +43,71 @@ pub fn install() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("a metrics recorder was already installed; /metrics shows only what reaches this one");
         }
+        describe();
         handle
     })
+}
+
+/// The HELP text and unit of every metric (what `# HELP` says; `promtool check metrics` wants one
+/// for each). A metric recorded here must be described here.
+fn describe() {
+    describe_counter!(
+        "chartgate_http_requests_total",
+        Unit::Count,
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        "chartgate_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method, route template and status."
+    );
+    describe_counter!(
+        "chartgate_scans_total",
+        Unit::Count,
+        "Branch scans, by mode (full, incremental) and result (ok, error)."
+    );
+    describe_histogram!("chartgate_scan_duration_seconds", Unit::Seconds, "Time a branch scan took, by mode.");
+    describe_counter!(
+        "chartgate_scan_rows_read_total",
+        Unit::Count,
+        "Chart rows read from the stores by scans, by side."
+    );
+    describe_counter!(
+        "chartgate_scan_rows_canonicalised_total",
+        Unit::Count,
+        "Chart rows scans canonicalised (new or changed content), by side."
+    );
+    describe_counter!(
+        "chartgate_decisions_total",
+        Unit::Count,
+        "Review decisions recorded, by status and the decider's role."
+    );
+    describe_counter!(
+        "chartgate_sync_jobs_total",
+        Unit::Count,
+        "Sync jobs finished, by status (succeeded, partial, failed)."
+    );
+    describe_counter!("chartgate_sync_items_total", Unit::Count, "Items of finished sync jobs, by outcome.");
+    describe_gauge!(
+        "chartgate_sync_queue_depth",
+        Unit::Count,
+        "Sync jobs queued and not started, read at each scrape."
+    );
+    describe_counter!(
+        "chartgate_notifications_total",
+        Unit::Count,
+        "Notifications sent (commit statuses, comments, webhooks), by kind and result (delivered, retried, gave_up)."
+    );
+    describe_histogram!(
+        "chartgate_db_write_lock_wait_seconds",
+        Unit::Seconds,
+        "Time a write waited for SQLite's one writer."
+    );
+    describe_histogram!(
+        "chartgate_db_write_lock_held_seconds",
+        Unit::Seconds,
+        "Time a write held SQLite's one writer."
+    );
 }
 
 /// The Prometheus text of every metric so far, or `None` when metrics were not installed.

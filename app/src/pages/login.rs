@@ -10,7 +10,6 @@ pub fn LoginPage() -> impl IntoView {
     let get = move |k: &str| query.read().get(k).filter(|v| !v.is_empty());
     let message = move || match get("error").as_deref() {
         Some("invalid") => Some("Wrong email or password."),
-        Some("locked") => Some("Too many failed attempts for this email; try again in 15 minutes."),
         Some(_) => Some("Could not sign you in."),
         None => None,
     };

@@ -132,7 +132,14 @@ pub async fn add(state: &AppState, actor: &Actor, production: &ChartStore) -> Re
     store.create_indicators_table().await?;
     store.put_indicators(&indicators(OLD, &OLD_INDICATORS, false)).await?;
     store.put_indicators(&indicators(NEW, &NEW_INDICATORS, true)).await?;
-    let new = NewBranch { branch: BRANCH, store_url: Some(&url), fork: false, preview_url: None, target: None };
+    let new = NewBranch {
+        branch: BRANCH,
+        store_url: Some(&url),
+        fork: false,
+        preview_url: None,
+        target: None,
+        repository: None,
+    };
     branches::register(state, actor, new).await?;
     Ok(name)
 }

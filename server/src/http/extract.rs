@@ -18,11 +18,12 @@ use crate::state::AppState;
 
 /// The caller of a request: `Authorization: Bearer <token>`, or the signed-in browser user the
 /// session middleware found (state changes from the browser passed its Origin check). 401
-/// otherwise.
+/// otherwise. Another scheme in `Authorization` (Basic or Negotiate, which a proxy in front may
+/// add to every request) is not Chartgate's credential and leaves the session to speak.
 async fn caller(parts: &Parts, state: &AppState) -> Result<User> {
     let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Some(header) = header {
-        let token = header.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty());
+    if let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) {
+        let token = Some(token.trim()).filter(|t| !t.is_empty());
         let Some(token) = token else {
             return Err(Error::Unauthorized);
         };
@@ -82,10 +83,16 @@ role_extractor!(
 #[from_request(via(axum::Json), rejection(Error))]
 pub struct ApiJson<T>(pub T);
 
+/// A body without a field the route requires is a 400 naming the field (`missing field
+/// \`branch\``); JSON of another shape (a wrong type, an unknown value) is a 422; a body that is
+/// not JSON at all is a 400.
 impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r {
-            JsonRejection::JsonDataError(e) => Error::Unprocessable(e.body_text()),
+            JsonRejection::JsonDataError(e) => match missing_field(&e.body_text()) {
+                Some(field) => Error::BadRequest(format!("missing field `{field}`: the body must have it")),
+                None => Error::Unprocessable(e.body_text()),
+            },
             JsonRejection::MissingJsonContentType(_) => {
                 Error::BadRequest("send the body as JSON (Content-Type: application/json)".into())
             }
@@ -93,6 +100,19 @@ impl From<JsonRejection> for Error {
             other => Error::BadRequest(other.body_text()),
         }
     }
+}
+
+/// The field serde names in a "missing field `NAME`" error, with the path to it when it is nested
+/// (`items[0].chart_id`).
+fn missing_field(text: &str) -> Option<String> {
+    let at = text.find("missing field `")?;
+    let rest = &text[at + "missing field `".len()..];
+    let field = &rest[..rest.find('`')?];
+    // serde_path_to_error puts the path of the object that lacks it first: "items[0]: missing …".
+    let path = text[..at].trim_end().trim_end_matches(':');
+    let path = path.rsplit(": ").next().unwrap_or("").trim();
+    let nested = !path.is_empty() && path != "." && !path.contains(' ');
+    Some(if nested { format!("{path}.{field}") } else { field.to_string() })
 }
 
 /// Query strings whose rejections are API errors.

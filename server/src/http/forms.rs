@@ -2,6 +2,10 @@
 //! without) WebAssembly: act, then redirect back to the page with a `notice` it shows.
 //! The session middleware has already checked the Origin of these cookie-authenticated POSTs;
 //! the role extractors check the caller, and the feature functions check again.
+//!
+//! Path segments go back into a `Location` percent-encoded, and a segment with a control
+//! character is refused with 400 first: no branch, chart or group is named with one, and a raw
+//! newline or NUL in a redirect is not a valid header (it used to end in a 500).
 
 use app::sync::SyncTrigger;
 use app::types::{GroupReviewRequest, MergeRequest, MergeSide, ReviewRequest, ReviewStatus, SeenItem};
@@ -38,6 +42,23 @@ struct ReviewForm {
     next: Option<String>,
 }
 
+/// Bytes kept as they are in a path segment: RFC 3986's unreserved characters.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// A path segment for a `Location`: percent-encoded.
+fn seg(s: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(s, UNRESERVED)
+}
+
+/// 400 (the API's error body) when a path segment has a control character.
+pub(super) fn control_characters_refused(segments: &[&str]) -> Option<Response> {
+    segments
+        .iter()
+        .any(|s| s.chars().any(char::is_control))
+        .then(|| Error::BadRequest("a path segment contains a control character".into()).into_response())
+}
+
 fn with_notice(next: &str, notice: &str) -> String {
     let sep = if next.contains('?') { '&' } else { '?' };
     format!("{next}{sep}notice={notice}")
@@ -63,9 +84,12 @@ async fn review(
     Path((branch, chart_id)): Path<(String, String)>,
     Form(form): Form<ReviewForm>,
 ) -> Response {
+    if let Some(refused) = control_characters_refused(&[&branch, &chart_id]) {
+        return refused;
+    }
     let next = match form.next.as_deref() {
         Some(_) => local_path(form.next.as_deref()),
-        None => format!("/branches/{branch}/charts/{chart_id}"),
+        None => format!("/branches/{}/charts/{}", seg(&branch), seg(&chart_id)),
     };
     let user = match caller {
         Ok(Reviewer(user)) => user,
@@ -97,7 +121,10 @@ async fn merge(
     Path((branch, chart_id)): Path<(String, String)>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
-    let next = format!("/branches/{branch}/charts/{chart_id}");
+    if let Some(refused) = control_characters_refused(&[&branch, &chart_id]) {
+        return refused;
+    }
+    let next = format!("/branches/{}/charts/{}", seg(&branch), seg(&chart_id));
     let user = match caller {
         Ok(Reviewer(user)) => user,
         Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
@@ -122,7 +149,7 @@ async fn merge(
     let (to, notice) = match merges::apply(&state, &branch, &chart_id, &user, &request).await {
         Ok(done) if done.item.is_some() => (next, "merged"),
         // Staging now equals production: the chart left the list, so back to the list.
-        Ok(_) => (format!("/branches/{branch}"), "merged-away"),
+        Ok(_) => (format!("/branches/{}", seg(&branch)), "merged-away"),
         Err(Error::BadRequest(_)) => (next, "merge-incomplete"),
         Err(e) => (next, notice_of(&e)),
     };
@@ -147,9 +174,12 @@ async fn review_group(
     Path((branch, id)): Path<(String, String)>,
     Form(form): Form<GroupForm>,
 ) -> Response {
+    if let Some(refused) = control_characters_refused(&[&branch, &id]) {
+        return refused;
+    }
     let next = match form.next.as_deref() {
         Some(_) => local_path(form.next.as_deref()),
-        None => format!("/branches/{branch}/groups/{id}"),
+        None => format!("/branches/{}/groups/{}", seg(&branch), seg(&id)),
     };
     let user = match caller {
         Ok(Reviewer(user)) => user,

@@ -6,13 +6,17 @@
 //! log line the request causes carries it (with `log_format = "json"`, as `span.request_id`).
 //! When the request is answered, one line says method, route, status, duration and user.
 //!
-//! The route is the matched template (`/api/v1/branches/{branch}`), never the raw path, so
-//! metrics stay a bounded set of series however many branches and charts there are.
+//! Every label comes from a closed set, so `/metrics` stays a bounded set of series whatever
+//! callers send: the route is the matched template (`/api/v1/branches/{branch}`), never the raw
+//! path, and `unmatched` when no route matched; the method is one of the methods the server
+//! answers (`GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`, `OPTIONS`) or `other`. HTTP lets a
+//! client invent methods of any length, and each label value Prometheus has seen is kept for the
+//! life of the process: a method taken as sent was memory any caller could add to.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
@@ -22,6 +26,23 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The label of requests no route matched (static files, unknown paths).
 const UNMATCHED: &str = "unmatched";
+
+/// The label of a method outside [`method_label`]'s set.
+const OTHER_METHOD: &str = "other";
+
+/// The method as a label from a closed set: a method the server answers, or `other`.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => OTHER_METHOD,
+    }
+}
 
 /// Notes the signed-in user in the current request's span (and so in its log line).
 pub fn record_user(email: &str) {
@@ -45,12 +66,12 @@ fn usable(id: &HeaderValue) -> Option<String> {
 pub async fn middleware(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = req.headers().get(&REQUEST_ID).and_then(usable).unwrap_or_else(new_id);
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED, |p| p.as_str()).to_string();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %method,
+        method,
         route = %route,
         user = tracing::field::Empty,
     );
@@ -65,7 +86,7 @@ pub async fn middleware(req: Request, next: Next) -> Response {
             tracing::info!(status, ms, "request");
         }
     });
-    crate::telemetry::http_request(&method, &route, status, elapsed);
+    crate::telemetry::http_request(method, &route, status, elapsed);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, v);
     }
@@ -83,5 +104,13 @@ mod tests {
         assert_eq!(usable(&HeaderValue::from_static("a b")), None);
         assert_eq!(usable(&HeaderValue::from_str(&"x".repeat(65)).unwrap()), None);
         assert_eq!(new_id().len(), 24);
+    }
+
+    #[test]
+    fn methods_are_labelled_from_a_closed_set() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::OPTIONS), "OPTIONS");
+        assert_eq!(method_label(&Method::TRACE), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"FROBNICATE").unwrap()), "other");
     }
 }

@@ -70,6 +70,9 @@ async fn apply(
     Path(branch): Path<String>,
     Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
+    if let Some(refused) = super::forms::control_characters_refused(&[&branch]) {
+        return refused;
+    }
     let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let (from, to) = (field("from"), field("to"));
     let page = format!("/branches/{}/upgrade?from={}&to={}", enc(&branch), enc(&from), enc(&to));
@@ -96,6 +99,9 @@ async fn undo(
     who: Result<Reviewer, Error>,
     Path((branch, id)): Path<(String, i64)>,
 ) -> Response {
+    if let Some(refused) = super::forms::control_characters_refused(&[&branch]) {
+        return refused;
+    }
     let page = format!("/branches/{}/upgrades/{id}", enc(&branch));
     let user = match caller(who, &page) {
         Ok(u) => u,
@@ -114,6 +120,9 @@ async fn approve(
     who: Result<Reviewer, Error>,
     Path((branch, id)): Path<(String, i64)>,
 ) -> Response {
+    if let Some(refused) = super::forms::control_characters_refused(&[&branch]) {
+        return refused;
+    }
     let list = format!("/branches/{}?upgrade={id}", enc(&branch));
     let user = match caller(who, &list) {
         Ok(u) => u,

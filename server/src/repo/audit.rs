@@ -189,20 +189,40 @@ pub async fn chart_history(db: &Db, chart_id: &str) -> Result<Vec<AuditEvent>> {
 
 pub const CSV_HEADER: &str = "id,at,actor,action,branch,chart_id,staging_hash,production_hash,detail\n";
 
+/// A cell a spreadsheet will read as text, never as a formula (OWASP, "CSV Injection"): a cell
+/// that begins with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`. Chart ids,
+/// slugs, branch names and comments are whatever their authors typed, and a lead opening the
+/// export in a spreadsheet would otherwise run `=HYPERLINK(…)` or worse as a live formula.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// One event as a CSV record. Every cell is quoted (OWASP again): a spreadsheet set to split on
+/// `;` or tabs cannot cut a cell open and find a formula inside it.
 fn csv_line(e: &AuditEvent) -> String {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+    let mut w =
+        csv::WriterBuilder::new().has_headers(false).quote_style(csv::QuoteStyle::Always).from_writer(Vec::new());
     let detail = e.detail.as_ref().map(|d| d.to_string()).unwrap_or_default();
-    let _ = w.write_record([
-        e.id.to_string().as_str(),
-        &e.at,
-        &e.actor,
-        &e.action,
-        e.branch.as_deref().unwrap_or(""),
-        e.chart_id.as_deref().unwrap_or(""),
-        e.staging_hash.as_deref().unwrap_or(""),
-        e.production_hash.as_deref().unwrap_or(""),
-        &detail,
-    ]);
+    let _ = w.write_record(
+        [
+            e.id.to_string().as_str(),
+            &e.at,
+            &e.actor,
+            &e.action,
+            e.branch.as_deref().unwrap_or(""),
+            e.chart_id.as_deref().unwrap_or(""),
+            e.staging_hash.as_deref().unwrap_or(""),
+            e.production_hash.as_deref().unwrap_or(""),
+            &detail,
+        ]
+        .map(inert)
+        .iter()
+        .map(|c| c.as_bytes()),
+    );
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
@@ -240,4 +260,19 @@ pub fn csv_stream(
         }
     });
     Ok(futures::StreamExt::chain(start, pages))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert;
+
+    #[test]
+    fn cells_that_would_start_a_formula_are_made_text() {
+        for cell in ["=HYPERLINK(\"http://x\")", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(inert(cell), format!("'{cell}"), "{cell:?}");
+        }
+        for cell in ["chart-1", "a=b", "", "'quoted"] {
+            assert_eq!(inert(cell), cell, "{cell:?}");
+        }
+    }
 }

@@ -27,6 +27,9 @@ pub struct BranchRow {
     pub target_generation: i64,
     /// Bumped by every change to the branch's items or decisions (triggers, migration 0014).
     pub revision: i64,
+    /// The GitHub repository (`owner/name`) its pull requests must come from: given at
+    /// registration or bound by the first signed event for its raw name (migration 0016).
+    pub repository: Option<String>,
 }
 
 impl BranchRow {
@@ -38,7 +41,7 @@ impl BranchRow {
 
 const COLUMNS: &str = "name, raw_name, store_url, preview_url, state, created_at, created_by, merged_at, \
                        archived_at, last_scan_at, last_scan_ms, scan_error, scan_error_detail, target, kind, target_generation, \
-                       revision";
+                       revision, repository";
 
 pub async fn get(db: &Db, name: &str) -> Result<Option<BranchRow>> {
     Ok(sqlx::query_as(&format!("select {COLUMNS} from branches where name = $1"))
@@ -67,13 +70,16 @@ pub struct NewBranchRow<'a> {
     pub target: &'a str,
     /// `branch` or `target`.
     pub kind: &'a str,
+    /// `owner/name` of the GitHub repository, when the registration named one.
+    pub repository: Option<&'a str>,
 }
 
 /// Inserts an open branch; false when one of that name exists.
 pub async fn insert(conn: &mut sqlx::AnyConnection, b: &NewBranchRow<'_>) -> Result<bool> {
     let inserted = sqlx::query(
-        "insert into branches (name, raw_name, store_url, preview_url, state, created_at, created_by, target, kind)
-         values ($1, $2, $3, $4, 'open', $5, $6, $7, $8) on conflict (name) do nothing",
+        "insert into branches (name, raw_name, store_url, preview_url, state, created_at, created_by, target, kind,
+             repository)
+         values ($1, $2, $3, $4, 'open', $5, $6, $7, $8, $9) on conflict (name) do nothing",
     )
     .bind(b.name)
     .bind(b.raw_name)
@@ -83,9 +89,23 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, b: &NewBranchRow<'_>) -> Res
     .bind(b.created_by)
     .bind(b.target)
     .bind(b.kind)
+    .bind(b.repository)
     .execute(conn)
     .await?;
     Ok(inserted.rows_affected() == 1)
+}
+
+/// Binds a branch that has no repository yet to `repository` (the first signed event for its
+/// raw name does); returns the repository the branch has afterwards, this one or the one it
+/// already had. One statement, so two first events racing bind one repository.
+pub async fn bind_repository(db: &Db, name: &str, repository: &str) -> Result<Option<String>> {
+    let _guard = db.write_guard().await;
+    sqlx::query("update branches set repository = $1 where name = $2 and repository is null")
+        .bind(repository)
+        .bind(name)
+        .execute(&db.pool)
+        .await?;
+    Ok(get(db, name).await?.and_then(|b| b.repository))
 }
 
 /// Points a target's environment at its store and next target as the configuration now says.

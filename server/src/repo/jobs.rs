@@ -506,29 +506,35 @@ pub async fn approved_without_item(db: &Db, branch: &str) -> Result<Vec<Approved
     .await?)
 }
 
-#[derive(sqlx::FromRow)]
-struct FirstDelivery {
-    delivery_id: String,
+/// The delivery and event kind a signed hook body first came as.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct FirstDelivery {
+    pub delivery_id: String,
+    /// `X-GitHub-Event`; `None` only for bodies noted before migration 0016 that have not come
+    /// again since.
+    pub event: Option<String>,
 }
 
-/// Remembers a signed hook body with its delivery; returns the delivery the body first came with
-/// (this one, the first time).
-pub async fn note_delivery(db: &Db, body_sha256: &str, delivery_id: &str) -> Result<String> {
+/// Remembers a signed hook body with its delivery and event kind; returns what the body first
+/// came as (this delivery and kind, the first time). A body noted before migration 0016 takes
+/// the kind it comes as next.
+pub async fn note_delivery(db: &Db, body_sha256: &str, delivery_id: &str, event: &str) -> Result<FirstDelivery> {
     let _guard = db.write_guard().await;
     sqlx::query(
-        "insert into hook_deliveries (body_sha256, delivery_id, received_at) values ($1, $2, $3)
-         on conflict (body_sha256) do nothing",
+        "insert into hook_deliveries (body_sha256, delivery_id, event, received_at) values ($1, $2, $3, $4)
+         on conflict (body_sha256) do update set event = excluded.event where hook_deliveries.event is null",
     )
     .bind(body_sha256)
     .bind(delivery_id)
+    .bind(event)
     .bind(crate::db::now())
     .execute(&db.pool)
     .await?;
-    let first: FirstDelivery = sqlx::query_as("select delivery_id from hook_deliveries where body_sha256 = $1")
+    let first: FirstDelivery = sqlx::query_as("select delivery_id, event from hook_deliveries where body_sha256 = $1")
         .bind(body_sha256)
         .fetch_one(&db.pool)
         .await?;
-    Ok(first.delivery_id)
+    Ok(first)
 }
 
 /// The jobs a hook delivery started (its own key, and the keys of the promotions it started).

@@ -1,5 +1,9 @@
 //! `users`, `api_tokens` and `sessions`: accounts and the credentials that stand for them. Secrets
 //! are never stored, only their SHA-256 (see [`crate::accounts`]).
+//!
+//! A disabled user (`users.disabled = 1`) is filtered out by every lookup that authenticates a
+//! request — session, token, trusted-proxy email, password — so disabling takes effect on the
+//! next request, not at the next sign-in.
 
 use app::types::Role;
 
@@ -39,15 +43,44 @@ pub async fn insert(db: &Db, email: &str, role: Role, password_hash: Option<&str
     row.map(User::try_from).transpose()
 }
 
-/// Replaces a user's password hash; false when there is no such user.
-pub async fn set_password(db: &Db, email: &str, password_hash: &str) -> Result<bool> {
+/// Replaces a user's password hash and ends their sessions except the one stored under `keep`,
+/// in one transaction; the number of sessions ended, `None` when there is no such user.
+pub async fn set_password(db: &Db, email: &str, password_hash: &str, keep: Option<&str>) -> Result<Option<u64>> {
     let _guard = db.write_guard().await;
-    let done = sqlx::query("update users set password_hash = $1 where email = $2")
+    let mut tx = db.pool.begin().await?;
+    let id: Option<i64> = sqlx::query_scalar("update users set password_hash = $1 where email = $2 returning id")
         .bind(password_hash)
         .bind(email)
-        .execute(&db.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-    Ok(done.rows_affected() > 0)
+    let Some(id) = id else { return Ok(None) };
+    let ended = sqlx::query("delete from sessions where user_id = $1 and token_hash <> $2")
+        .bind(id)
+        .bind(keep.unwrap_or_default())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(Some(ended))
+}
+
+/// Sets a user's `disabled` flag; disabling also ends every session of theirs, in the same
+/// transaction. The user, `None` when there is no such user.
+pub async fn set_disabled(db: &Db, email: &str, disabled: bool) -> Result<Option<User>> {
+    let _guard = db.write_guard().await;
+    let mut tx = db.pool.begin().await?;
+    let row: Option<UserRow> =
+        sqlx::query_as("update users set disabled = $1 where email = $2 returning id, email, role")
+            .bind(i64::from(disabled))
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    if disabled {
+        sqlx::query("delete from sessions where user_id = $1").bind(row.id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    User::try_from(row).map(Some)
 }
 
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>> {
@@ -58,15 +91,26 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<User>> {
     row.map(User::try_from).transpose()
 }
 
-/// A user's id and password hash (`None`: the account signs in through a proxy or not at all).
+/// The user of `email` unless disabled.
+pub async fn active_by_email(db: &Db, email: &str) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as("select id, email, role from users where email = $1 and disabled = 0")
+        .bind(email)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.map(User::try_from).transpose()
+}
+
+/// A user's id, password hash (`None`: the account signs in through a proxy or not at all) and
+/// `disabled` flag (0 or 1).
 #[derive(sqlx::FromRow)]
 pub struct Credentials {
     pub id: i64,
     pub password_hash: Option<String>,
+    pub disabled: i64,
 }
 
 pub async fn credentials(db: &Db, email: &str) -> Result<Option<Credentials>> {
-    Ok(sqlx::query_as("select id, password_hash from users where email = $1")
+    Ok(sqlx::query_as("select id, password_hash, disabled from users where email = $1")
         .bind(email)
         .fetch_optional(&db.pool)
         .await?)
@@ -85,7 +129,8 @@ pub async fn insert_token(db: &Db, token_hash: &str, user_id: i64) -> Result<()>
 
 pub async fn by_token_hash(db: &Db, token_hash: &str) -> Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as(
-        "select u.id, u.email, u.role from api_tokens t join users u on u.id = t.user_id where t.token_hash = $1",
+        "select u.id, u.email, u.role from api_tokens t join users u on u.id = t.user_id
+         where t.token_hash = $1 and u.disabled = 0",
     )
     .bind(token_hash)
     .fetch_optional(&db.pool)
@@ -117,7 +162,7 @@ struct SessionRow {
 pub async fn by_session(db: &Db, token_hash: &str) -> Result<Option<(User, String)>> {
     let row: Option<SessionRow> = sqlx::query_as(
         "select u.id, u.email, u.role, s.expires_at from sessions s join users u on u.id = s.user_id
-         where s.token_hash = $1",
+         where s.token_hash = $1 and u.disabled = 0",
     )
     .bind(token_hash)
     .fetch_optional(&db.pool)

@@ -52,7 +52,14 @@ async fn every_feature_checks_its_callers_role() {
 
     let as_viewer = Actor::from(&viewer);
     let as_reviewer = Actor::from(&reviewer);
-    let new = || NewBranch { branch: "feature/other", store_url: None, fork: true, preview_url: None, target: None };
+    let new = || NewBranch {
+        branch: "feature/other",
+        store_url: None,
+        fork: true,
+        preview_url: None,
+        target: None,
+        repository: None,
+    };
     forbidden(branches::register(&state, &as_reviewer, new()).await, "a reviewer registers a branch");
     forbidden(branches::archive(&state, &as_reviewer, "feature-x").await, "a reviewer archives a branch");
     let item = diffs::item(&state, "feature-x", "cfg").await.unwrap();

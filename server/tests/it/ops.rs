@@ -217,6 +217,47 @@ async fn metrics_move_with_traffic() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// The HTTP series `/metrics` lists (name and labels, without the value).
+fn http_series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| l.starts_with("chartgate_http_"))
+        .filter_map(|l| l.rsplit_once(' ').map(|(series, _)| series.to_string()))
+        .collect()
+}
+
+/// Every label comes from a closed set: a method the server does not know is `other`, a path no
+/// route matches is `unmatched`. Invented methods and paths, however many and however long, add
+/// no series once one of each kind was seen (each label value Prometheus has seen is kept for
+/// the life of the process, and `/metrics` is open by default).
+#[tokio::test]
+async fn metrics_labels_come_from_a_closed_set() {
+    let s = start(&[]);
+    let send = |method: &str, path: &str| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        client().request(method, format!("{}{path}", s.base)).bearer_auth(&s.lead).send()
+    };
+    // One of each kind first (and one scrape, which is itself a series).
+    s.metrics().await;
+    send("FROBNICATE", "/api/v1/branches").await.unwrap();
+    send("GET", "/no/such/page-1").await.unwrap();
+    send("GET", "/api/v1/invented-1").await.unwrap();
+    let before = http_series(&s.metrics().await);
+
+    let long = "Q".repeat(8 * 1024);
+    for method in ["XYZZY", "PURGE", long.as_str()] {
+        let status = send(method, "/api/v1/branches").await.unwrap().status();
+        assert!(status.is_client_error(), "{method:.20}: {status}");
+    }
+    for path in ["/no/such/page-2", "/another/invented/path", "/api/v1/x/y/z/invented"] {
+        send("GET", path).await.unwrap();
+    }
+    let after = http_series(&s.metrics().await);
+    let added: Vec<&String> = after.difference(&before).collect();
+    assert!(added.is_empty(), "invented methods and paths added series: {added:#?}");
+    assert!(before.iter().any(|l| l.contains("method=\"other\"")), "{before:#?}");
+    assert!(after.iter().all(|l| !l.contains("XYZZY") && !l.contains("/no/such")), "{after:#?}");
+}
+
 /// Polls `path` until a line satisfies `found` (or the deadline passes).
 fn wait_for_line(path: &std::path::Path, found: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -346,8 +387,8 @@ async fn hook(s: &Server, event: &str, delivery: &str, body: Value) -> (StatusCo
 fn pull_request(action: &str, sha: &str, merged: bool) -> Value {
     json!({
         "action": action,
-        "pull_request": {"number": 7, "merged": merged, "head": {"ref": "feature/energy-update", "sha": sha},
-                         "base": {"ref": "main", "sha": "base"}},
+        "pull_request": {"number": 7, "merged": merged, "base": {"ref": "main", "sha": "base"},
+                         "head": {"ref": "feature/energy-update", "sha": sha, "repo": {"full_name": "acme/charts"}}},
         "repository": {"full_name": "acme/charts"},
         "sender": {"login": "octocat"},
     })

@@ -129,7 +129,9 @@ async fn two_replicas_share_the_queue_and_finish_each_others_jobs() {
             let base = replicas[(round + i) % 2].base.clone();
             let body = json!({
                 "action": "closed",
-                "pull_request": {"merged": true, "number": 100 + i, "head": {"ref": branch}, "base": {"ref": "main"}},
+                "pull_request": {"merged": true, "number": 100 + i, "base": {"ref": "main"},
+                                 "head": {"ref": branch, "repo": {"full_name": "acme/charts"}}},
+                "repository": {"full_name": "acme/charts"},
                 "sender": {"login": format!("merger-{round}")}
             });
             let delivery = format!("burst-{round}-{i}");

@@ -58,6 +58,7 @@ async fn rules_approve_small_changes_and_leave_the_rest_to_people(env: &TestEnv)
         fork: false,
         preview_url: None,
         target: None,
+        repository: None,
     };
     branches::register(&state, &Actor::operator("test"), new_branch).await.unwrap();
 
@@ -165,6 +166,7 @@ async fn a_rule_never_overwrites_a_person(env: &TestEnv) {
         fork: false,
         preview_url: None,
         target: None,
+        repository: None,
     };
     branches::register(&state, &Actor::operator("test"), new_branch).await.unwrap();
     staging.put_many(&[data_edit(&base[0], 15.1, "2026-02-02T00:00:00Z")]).await.unwrap();

@@ -369,7 +369,8 @@ fn merged_payload(branch: &str) -> Vec<u8> {
     json!({
         "action": "closed",
         "number": 12,
-        "pull_request": {"number": 12, "merged": true, "head": {"ref": branch, "sha": "0123abc"}, "base": {"ref": "main"}},
+        "pull_request": {"number": 12, "merged": true, "base": {"ref": "main"},
+                         "head": {"ref": branch, "sha": "0123abc", "repo": {"full_name": "example/charts"}}},
         "repository": {"full_name": "example/charts"},
         "sender": {"login": "octocat"}
     })
@@ -557,7 +558,14 @@ async fn second_branch(env: &TestEnv, state: &AppState, production: &ChartStore)
     branches::register(
         state,
         &Actor::operator("test"),
-        NewBranch { branch: "feature/y", store_url: Some(&staging.url), fork: false, preview_url: None, target: None },
+        NewBranch {
+            branch: "feature/y",
+            store_url: Some(&staging.url),
+            fork: false,
+            preview_url: None,
+            target: None,
+            repository: None,
+        },
     )
     .await
     .unwrap();

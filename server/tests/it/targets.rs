@@ -87,7 +87,14 @@ impl Chain {
     async fn feature(&self, env: &TestEnv, name: &str, id: &str, title: &str) -> ChartStore {
         let store = env.store(&format!("feature_{id}")).await;
         store.copy_from(&self.staging).await.unwrap();
-        let new = NewBranch { branch: name, store_url: Some(&store.url), fork: false, preview_url: None, target: None };
+        let new = NewBranch {
+            branch: name,
+            store_url: Some(&store.url),
+            fork: false,
+            preview_url: None,
+            target: None,
+            repository: None,
+        };
         let summary = branches::register(&self.state, &Actor::operator("test"), new).await.unwrap();
         assert_eq!(summary.target, "staging", "the default target");
         let c = store.get(id).await.unwrap().unwrap();
@@ -286,8 +293,14 @@ async fn bad_targets_are_refused_with_the_reason(env: &TestEnv) {
     let register = |branch: &'static str, store: Option<String>, target: Option<&'static str>| {
         let state = c.state.clone();
         async move {
-            let new =
-                NewBranch { branch, store_url: store.as_deref(), fork: store.is_none(), preview_url: None, target };
+            let new = NewBranch {
+                branch,
+                store_url: store.as_deref(),
+                fork: store.is_none(),
+                preview_url: None,
+                target,
+                repository: None,
+            };
             branches::register(&state, &Actor::operator("t"), new).await
         }
     };
@@ -343,7 +356,9 @@ async fn signed_github_events_start_promotions(env: &TestEnv) {
     let merged = |base: &str| {
         json!({
             "action": "closed",
-            "pull_request": {"merged": true, "number": 7, "head": {"ref": "feature/a"}, "base": {"ref": base}},
+            "pull_request": {"merged": true, "number": 7, "base": {"ref": base},
+                             "head": {"ref": "feature/a", "repo": {"full_name": "acme/charts"}}},
+            "repository": {"full_name": "acme/charts"},
             "sender": {"login": "octocat"}
         })
     };

@@ -94,8 +94,14 @@ async fn setup(env: &TestEnv) -> (AppState, ChartStore, ChartStore) {
     staging.create_indicators_table().await.unwrap();
     staging.put_indicators(&old_indicators()).await.unwrap();
     staging.put_indicators(&new_indicators()).await.unwrap();
-    let new =
-        NewBranch { branch: "data/wb", store_url: Some(&staging.url), fork: false, preview_url: None, target: None };
+    let new = NewBranch {
+        branch: "data/wb",
+        store_url: Some(&staging.url),
+        fork: false,
+        preview_url: None,
+        target: None,
+        repository: None,
+    };
     branches::register(&state, &Actor::operator("test"), new).await.unwrap();
     (state, production, staging)
 }
@@ -422,7 +428,14 @@ async fn the_api_refuses_bad_input_and_writes_nothing() {
     // A branch whose store has no indicators table.
     let plain = env.store("plain").await;
     plain.copy_from(&production).await.unwrap();
-    let new = NewBranch { branch: "plain", store_url: Some(&plain.url), fork: false, preview_url: None, target: None };
+    let new = NewBranch {
+        branch: "plain",
+        store_url: Some(&plain.url),
+        fork: false,
+        preview_url: None,
+        target: None,
+        repository: None,
+    };
     branches::register(&state, &op, new).await.unwrap();
     let (got, answer) = call(&state, &reviewer, "POST", "/api/v1/branches/plain/upgrades", Some(good)).await;
     assert_eq!(got, StatusCode::CONFLICT, "{answer}");

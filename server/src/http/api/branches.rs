@@ -4,9 +4,10 @@ use app::types::{BranchSummary, TargetSummary};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Actor;
 use crate::branches::{self, NewBranch};
@@ -16,36 +17,33 @@ use crate::http::WebState;
 use crate::scans::{self, ScanReport};
 use crate::state::AppState;
 
-pub fn router() -> Router<WebState> {
-    Router::new()
-        .route("/api/v1/branches", get(list).post(add))
-        .route("/api/v1/branches/{branch}", get(one))
-        .route("/api/v1/branches/{branch}/rescan", post(rescan))
-        .route("/api/v1/targets", get(targets))
+pub fn router() -> OpenApiRouter<WebState> {
+    OpenApiRouter::default()
+        .routes(routes!(list, add))
+        .routes(routes!(one))
+        .routes(routes!(rescan))
+        .routes(routes!(targets))
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list, add, one, rescan, targets))]
-pub(super) struct Doc;
-
 /// The targets in chain order (design §10).
-#[utoipa::path(get, path = "/api/v1/targets", tag = "branches", security(("bearer" = []), ("session" = [])),
-    responses((status = 200, body = Vec<TargetSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/targets", tag = "branches", operation_id = "list_targets",
+    extensions(("x-role" = json!("viewer"))), responses((status = 200, body = Vec<TargetSummary>)))]
 async fn targets(State(state): State<AppState>, Viewer(user): Viewer) -> Json<Vec<TargetSummary>> {
     Json(branches::targets(&state, user.role))
 }
 
 /// Staging environments with their counts per status.
-#[utoipa::path(get, path = "/api/v1/branches", tag = "branches", security(("bearer" = []), ("session" = [])),
-    responses((status = 200, body = Vec<BranchSummary>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/branches", tag = "branches", operation_id = "list_branches",
+    extensions(("x-role" = json!("viewer"))), responses((status = 200, body = Vec<BranchSummary>)))]
 async fn list(State(state): State<AppState>, Viewer(user): Viewer) -> Result<Json<Vec<BranchSummary>>> {
     Ok(Json(branches::list(&state, user.role).await?))
 }
 
 /// One branch (raw or environment name) with its counts.
-#[utoipa::path(get, path = "/api/v1/branches/{branch}", tag = "branches", security(("bearer" = []), ("session" = [])),
+#[utoipa::path(get, path = "/api/v1/branches/{branch}", tag = "branches", operation_id = "get_branch",
+    extensions(("x-role" = json!("viewer"))),
     params(("branch" = String, Path, description = "environment or raw branch name")),
-    responses((status = 200, body = BranchSummary), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = BranchSummary)))]
 async fn one(
     State(state): State<AppState>,
     Viewer(user): Viewer,
@@ -54,21 +52,35 @@ async fn one(
     Ok(Json(branches::get(&state, &branch, user.role).await?))
 }
 
+/// A staging environment to register: its store (`store_url`), or `fork: true` to create one
+/// from `staging_url_template` as a copy of the target's store — one of the two.
 #[derive(Deserialize, utoipa::ToSchema)]
 struct AddBranch {
+    /// The branch's raw name (the environment's name is derived from it).
+    #[schema(min_length = 1, pattern = r"\S")]
     branch: String,
+    /// The staging store's URL (`sqlite://…`, `postgres://…`, `mysql://…`, `files://…`); required
+    /// unless `fork`.
+    #[schema(min_length = 1, pattern = r"\S")]
     store_url: Option<String>,
     #[serde(default)]
     fork: bool,
     preview_url: Option<String>,
     /// The target (default: `default_target`).
     target: Option<String>,
+    /// The GitHub repository (`owner/name`) whose pull requests may act on the branch (default:
+    /// bound by the first signed hook event for the branch's exact name).
+    repository: Option<String>,
 }
 
 /// Registers a staging environment and takes its baseline (leads); 409 if it exists.
-#[utoipa::path(post, path = "/api/v1/branches", tag = "branches", security(("bearer" = []), ("session" = [])),
-    request_body = AddBranch,
-    responses((status = 201, body = BranchSummary), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/branches", tag = "branches", operation_id = "register_branch",
+    extensions(("x-role" = json!("lead"))), request_body = AddBranch,
+    responses((status = 201, body = BranchSummary), (status = 404, description = "no such target"),
+        (status = 409, description = "the branch is registered already, or its name is a target's"),
+        (status = 422, description = "the store cannot be opened, both or neither of `store_url` and `fork`, \
+            an unknown target, or a repository or preview URL that is not one"),
+        (status = 502, description = "the target's store cannot be read")))]
 async fn add(
     State(state): State<AppState>,
     Lead(user): Lead,
@@ -80,6 +92,7 @@ async fn add(
         fork: body.fork,
         preview_url: body.preview_url.as_deref(),
         target: body.target.as_deref(),
+        repository: body.repository.as_deref(),
     };
     let summary = branches::register(&state, &Actor::from(&user), new).await?;
     Ok((StatusCode::CREATED, Json(summary)))
@@ -94,9 +107,10 @@ struct RescanQuery {
 }
 
 /// Rescans the branch's stores now; answers when done.
-#[utoipa::path(post, path = "/api/v1/branches/{branch}/rescan", tag = "branches", security(("bearer" = []), ("session" = [])),
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/rescan", tag = "branches", operation_id = "rescan_branch",
+    extensions(("x-role" = json!("viewer"))),
     params(("branch" = String, Path, description = "environment or raw branch name"), RescanQuery),
-    responses((status = 200, body = ScanReport), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+    responses((status = 200, body = ScanReport), (status = 502, description = "a store of the branch cannot be read")))]
 async fn rescan(
     State(state): State<AppState>,
     Viewer(user): Viewer,

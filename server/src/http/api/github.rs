@@ -8,6 +8,15 @@
 //! body>` under the webhook's secret. The signature is checked over the bytes as they arrived,
 //! before any parsing, in constant time (`hmac`'s `verify_slice`). Two secrets may be configured
 //! (`hook_secret`, `hook_secret_previous`) so the secret can be rotated without losing deliveries.
+//!
+//! The signature covers the body only: `X-GitHub-Delivery` and `X-GitHub-Event` are whatever the
+//! sender put there. Every signed body is noted with the delivery id and event kind it first came
+//! with, and a body that comes again under another id or as another kind is a replay (see
+//! [`triggers::replayed`]); each kind's payload must also have that kind's shape (a `release`
+//! event its `release`), so a signed body of an event Chartgate ignores cannot be relabelled as
+//! one it acts on. A pull request acts on a branch only when it is the branch's own: its head
+//! ref exactly the branch's raw name, from the branch's repository, not from a fork (see
+//! [`triggers::branch_of`]).
 
 use app::sync::{HookIgnored, JobAccepted};
 use axum::body::Bytes;
@@ -15,8 +24,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -26,17 +34,14 @@ use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::http::WebState;
 use crate::state::AppState;
-use crate::sync::{triggers, Enqueued};
+use crate::sync::triggers::{self, PullRequestBranch, PullRequestOrigin, Replay};
+use crate::sync::Enqueued;
 
 type HmacSha256 = Hmac<Sha256>;
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/api/v1/hooks/github", post(github_hook))
+pub fn router() -> utoipa_axum::router::OpenApiRouter<WebState> {
+    utoipa_axum::router::OpenApiRouter::default().routes(utoipa_axum::routes!(github_hook))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(github_hook))]
-pub(super) struct Doc;
 
 /// The `sha256=…` header value for `body` under `secret` (what GitHub sends; tests sign with it).
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -95,13 +100,25 @@ pub struct GitRef {
     pub branch: String,
     /// The commit (the head's carries the `chartgate/review` status).
     pub sha: Option<String>,
+    /// The repository the ref is in: a fork's, for the head of a fork's pull request; null when
+    /// that fork was deleted.
+    #[serde(default)]
+    pub repo: Option<Repository>,
 }
 
 /// The fields of a `release` event the hook acts on.
 #[derive(Debug, Deserialize)]
 pub struct ReleaseEvent {
     pub action: String,
+    /// Required: only a `release` event has it, so another event's signed body that happens to
+    /// say `published` cannot pass for a release.
+    pub release: Release,
     pub sender: Option<Sender>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Release {
+    pub tag_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,21 +131,32 @@ impl PullRequestEvent {
     pub fn merged_branch(&self) -> Option<&str> {
         (self.action == "closed" && self.pull_request.merged).then_some(self.pull_request.head.branch.as_str())
     }
+
+    /// Where the pull request comes from, to match it to a branch.
+    pub fn origin(&self) -> PullRequestOrigin<'_> {
+        PullRequestOrigin {
+            head_ref: &self.pull_request.head.branch,
+            head_repository: self.pull_request.head.repo.as_ref().map(|r| r.full_name.as_str()),
+            repository: self.repository.as_ref().map(|r| r.full_name.as_str()),
+        }
+    }
 }
 
-/// Remembers the pull request's head commit and repository, for the commit status that follows
-/// the gate and the comment after a sync (opened, synchronize, reopened, and the merge itself).
-async fn remember_pull_request(state: &AppState, event: &PullRequestEvent) -> Result<bool> {
+/// Remembers the pull request's head commit and repository for `branch` (the branch it belongs
+/// to), for the commit status that follows the gate and the comment after a sync (opened,
+/// synchronize, reopened, and the merge itself).
+async fn remember_pull_request(state: &AppState, event: &PullRequestEvent, branch: Option<&str>) -> Result<bool> {
     let relevant =
         matches!(event.action.as_str(), "opened" | "synchronize" | "reopened") || event.merged_branch().is_some();
     let pr = &event.pull_request;
-    let (Some(repo), Some(sha), Some(number)) = (&event.repository, &pr.head.sha, pr.number) else {
+    let (Some(branch), Some(repo), Some(sha), Some(number)) = (branch, &event.repository, &pr.head.sha, pr.number)
+    else {
         return Ok(false);
     };
     if !relevant {
         return Ok(false);
     }
-    crate::notify::pull_request_updated(state, &pr.head.branch, &repo.full_name, number, sha).await?;
+    crate::notify::pull_request_updated(state, branch, &repo.full_name, number, sha).await?;
     Ok(true)
 }
 
@@ -138,7 +166,20 @@ fn ignored(why: impl Into<String>) -> Response {
 
 /// `POST /hooks/github`. The signature is checked over the raw bytes before anything is parsed;
 /// an unsigned or badly signed delivery changes nothing and is logged.
-#[utoipa::path(post, path = "/api/v1/hooks/github", tag = "hooks", params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body>"), ("X-GitHub-Event" = String, Header), ("X-GitHub-Delivery" = String, Header, description = "deduplicates redeliveries")), request_body(content = serde_json::Value, description = "the GitHub event payload", content_type = "application/json"), responses((status = 202, body = JobAccepted), (status = 200, body = HookIgnored), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/hooks/github", tag = "hooks", operation_id = "github_hook",
+    extensions(("x-role" = json!("github"))),
+    params(("X-Hub-Signature-256" = String, Header, description = "sha256=<hex HMAC-SHA256 of the raw body>"),
+        ("X-GitHub-Event" = String, Header, max_length = 200),
+        ("X-GitHub-Delivery" = String, Header, min_length = 1, max_length = 200, description = "deduplicates redeliveries")),
+    request_body(content = serde_json::Value, description = "the GitHub event payload", content_type = "application/json"),
+    responses((status = 202, body = JobAccepted), (status = 200, body = HookIgnored),
+        (status = 400, description = "`X-GitHub-Delivery` missing or too long, or the body could not be read"),
+        (status = 401, description = "the delivery is not signed with the hook's secret"),
+        (status = 404, description = "the merged branch is not registered"),
+        (status = 409, description = "the branch cannot be synced now"),
+        (status = 413, description = "the body is over the server's `body_limit`"),
+        (status = 422, description = "a signed body that is not the payload of its event"),
+        (status = 503, description = "the hook is not configured: `hook_secret` is not set")))]
 async fn github_hook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -176,11 +217,25 @@ async fn github_hook(
     if delivery.is_some_and(|d| d.len() > MAX_KEY) {
         return Err(Error::BadRequest("X-GitHub-Delivery is too long".into()));
     }
+    if event.len() > MAX_KEY {
+        return Err(Error::BadRequest("X-GitHub-Event is too long".into()));
+    }
     let delivery = delivery.ok_or_else(|| Error::BadRequest("X-GitHub-Delivery is required".into()))?;
-    if matches!(event, "pull_request" | "release") {
-        let body_sha256 = hex::encode(Sha256::digest(&body));
-        if let Some((first, jobs)) = triggers::replayed(&state, &body_sha256, delivery).await? {
-            tracing::warn!(delivery, first = %first, ?jobs, "a signed hook body was replayed under another delivery");
+    let body_sha256 = hex::encode(Sha256::digest(&body));
+    match triggers::replayed(&state, &body_sha256, delivery, event).await? {
+        None => {}
+        Some(Replay::OtherEvent { first, event: was }) => {
+            tracing::warn!(
+                delivery,
+                event,
+                first = %first,
+                first_event = %was,
+                "a signed hook body came again as another kind of event; ignored"
+            );
+            return Ok(ignored(format!("a replay of delivery {first}, which was a {was:?} event")));
+        }
+        Some(Replay::OtherDelivery { first, jobs }) => {
+            tracing::warn!(delivery, event, first = %first, ?jobs, "a signed hook body was replayed under another delivery");
             if jobs.is_empty() {
                 return Ok(ignored(format!("a replay of delivery {first}")));
             }
@@ -193,8 +248,18 @@ async fn github_hook(
         "pull_request" => {
             let payload: PullRequestEvent = serde_json::from_slice(&body)
                 .map_err(|e| Error::Unprocessable(format!("not a pull_request event payload: {e}")))?;
-            let noted = remember_pull_request(&state, &payload).await?;
-            let Some(head) = payload.merged_branch() else {
+            let branch = triggers::branch_of(&state, payload.origin()).await?;
+            if let PullRequestBranch::Refused(why) = &branch {
+                tracing::warn!(
+                    delivery,
+                    action = %payload.action,
+                    head = %payload.pull_request.head.branch,
+                    %why,
+                    "a pull request is not its branch's own; ignored"
+                );
+            }
+            let noted = remember_pull_request(&state, &payload, branch.branch()).await?;
+            if payload.merged_branch().is_none() {
                 if noted {
                     return Ok(ignored(format!(
                         "pull_request {}: head noted for the {} commit status",
@@ -202,11 +267,14 @@ async fn github_hook(
                         crate::notify::CONTEXT
                     )));
                 }
+                if let PullRequestBranch::Refused(why) = &branch {
+                    return Ok(ignored(format!("pull_request {}: {why}", payload.action)));
+                }
                 return Ok(ignored(format!("pull_request {} without a merge", payload.action)));
-            };
+            }
             let base = payload.pull_request.base.as_ref().map_or("", |b| b.branch.as_str());
             let actor = Actor::github(login(&payload.sender).as_deref());
-            triggers::on_merge(&state, &actor, delivery, head, base).await?
+            triggers::on_merge(&state, &actor, delivery, &branch, base).await?
         }
         "release" => {
             let payload: ReleaseEvent = serde_json::from_slice(&body)

@@ -7,18 +7,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::http::WebState;
 use crate::state::AppState;
 
-pub fn router() -> Router<WebState> {
-    Router::new()
+pub fn router() -> OpenApiRouter<WebState> {
+    OpenApiRouter::default()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v1/healthz", get(healthz))
-        .route("/api/v1/readyz", get(readyz))
 }
 
 /// `GET /healthz`.
@@ -33,23 +35,30 @@ pub struct Health {
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub ready: bool,
-    pub database: String,
+    pub database: Reachable,
 }
 
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz))]
-pub(super) struct Doc;
+/// Whether Chartgate could reach a database or store.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Reachable {
+    Ok,
+    Unreachable,
+}
 
 /// Liveness (also at `/healthz`).
-#[utoipa::path(get, path = "/api/v1/healthz", tag = "health", responses((status = 200, body = Health), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/healthz", tag = "health", operation_id = "healthz",
+    extensions(("x-role" = json!("anyone"))), responses((status = 200, body = Health)))]
 async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// Readiness: Chartgate's database and each target's store (also at `/readyz`).
-#[utoipa::path(get, path = "/api/v1/readyz", tag = "health", responses((status = 200, body = Readiness), (status = 503, body = Readiness), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/readyz", tag = "health", operation_id = "readyz",
+    extensions(("x-role" = json!("anyone"))),
+    responses((status = 200, description = "ready", body = Readiness), (status = 503, description = "not ready", body = Readiness)))]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let show = |ok: bool| if ok { json!("ok") } else { json!("unreachable") };
+    let show = |ok: bool| json!(if ok { Reachable::Ok } else { Reachable::Unreachable });
     let db = sqlx::query("select 1").execute(&state.db.pool).await.is_ok();
     let mut ready = db;
     let mut answer = json!({"database": show(db)});

@@ -4,9 +4,10 @@ use app::sync::{JobAccepted, SyncJob, SyncRequest, SyncTrigger};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Actor;
 use crate::error::{Error, Result};
@@ -15,16 +16,9 @@ use crate::http::WebState;
 use crate::state::AppState;
 use crate::sync::{self, Enqueued, NewJob};
 
-pub fn router() -> Router<WebState> {
-    Router::new()
-        .route("/api/v1/sync", post(start))
-        .route("/api/v1/sync/jobs", get(list))
-        .route("/api/v1/sync/jobs/{id}", get(one))
+pub fn router() -> OpenApiRouter<WebState> {
+    OpenApiRouter::default().routes(routes!(start)).routes(routes!(list)).routes(routes!(one))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(start, list, one))]
-pub(super) struct Doc;
 
 /// Longest accepted `Idempotency-Key` or `X-GitHub-Delivery`.
 pub const MAX_KEY: usize = 200;
@@ -44,7 +38,13 @@ pub fn accepted(jobs: &[Enqueued]) -> Response {
 
 /// `POST /sync {branch, dry_run}`, honouring `Idempotency-Key`.
 /// Enqueues a sync of a branch (leads; a CI system uses a lead's token); `Idempotency-Key` honoured.
-#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = []), ("session" = [])), params(("Idempotency-Key" = Option<String>, Header, description = "repeats answer with the first job")), request_body = SyncRequest, responses((status = 202, body = JobAccepted, headers(("Location" = String, description = "the job to follow"))), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", operation_id = "start_sync",
+    extensions(("x-role" = json!("lead"))),
+    params(("Idempotency-Key" = Option<String>, Header, max_length = 200, description = "repeats answer with the first job")),
+    request_body = SyncRequest,
+    responses((status = 202, body = JobAccepted, headers(("Location" = String, description = "the job to follow"))),
+        (status = 404, description = "no such branch"),
+        (status = 409, description = "the branch cannot be synced now (closed, or its gate does not pass)")))]
 async fn start(
     State(state): State<AppState>,
     Lead(user): Lead,
@@ -76,7 +76,8 @@ struct JobsQuery {
 }
 
 /// Recent sync jobs.
-#[utoipa::path(get, path = "/api/v1/sync/jobs", tag = "sync", security(("bearer" = []), ("session" = [])), params(JobsQuery), responses((status = 200, body = Vec<SyncJob>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sync/jobs", tag = "sync", operation_id = "list_sync_jobs",
+    extensions(("x-role" = json!("viewer"))), params(JobsQuery), responses((status = 200, body = Vec<SyncJob>)))]
 async fn list(
     State(state): State<AppState>,
     _: Viewer,
@@ -86,7 +87,9 @@ async fn list(
 }
 
 /// One sync job with its items.
-#[utoipa::path(get, path = "/api/v1/sync/jobs/{id}", tag = "sync", security(("bearer" = []), ("session" = [])), params(("id" = i64, Path, description = "the job's id")), responses((status = 200, body = SyncJob), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/sync/jobs/{id}", tag = "sync", operation_id = "get_sync_job",
+    extensions(("x-role" = json!("viewer"))), params(("id" = i64, Path, description = "the job's id")),
+    responses((status = 200, body = SyncJob)))]
 async fn one(State(state): State<AppState>, _: Viewer, Path(id): Path<String>) -> Result<Json<SyncJob>> {
     let id: i64 = id.parse().map_err(|_| Error::NotFound(format!("no sync job {id}")))?;
     Ok(Json(sync::get_job(&state.db, id).await?))

@@ -4,9 +4,10 @@
 use app::types::ApiToken;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::access::Actor;
 use crate::accounts;
@@ -15,23 +16,30 @@ use crate::http::extract::{ApiQuery, Lead};
 use crate::http::WebState;
 use crate::state::AppState;
 
-pub fn router() -> Router<WebState> {
-    Router::new().route("/api/v1/tokens", get(list)).route("/api/v1/tokens/{id}", delete(revoke))
+pub fn router() -> OpenApiRouter<WebState> {
+    OpenApiRouter::default().routes(routes!(list)).routes(routes!(revoke))
 }
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(list, revoke))]
-pub(super) struct Doc;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct TokensQuery {
-    /// Only this user's tokens.
+    /// Only this user's tokens (empty: everyone's).
+    #[param(schema_with = email_or_empty)]
     email: Option<String>,
 }
 
+fn email_or_empty() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
+    let email = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(254));
+    OneOfBuilder::new().item(email).item(ObjectBuilder::new().schema_type(Type::String).max_length(Some(0))).into()
+}
+
 /// API tokens (leads): ids, owners and roles, never the secrets.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", security(("bearer" = []), ("session" = [])), params(TokensQuery), responses((status = 200, body = Vec<ApiToken>), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
+    extensions(("x-role" = json!("lead"))), params(TokensQuery), responses((status = 200, body = Vec<ApiToken>)))]
 async fn list(
     State(state): State<AppState>,
     Lead(user): Lead,
@@ -42,7 +50,10 @@ async fn list(
 }
 
 /// Revokes a token; the next request with it gets 401.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", security(("bearer" = []), ("session" = [])), params(("id" = String, Path, description = "the token's id")), responses((status = 204, description = "revoked"), (status = "4XX", description = "an error: `{error: {code, message}}`", body = crate::error::ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", operation_id = "revoke_token",
+    extensions(("x-role" = json!("lead"))),
+    params(("id" = String, Path, pattern = "^[0-9A-Fa-f]{12}$", description = "the token's id: 12 hex digits, as the list gives it")),
+    responses((status = 204, description = "revoked"), (status = 409, description = "several tokens share the id; revoke them by user")))]
 async fn revoke(State(state): State<AppState>, Lead(user): Lead, Path(id): Path<String>) -> Result<StatusCode> {
     accounts::revoke_token(&state.db, &Actor::from(&user), &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -56,9 +56,11 @@ function content(doc, body) {
 }
 
 function operation(doc, path, method, op) {
-  const auth = op.security && op.security.length
+  const role = op["x-role"];
+  const who = role === "viewer" || role === "reviewer" ? role + "s and up" : role === "lead" ? "leads" : role;
+  const auth = (op.security && op.security.length
     ? "needs " + op.security.map((s) => Object.keys(s).join("+")).join(" or ")
-    : "open";
+    : role === "github" ? "signed by GitHub" : "open") + (who && role !== "anyone" && role !== "github" ? " · " + who : "");
   const head = el("summary", {}, el("span", { class: "method " + method }, method), el("code", {}, path), " ",
     op.summary || "", el("span", { class: "auth" }, auth));
   const box = el("details", { class: "op", id: (op.operationId || method + path) });
