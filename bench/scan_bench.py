@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -270,7 +271,18 @@ def sqlite_copy(src: Path, dst: Path) -> None:
         d.close()
 
 
-class SqliteStores:
+class Stores:
+    """What every kind of store shares: how Chartgate is configured for it, and how a chart's id in
+    the SQLite originals reads in the store (the same id, unless a kind renumbers its charts)."""
+
+    def env(self, database_url: str, production_url: str, staging_template: str) -> dict[str, str]:
+        return chartgate_env(database_url, production_url, staging_template)
+
+    def chart_id(self, original: str) -> str:
+        return original
+
+
+class SqliteStores(Stores):
     """Stores and Chartgate's database as SQLite files in the work dir."""
 
     label = "SQLite"
@@ -327,7 +339,7 @@ class SqliteStores:
         pass  # the work dir goes (or stays) as a whole
 
 
-class PgStores:
+class PgStores(Stores):
     """Production and staging copied into PostgreSQL; Chartgate's own database there too."""
 
     label = "PostgreSQL"
@@ -457,6 +469,31 @@ def work_env(work: Path) -> dict[str, str]:
     other benchmarks: load_bench, signin_timing, upgrade_bench)."""
     s = SqliteStores(work)
     return chartgate_env(f"sqlite://{work / 'chartgate.db'}", s.production_url, s.template)
+
+
+def post_sign_in(conn: http.client.HTTPConnection, port: int, email: str, password: str) -> int:
+    """Posts the sign-in form as a browser on this server's page would; returns the status."""
+    body = urllib.parse.urlencode({"email": email, "password": password, "next": "/"})
+    conn.request("POST", "/auth/login", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": f"http://127.0.0.1:{port}",
+        "Host": f"127.0.0.1:{port}",
+    })
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status
+
+
+def small_demo(binary_arg: Path | None, name: str) -> tuple[Path, Path, dict[str, str]]:
+    """The release binary (built when missing) and a 60-chart demo in bench/out/NAME: the start
+    of the smaller benchmarks (signin_timing, signin_burst). Returns (binary, work, env)."""
+    binary = (binary_arg or ROOT / "target" / "release" / "chartgate").resolve()
+    if not binary.exists():
+        build(binary)
+    work = OUT / name
+    env = work_env(work)
+    run_demo(binary, work, env, 60, 20)
+    return binary, work, env
 
 
 def run_demo(binary: Path, work: Path, env: dict[str, str], charts: int, rows: int) -> float:
@@ -626,7 +663,7 @@ def sync_phase(binary: Path, work: Path, stores, ref: dict, cg_items: list[dict]
     log(f"sync: changed the title of {len(edits)} charts in the staging copy; copies took {s['copy_s']:.1f} s")
 
     db_url = stores.fresh_chartgate_db("sync")
-    env = chartgate_env(db_url, prod_url, template)
+    env = stores.env(db_url, prod_url, template)
     r = run_measured([str(binary), "branch", "add", BRANCH, "--store", stg_url],
                      env=env, cwd=scratch, deadline_s=3600, name="branch-add")
     s["register_s"] = r["wall"]
@@ -638,7 +675,8 @@ def sync_phase(binary: Path, work: Path, stores, ref: dict, cg_items: list[dict]
     try:
         api = Api(server.port, token)
         items = {it["chart_id"]: it for it in fetch_all_items(api)}
-        missing = [c for c in ids if c not in items]
+        store_ids = [stores.chart_id(c) for c in ids]
+        missing = [c for c in store_ids if c not in items]
         if missing:
             raise BenchError(f"sync: {len(missing)} changed charts are not items, e.g. {missing[:3]}")
         s["branch_items"] = len(items)
@@ -647,7 +685,8 @@ def sync_phase(binary: Path, work: Path, stores, ref: dict, cg_items: list[dict]
         started = time.perf_counter()
         for i in range(0, len(ids), 500):
             body, _, _ = api.request("POST", f"/api/v1/branches/{ENV_NAME}/reviews/bulk", timeout=600,
-                                     body={"status": "approved", "chart_ids": ids[i:i + 500], "comment": "sync bench"})
+                                     body={"status": "approved", "chart_ids": store_ids[i:i + 500],
+                                           "comment": "sync bench"})
             decided += len(body["decided"])
             refused += body["refused"]
         s["approve_s"] = time.perf_counter() - started
@@ -684,7 +723,7 @@ def sync_phase(binary: Path, work: Path, stores, ref: dict, cg_items: list[dict]
             outcomes[str(it["outcome"])] = outcomes.get(str(it["outcome"]), 0) + 1
             if it.get("reason"):
                 reasons[it["reason"]] = reasons.get(it["reason"], 0) + 1
-        idset = set(ids)
+        idset = set(store_ids)
         ours = {it["chart_id"]: it for it in full["items"] if it["chart_id"] in idset}
         s.update(job_id=job_id, status=full["status"], total=full["total"], done=full["done"], error=full["error"],
                  outcomes=outcomes, reasons=reasons,

@@ -9,23 +9,28 @@
 #                              `scripts/build.sh --release`; scripts/demo.sh uses this mode
 #                              (--release is the same mode; so is CHARTGATE_SETUP_RELEASE=1)
 #   scripts/setup.sh --test    --build plus the browser tests: Chromium (apt) and end2end/'s npm
-#                              packages (Playwright, never its browsers); scripts/test.sh uses this
+#                              packages (Playwright, never its browsers), and --contract;
+#                              scripts/test.sh uses this
+#   scripts/setup.sh --contract what scripts/contract.sh needs: openapi-spec-validator and
+#                              schemathesis (PyPI, pinned below) in .venv-contract/, and promtool
+#                              (apt: Debian's prometheus package)
 #   scripts/setup.sh           all of the above
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-want_release=0 want_e2e=0 chosen=0
+want_release=0 want_e2e=0 want_contract=0 chosen=0
 if [[ ${CHARTGATE_SETUP_RELEASE:-0} == 1 ]]; then want_release=1 chosen=1; fi
 for arg in "$@"; do
   case $arg in
     --build) chosen=1 ;;
     --demo | --release) want_release=1 chosen=1 ;;
-    --test) want_e2e=1 chosen=1 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    --test) want_e2e=1 want_contract=1 chosen=1 ;;
+    --contract) want_contract=1 chosen=1 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "setup: unknown argument: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
-if ((chosen == 0)); then want_release=1 want_e2e=1; fi
+if ((chosen == 0)); then want_release=1 want_e2e=1 want_contract=1; fi
 
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 say() { printf 'setup: %s\n' "$*"; }
@@ -87,6 +92,42 @@ if ((want_e2e)); then
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
   fi
   npm_install end2end
+fi
+
+# The contract check's tools (scripts/contract.sh), pinned: a new release of either can find
+# new things, so moving a pin is a change of its own.
+schemathesis_version=4.32.5
+openapi_spec_validator_version=0.9.0
+if ((want_contract)); then
+  venv=.venv-contract
+  wanted="schemathesis==$schemathesis_version openapi-spec-validator==$openapi_spec_validator_version"
+  if [[ -x $venv/bin/schemathesis && -x $venv/bin/openapi-spec-validator && $(cat "$venv/.chartgate-setup-stamp" 2>/dev/null) == "$wanted" ]]; then
+    say "ok       $venv: $wanted"
+  else
+    say "install  $venv: $wanted (PyPI)"
+    command -v python3 >/dev/null || die "python3 not found; install Python 3.9 or newer"
+    [[ -x $venv/bin/python ]] || python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    # shellcheck disable=SC2086 # two requirements
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $wanted
+    printf '%s' "$wanted" >"$venv/.chartgate-setup-stamp"
+  fi
+  if command -v promtool >/dev/null; then
+    say "ok       promtool $(version_of promtool --version)"
+  else
+    say "install  prometheus (apt, for promtool; the service is not started)"
+    as_root apt-get update -qq
+    # No daemon from the package's scripts: a policy that refuses to start services, for the
+    # install only, unless the machine has its own.
+    policy=""
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+      as_root chmod +x "$policy"
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus ||
+      { [[ -z $policy ]] || as_root rm -f "$policy"; die "apt-get install prometheus failed"; }
+    [[ -z $policy ]] || as_root rm -f "$policy"
+  fi
 fi
 
 say "done"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: prerequisites, formatting, clippy, the Rust tests (SQLite, and PostgreSQL
-# when one is reachable), the debug build (scripts/build.sh) and the Playwright end-to-end tests.
+# when one is reachable), the debug build (scripts/build.sh), the API contract and metrics check
+# (scripts/contract.sh) and the Playwright end-to-end tests.
 # Exits non-zero on any failure. TEST_SKIP_E2E=1 skips the browser part (quick local runs only).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -49,9 +50,9 @@ trap 'exit 143' TERM
 
 # Prerequisites: nothing else can run without them (Chromium and Playwright only when the
 # end-to-end tests will run).
-setup_mode=--test
-if [[ ${TEST_SKIP_E2E:-0} == 1 ]]; then setup_mode=--build; fi
-stage setup scripts/setup.sh "$setup_mode"
+setup_mode=(--test)
+if [[ ${TEST_SKIP_E2E:-0} == 1 ]]; then setup_mode=(--build --contract); fi
+stage setup scripts/setup.sh "${setup_mode[@]}"
 ((failed == 0)) || exit 1
 
 # PostgreSQL for the Postgres variants of the Rust tests (they create their own databases). Those
@@ -116,6 +117,11 @@ stage "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 stage "cargo test" cargo test --workspace "${pg_tests[@]}"
 stage "build (scripts/build.sh)" scripts/build.sh
 built=$last_ok
+
+# The OpenAPI document as served (openapi-spec-validator), a property-based fuzzer driven by it
+# (schemathesis: all checks, fixed seed, a token of each role, the demo data) and promtool on
+# /metrics after that traffic. Needs only the server binary.
+stage "contract (scripts/contract.sh)" scripts/contract.sh
 
 if [[ ${TEST_SKIP_E2E:-0} == 1 ]]; then
   banner "TEST_SKIP_E2E=1: the browser end-to-end tests were NOT run"

@@ -229,6 +229,8 @@ impl SyncJob {
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SyncRequest {
+    /// The branch (environment or raw name).
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, pattern = r"\S"))]
     pub branch: String,
     #[serde(default)]
     pub dry_run: bool,

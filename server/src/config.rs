@@ -11,11 +11,14 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::charts::store::identity::Confinement;
 use crate::charts::store::mapping::{MappingConfig, RenderKeys};
 use crate::charts::store::StoreSettings;
 use crate::error::{Error, Result};
 pub use crate::targets::{PromoteOn, TargetConfig};
 use crate::targets::{Targets, PRODUCTION};
+
+mod strict;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -44,6 +47,15 @@ pub struct Config {
     /// Trusted-proxy mode: take the signed-in user's email from this header (an SSO proxy in
     /// front sets it). Only for deployments where nothing else can reach the server.
     pub trusted_proxy_header: Option<String>,
+    /// The addresses (`10.0.0.7`) and networks (`10.0.0.0/24`) of the proxies in front. Only a
+    /// request whose peer is one of them may sign in with `trusted_proxy_header`, and only their
+    /// `X-Forwarded-For` says which client sign-in throttling counts. A list, or one string with
+    /// commas (`CHARTGATE_TRUSTED_PROXIES=10.0.0.7,10.0.1.0/24`).
+    #[serde(deserialize_with = "proxy_list")]
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// How long a sign-in waits for a free password-hashing slot (one per core) before it is
+    /// answered 429 with `Retry-After`.
+    pub sign_in_wait: String,
     /// Mark cookies `Secure`; unset means "when the request came over TLS" (`X-Forwarded-Proto`).
     pub secure_cookies: Option<bool>,
     /// The stores sync writes to, by name (design §10). Empty: one target, `production`, whose
@@ -72,6 +84,11 @@ pub struct Config {
     pub mappings: BTreeMap<String, MappingConfig>,
     /// `[files]`: how the configs of file stores are drawn (`chart_type`, `chart_types`, …).
     pub files: RenderKeys,
+    /// Directories the SQLite and file stores that leads register must lie in (see
+    /// [`Confinement`]); with this or `store_hosts` set, nothing else is accepted.
+    pub store_roots: Vec<PathBuf>,
+    /// Database servers (`host` or `host:port`) the stores leads register may be on.
+    pub store_hosts: Vec<String>,
 }
 
 /// One `[[auto_approve]]` table: items whose change stays within it are approved after a scan as
@@ -112,6 +129,8 @@ impl Default for Config {
             body_limit: 2 * 1024 * 1024,
             session_ttl: "12h".into(),
             trusted_proxy_header: None,
+            trusted_proxies: Vec::new(),
+            sign_in_wait: "2s".into(),
             secure_cookies: None,
             targets: BTreeMap::new(),
             default_target: None,
@@ -125,6 +144,8 @@ impl Default for Config {
             auto_approve: Vec::new(),
             mappings: BTreeMap::new(),
             files: RenderKeys::default(),
+            store_roots: Vec::new(),
+            store_hosts: Vec::new(),
         }
     }
 }
@@ -140,20 +161,28 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("chartgate.toml")),
         };
         let env_name = std::env::var("CHARTGATE_ENV").unwrap_or_else(|_| "dev".into());
-        Self::figment(&path, &env_name)
+        let invalid = |e: String| Error::BadRequest(format!("invalid configuration ({}): {e}", path.display()));
+        // A key no setting reads is a mistake (a misspelt setting would silently not happen); a
+        // variable is only warned about, since other tools may share the prefix.
+        check_keys(&path).map_err(invalid)?;
+        let stray = stray_variables();
+        for v in &stray {
+            tracing::warn!(variable = %v.name, "{v}");
+        }
+        Self::figment(&path, &env_name, &stray)
             .extract()
-            .map_err(|e| Error::BadRequest(format!("invalid configuration ({}): {e}", path.display())))
+            .map_err(|e| invalid(e.to_string()))
             .and_then(Config::validated)
     }
 
-    fn figment(path: &Path, env_name: &str) -> Figment {
+    fn figment(path: &Path, env_name: &str, stray: &[StrayVariable]) -> Figment {
         let file = Figment::from(Toml::file(path));
         let overlay = file.clone().focus(&format!("environments.{env_name}"));
+        let stray: Vec<String> = stray.iter().map(|v| v.key.clone()).collect();
         Figment::from(Serialized::defaults(Config::default()))
             .merge(file)
             .merge(overlay)
-            // `__` nests: CHARTGATE_TARGETS__STAGING__STORE_URL sets targets.staging.store_url.
-            .merge(Env::prefixed("CHARTGATE_").ignore(&["env", "config"]).split("__"))
+            .merge(variables().filter(move |key| !stray.iter().any(|s| key.as_str().eq_ignore_ascii_case(s))))
     }
 
     fn validated(self) -> Result<Config> {
@@ -161,6 +190,14 @@ impl Config {
         parse_duration("scan_interval", &self.scan_interval)?;
         parse_duration("full_scan_interval", &self.full_scan_interval)?;
         parse_duration("session_ttl", &self.session_ttl)?;
+        parse_duration("sign_in_wait", &self.sign_in_wait)?;
+        if self.trusted_proxy_header.is_some() && self.trusted_proxies.is_empty() {
+            return Err(Error::BadRequest(
+                "trusted_proxy_header needs trusted_proxies: the addresses of the proxies that set it \
+                 (a header from anyone else signs nobody in)"
+                    .into(),
+            ));
+        }
         if let Some(d) = &self.sync_stale_after {
             parse_duration("sync_stale_after", d)?;
         }
@@ -172,6 +209,9 @@ impl Config {
         }
         if self.branch_name_max == 0 {
             return Err(Error::BadRequest("branch_name_max must be at least 1".into()));
+        }
+        if let Some(Err(why)) = self.staging_preview_url.as_deref().map(crate::naming::check_preview_template) {
+            return Err(Error::BadRequest(format!("staging_preview_url: {why}")));
         }
         self.resolve_targets()?;
         self.store_settings().check()?;
@@ -195,6 +235,11 @@ impl Config {
             }
         }
         Ok(self)
+    }
+
+    /// Where stores that leads register may be (`store_roots`, `store_hosts`).
+    pub fn confinement(&self) -> Confinement {
+        Confinement { roots: self.store_roots.clone(), hosts: self.store_hosts.clone() }
     }
 
     /// What opening a store needs of the configuration: its mappings and `[files]` keys.
@@ -241,14 +286,170 @@ impl Config {
         parse_duration("session_ttl", &self.session_ttl).unwrap_or(Duration::from_secs(12 * 3600))
     }
 
+    pub fn sign_in_wait(&self) -> Duration {
+        parse_duration("sign_in_wait", &self.sign_in_wait).unwrap_or(Duration::from_secs(2))
+    }
+
+    /// Whether `peer` is one of `trusted_proxies`.
+    pub fn is_trusted_proxy(&self, peer: std::net::IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.0.contains(&peer))
+    }
+
     /// The store URL of a branch's staging environment.
     pub fn staging_url(&self, env_name: &str) -> String {
         self.staging_url_template.replace("{branch}", env_name)
     }
 }
 
+/// One entry of `trusted_proxies`: an address (`10.0.0.7`, `::1`) or a network (`10.0.0.0/24`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyNet(pub ipnet::IpNet);
+
+impl std::str::FromStr for ProxyNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        match s.parse::<ipnet::IpNet>() {
+            Ok(net) => Ok(ProxyNet(net.trunc())),
+            Err(_) => s
+                .parse::<std::net::IpAddr>()
+                .map(|ip| ProxyNet(ip.to_canonical().into()))
+                .map_err(|_| format!("trusted_proxies: {s:?} is neither an address nor a network like 10.0.0.0/24")),
+        }
+    }
+}
+
+impl Serialize for ProxyNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+/// `trusted_proxies` as a list of strings, or as one string with commas (what an environment
+/// variable gives).
+fn proxy_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<ProxyNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split(',').map(str::to_string).filter(|s| !s.trim().is_empty()).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    items.iter().map(|s| s.parse().map_err(serde::de::Error::custom)).collect()
+}
+
 fn parse_duration(key: &str, value: &str) -> Result<Duration> {
     humantime::parse_duration(value).map_err(|e| Error::BadRequest(format!("{key} = {value:?}: {e}")))
+}
+
+/// `CHARTGATE_*` variables that are not settings: read by Chartgate itself (`CHARTGATE_ENV`,
+/// `CHARTGATE_CONFIG`, the sync test hook [`crate::sync::ITEM_DELAY_VAR`]) or by its scripts, tests
+/// and CI examples. Neither configuration nor warned about.
+const NOT_SETTINGS: &[&str] = &[
+    "env",
+    "config",
+    "sync_item_delay_ms",
+    "token",
+    "url",
+    "test_pg_url",
+    "test_mysql_url",
+    "e2e_email",
+    "e2e_password",
+    "demo_accounts",
+    "fuzz_seed",
+    "setup_release",
+];
+
+/// The `CHARTGATE_*` variables, as figment reads them: `__` nests, so
+/// `CHARTGATE_TARGETS__STAGING__STORE_URL` sets `targets.staging.store_url`.
+fn variables() -> Env {
+    Env::prefixed("CHARTGATE_").ignore(NOT_SETTINGS).split("__")
+}
+
+/// Refuses every key of the file at `path`, in its base or in any `[environments.NAME]` overlay
+/// (the active one or not), that no setting reads: all of them at once, each with the nearest key
+/// of its table. A file that does not parse is left to the extraction, which says why.
+fn check_keys(path: &Path) -> std::result::Result<(), String> {
+    use figment::value::Value;
+    use figment::Provider;
+    use strict::Step;
+
+    let Ok(mut profiles) = Toml::file(path).data() else { return Ok(()) };
+    let Some(mut base) = profiles.remove(&figment::Profile::Default) else { return Ok(()) };
+    let overlays = base.remove("environments");
+    let mut unknown = strict::unknown_keys::<Config>(&Value::from(base), Vec::new());
+    let mut problems = Vec::new();
+    match overlays {
+        None => {}
+        Some(Value::Dict(_, overlays)) => {
+            for (name, overlay) in &overlays {
+                let at = vec![Step::Key("environments".into()), Step::Key(name.clone())];
+                match overlay {
+                    Value::Dict(..) => unknown.extend(strict::unknown_keys::<Config>(overlay, at)),
+                    _ => problems.push(format!("`{}` must be a table of settings", strict::dotted(&at))),
+                }
+            }
+        }
+        Some(_) => problems.push("`environments` must hold [environments.NAME] tables of settings".into()),
+    }
+    problems.splice(0..0, unknown.iter().map(ToString::to_string));
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// A `CHARTGATE_*` variable that sets no setting: warned about and ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrayVariable {
+    /// As written: `CHARTGATE_SCAN_INTERVALL`.
+    pub name: String,
+    /// As figment keys it: `scan_intervall`, `targets.staging.store_ur`.
+    key: String,
+    message: String,
+}
+
+impl std::fmt::Display for StrayVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The `CHARTGATE_*` variables of this process that set no setting (the known ones that are not
+/// settings, [`NOT_SETTINGS`], aside), each with the nearest setting.
+pub fn stray_variables() -> Vec<StrayVariable> {
+    let env = variables();
+    let mut stray: Vec<StrayVariable> = env
+        .iter()
+        .filter_map(|(key, value)| {
+            let key = key.as_str().to_string();
+            let value = figment::util::nest(&key, value.parse().unwrap_or_else(|never| match never {}));
+            let unknown = strict::unknown_keys::<Config>(&value, Vec::new()).into_iter().next()?;
+            let name = format!("CHARTGATE_{}", key.replace('.', "__").to_ascii_uppercase());
+            let mut steps: Vec<&str> = key.split('.').collect();
+            let message = match unknown.nearest() {
+                // The variable's name is off: it names a key that is not there.
+                _ if unknown.path.len() > steps.len() => format!("{name} is ignored: {unknown}"),
+                Some(near) => {
+                    let (at, key) = (unknown.path.len() - 1, strict::dotted(&unknown.path[..unknown.path.len() - 1]));
+                    steps[at] = near;
+                    let fixed = steps.join("__").to_ascii_uppercase();
+                    let near = if key.is_empty() { near.to_string() } else { format!("{key}.{near}") };
+                    format!("{name} matches no configuration key and is ignored (did you mean `{near}`, CHARTGATE_{fixed}?)")
+                }
+                None => format!("{name} matches no configuration key and is ignored"),
+            };
+            Some(StrayVariable { name, key, message })
+        })
+        .collect();
+    stray.sort_by(|a, b| a.name.cmp(&b.name));
+    stray
 }
 
 #[cfg(test)]
@@ -327,7 +528,7 @@ mod tests {
                 ("name = \"x\"\nparts = []", "at least one"),
                 ("name = \"\"\nparts = [\"data\"]", "a name of its own"),
                 ("name = \"x\"\nparts = [\"data\"]\nmax_relative_change = -1", "at least 0"),
-                ("name = \"x\"\nparts = [\"data\"]\nmax_points = 1", "unknown field"),
+                ("name = \"x\"\nparts = [\"data\"]\nmax_points = 1", "unknown key `max_points` in [[auto_approve]] #1"),
                 ("name = \"x\"\nparts = [\"data\"]\nslug = \"[a\"", "not a pattern"),
             ] {
                 jail.create_file("chartgate.toml", &format!("[[auto_approve]]\n{bad}\n"))?;
@@ -436,6 +637,36 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks_and_the_header_needs_them() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "chartgate.toml",
+                "trusted_proxy_header = \"X-Forwarded-Email\"\ntrusted_proxies = [\"10.0.0.7\", \"10.0.1.9/24\", \"::1\"]\n",
+            )?;
+            let c = Config::load(None).unwrap();
+            let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+            assert!(c.is_trusted_proxy(ip("10.0.0.7")) && !c.is_trusted_proxy(ip("10.0.0.8")));
+            assert!(c.is_trusted_proxy(ip("10.0.1.200")), "a network, written with a host part");
+            assert!(c.is_trusted_proxy(ip("::1")) && c.is_trusted_proxy(ip("::ffff:10.0.0.7")));
+            // One variable, addresses separated by commas.
+            jail.set_env("CHARTGATE_TRUSTED_PROXIES", "192.0.2.1, 2001:db8::/32");
+            let c = Config::load(None).unwrap();
+            assert!(c.is_trusted_proxy(ip("192.0.2.1")) && c.is_trusted_proxy(ip("2001:db8:5::1")));
+            assert!(!c.is_trusted_proxy(ip("10.0.0.7")));
+            jail.set_env("CHARTGATE_TRUSTED_PROXIES", "10.0.0.300");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("trusted_proxies") && err.contains("10.0.0.300"), "{err}");
+            // The header without proxies would trust anyone: refused.
+            jail.create_file("chartgate.toml", "trusted_proxy_header = \"X-Forwarded-Email\"\n")?;
+            jail.set_env("CHARTGATE_TRUSTED_PROXIES", "");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("trusted_proxy_header needs trusted_proxies"), "{err}");
+            Ok(())
+        });
+    }
 }
 
 /// The chain of targets a configuration names: [`Config::resolve_targets`] and [`Targets::resolve`].
@@ -484,8 +715,25 @@ mod target_chains {
         assert_eq!(chain, ["production", "staging", "dev"]);
         assert_eq!(t.get("dev").unwrap().promote_branch, "dev", "the default promote_branch is the target's name");
         assert_eq!(t.environments().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["dev", "staging"]);
-        assert_eq!(t.by_store("sqlite://s.db").map(|t| t.name.as_str()), Some("staging"));
         assert!(matches!(t.get("qa"), Err(Error::Unprocessable(m)) if m.contains("dev, production, staging")));
+    }
+
+    #[tokio::test]
+    async fn a_target_owns_its_store_however_it_is_spelt() {
+        let c = config(&[
+            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
+            ("staging", table("sqlite://s.db", Some("production"), PromoteOn::Release)),
+        ]);
+        let t = c.resolve_targets().unwrap();
+        for spelling in ["sqlite://s.db", "sqlite:s.db", "sqlite://./s.db", "sqlite://nowhere/../s.db?mode=rw"] {
+            assert_eq!(t.owning(spelling).await.unwrap().map(|t| t.name.as_str()), Some("staging"), "{spelling}");
+        }
+        assert!(t.owning("sqlite://b.db").await.unwrap().is_none());
+        let twice = config(&[
+            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
+            ("staging", table("sqlite:./p.db", Some("production"), PromoteOn::Release)),
+        ]);
+        assert!(refused(&twice).contains("share one store"), "{}", refused(&twice));
     }
 
     #[test]
@@ -519,5 +767,288 @@ mod target_chains {
             refused(&no_production).contains("default_target \"production\""),
             "production must exist or default_target name one"
         );
+    }
+}
+
+/// Strict configuration: a key no setting reads is refused, naming it and the nearest key; a
+/// `CHARTGATE_*` variable that sets nothing is warned about.
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error; test code only
+mod strict_keys {
+    use super::*;
+    use figment::Jail;
+
+    fn refused(jail: &mut Jail, file: &str) -> String {
+        jail.create_file("chartgate.toml", file).unwrap();
+        Config::load(None).expect_err(file).to_string()
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_with_the_nearest_one() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let err = refused(jail, "scan_intervall = \"5s\"\n");
+            assert!(err.contains("chartgate.toml"), "{err}");
+            assert!(err.contains("unknown key `scan_intervall` (did you mean `scan_interval`?)"), "{err}");
+            // Case and dashes aside.
+            let err = refused(jail, "Full-Scan-Interval = \"5s\"\n");
+            assert!(err.contains("did you mean `full_scan_interval`?"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_misspelt_section_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let err = refused(jail, "[reviw]\nauto = true\n");
+            assert!(err.contains("unknown section `[reviw]`"), "{err}");
+            let err = refused(jail, "[target.production]\nstore_url = \"sqlite://p.db\"\n");
+            assert!(err.contains("unknown section `[target]` (did you mean `targets`?)"), "{err}");
+            let err = refused(jail, "[file]\nchart_type = \"/type\"\n");
+            assert!(err.contains("unknown section `[file]` (did you mean `files`?)"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn nested_tables_are_checked_by_their_own_keys() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let err = refused(jail, "[targets.production]\nstore_url = \"sqlite://p.db\"\npromote_onn = \"manual\"\n");
+            assert!(
+                err.contains("unknown key `promote_onn` in [targets.production] (did you mean `promote_on`?)"),
+                "{err}"
+            );
+            let err = refused(jail, "[files]\nchart_typ = \"/type\"\n");
+            assert!(err.contains("unknown key `chart_typ` in [files] (did you mean `chart_type`?)"), "{err}");
+            let err = refused(jail, "[mappings.grapher]\nstamp = \"select 1\"\nread = \"select 2\"\n");
+            assert!(err.contains("unknown key `stamp` in [mappings.grapher] (did you mean `stamps`?)"), "{err}");
+            let err = refused(jail, "[[auto_approve]]\nname = \"a\"\nparts = [\"data\"]\n[[auto_approve]]\nname = \"b\"\npart = [\"data\"]\n");
+            assert!(err.contains("unknown key `part` in [[auto_approve]] #2 (did you mean `parts`?)"), "{err}");
+            // Nothing near: a small table lists its keys.
+            let err = refused(jail, "[targets.production]\nstore_url = \"sqlite://p.db\"\nxyzzy = 1\n");
+            assert!(
+                err.contains("unknown key `xyzzy` in [targets.production] (its keys: store_url, promotes_to"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_overlay_is_checked_whichever_is_active() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let file = "[environments.dev]\nscan_intervall = \"5s\"\n";
+            let err = refused(jail, file);
+            assert!(
+                err.contains("unknown key `scan_intervall` in [environments.dev] (did you mean `scan_interval`?)"),
+                "{err}"
+            );
+            jail.set_env("CHARTGATE_ENV", "prod");
+            let err = refused(jail, file);
+            assert!(err.contains("[environments.dev]"), "an overlay not in use is checked too: {err}");
+            let err = refused(
+                jail,
+                "[environments.prod.targets.production]\nstore_url = \"sqlite://p.db\"\npreview = \"x\"\n",
+            );
+            assert!(err.contains("unknown key `preview` in [environments.prod.targets.production]"), "{err}");
+            let err = refused(jail, "environments = 3\n");
+            assert!(err.contains("[environments.NAME] tables"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn all_unknown_keys_are_named_at_once_even_past_a_bad_value() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            let err = refused(
+                jail,
+                r#"
+                archive_afer = "3d"
+                branch_name_max = "many"
+                [environments.prod]
+                body_limit = "big"
+                listne = "0.0.0.0:80"
+                [environments.prod.targets.production]
+                promote_on = "release"
+                store_rul = "x"
+                "#,
+            );
+            for expected in [
+                "unknown key `archive_afer` (did you mean `archive_after`?)",
+                "unknown key `listne` in [environments.prod] (did you mean `listen`?)",
+                "unknown key `store_rul` in [environments.prod.targets.production] (did you mean `store_url`?)",
+            ] {
+                assert!(err.contains(expected), "missing {expected:?} in {err}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_file_with_every_kind_of_section_loads() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "chartgate.toml",
+                r#"
+                database_url = "sqlite://data/chartgate.db"
+                production_url = "sqlite://data/production.db"
+                staging_url_template = "sqlite://data/staging/{branch}.db"
+                hook_secret = "a-long-enough-secret"
+                listen = "127.0.0.1:3000"
+                branch_name_max = 50
+                archive_after = "3d"
+                scan_interval = "60s"
+                full_scan_interval = "1h"
+                body_limit = 2097152
+                session_ttl = "12h"
+                trusted_proxies = ["10.0.0.7"]
+                log_format = "text"
+                default_target = "staging"
+                store_roots = ["data"]
+                store_hosts = ["localhost:5432"]
+
+                [targets.production]
+                store_url = "sqlite://data/production.db"
+                preview_url = "https://example.org/grapher/{slug}"
+
+                [targets.staging]
+                store_url = "sqlite://data/staging.db"
+                promotes_to = "production"
+                promote_on = "merge"
+                promote_branch = "main"
+                sync_on_merge = false
+
+                [mappings.grapher]
+                stamps = "select id, updated_at from charts"
+                read = "select * from charts where id in ({ids})"
+                update = ["update charts set config = :config where id = :id"]
+                insert = ["insert into charts (id, config) values (:id, :config)"]
+                delete = ["delete from charts where id = :id"]
+                chart_type = "/chartTypes/0"
+                chart_types = { LineChart = "line" }
+                default_type = "line"
+                title = "/title"
+
+                [files]
+                chart_type = "/type"
+                chart_types = { Line = "line" }
+
+                [[auto_approve]]
+                name = "small data revisions"
+                parts = ["data"]
+                max_changed_points = 5
+                max_relative_change = 0.01
+                slug = "energy-*"
+
+                [environments.prod]
+                listen = "0.0.0.0:3000"
+                log_format = "json"
+
+                [environments.prod.targets.production]
+                store_url = "sqlite://data/prod-live.db"
+
+                [environments.prod.files]
+                title = "/name"
+                "#,
+            )?;
+            let dev = Config::load(None).unwrap();
+            assert_eq!(dev.targets["staging"].promote_branch.as_deref(), Some("main"));
+            assert_eq!(dev.mappings["grapher"].stamps, "select id, updated_at from charts");
+            assert_eq!(dev.files.chart_type.as_deref(), Some("/type"));
+            jail.set_env("CHARTGATE_ENV", "prod");
+            let prod = Config::load(None).unwrap();
+            assert_eq!(prod.targets["production"].store_url, "sqlite://data/prod-live.db");
+            assert_eq!((prod.log_format.as_str(), prod.files.title.as_deref()), ("json", Some("/name")));
+            Ok(())
+        });
+    }
+
+    /// The example files of the README and docs/, which must keep loading as written.
+    #[test]
+    fn the_documented_examples_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut pages = vec![root.join("README.md")];
+        if let Ok(docs) = std::fs::read_dir(root.join("docs")) {
+            pages.extend(docs.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "md")));
+        }
+        let mut blocks = 0;
+        for page in pages {
+            let Ok(text) = std::fs::read_to_string(&page) else { continue };
+            for block in text.split("```toml\n").skip(1).map(|b| b.split("```").next().unwrap()) {
+                if block.contains("did you mean") {
+                    continue; // an example of the error itself
+                }
+                blocks += 1;
+                // Partial snippets (`# … the statements above …`) may lack required keys; what they
+                // have must still be known.
+                let toml = figment::providers::Toml::string(block);
+                let mut data =
+                    figment::Provider::data(&toml).unwrap_or_else(|e| panic!("{}: {e}\n{block}", page.display()));
+                let mut base = data.remove(&figment::Profile::Default).unwrap_or_default();
+                let overlays = base.remove("environments");
+                let mut unknown = strict::unknown_keys::<Config>(&base.into(), Vec::new());
+                if let Some(figment::value::Value::Dict(_, overlays)) = overlays {
+                    for (name, overlay) in overlays {
+                        let at = vec![strict::Step::Key("environments".into()), strict::Step::Key(name)];
+                        unknown.extend(strict::unknown_keys::<Config>(&overlay, at));
+                    }
+                }
+                assert!(unknown.is_empty(), "{}: {unknown:?} in\n{block}", page.display());
+            }
+        }
+        assert!(blocks > 0, "no TOML example found in the README or docs/");
+    }
+
+    #[test]
+    fn stray_variables_are_warned_about_not_refused() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.set_env("CHARTGATE_SCAN_INTERVALL", "5s");
+            jail.set_env("CHARTGATE_TARGETS__STAGING__STORE_UR", "sqlite://s.db");
+            jail.set_env("CHARTGATE_FILES__CHART_TYP", "/kind");
+            jail.set_env("CHARTGATE_XYZZY", "1");
+            // Not settings, but Chartgate's own: never warned about.
+            for (name, value) in [
+                ("CHARTGATE_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
+                ("CHARTGATE_TOKEN", "cg_x"),
+                (crate::sync::ITEM_DELAY_VAR, "5"),
+                ("CHARTGATE_ENV", "dev"),
+            ] {
+                jail.set_env(name, value);
+            }
+            jail.set_env("CHARTGATE_SCAN_INTERVAL", "0s");
+            let c = Config::load(None).expect("stray variables do not stop the configuration");
+            assert_eq!(c.scan_interval, "0s");
+            assert!(c.files.is_default() && c.targets.is_empty(), "a stray variable sets nothing");
+            let stray: Vec<String> = stray_variables().iter().map(ToString::to_string).collect();
+            assert_eq!(
+                stray,
+                [
+                    "CHARTGATE_FILES__CHART_TYP matches no configuration key and is ignored (did you mean \
+                     `files.chart_type`, CHARTGATE_FILES__CHART_TYPE?)",
+                    "CHARTGATE_SCAN_INTERVALL matches no configuration key and is ignored (did you mean \
+                     `scan_interval`, CHARTGATE_SCAN_INTERVAL?)",
+                    "CHARTGATE_TARGETS__STAGING__STORE_UR matches no configuration key and is ignored (did you \
+                     mean `targets.staging.store_url`, CHARTGATE_TARGETS__STAGING__STORE_URL?)",
+                    "CHARTGATE_XYZZY matches no configuration key and is ignored",
+                ]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn only_near_keys_are_suggested() {
+        let known = &["scan_interval", "full_scan_interval", "listen", "targets", "files"];
+        assert_eq!(strict::nearest("scan_intervall", known), Some("scan_interval"));
+        assert_eq!(strict::nearest("SCAN-INTERVAL", known), Some("scan_interval"));
+        assert_eq!(strict::nearest("target", known), Some("targets"));
+        assert_eq!(strict::nearest("reviw", known), None);
+        assert_eq!(strict::nearest("database", known), None);
     }
 }

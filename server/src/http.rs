@@ -4,6 +4,7 @@
 //! Layer: the top of the server beside the CLI. It calls features; no feature calls it.
 
 pub mod api;
+pub mod client;
 pub mod extract;
 pub mod forms;
 pub mod limiter;
@@ -32,13 +33,13 @@ use crate::access::Actor;
 use crate::error::{Error, Result};
 use crate::repo::branches as branch_rows;
 use crate::state::AppState;
-use limiter::LoginLimiter;
+use limiter::SignInThrottle;
 
 /// What the web handlers share: the application state, plus what only the web needs.
 #[derive(Clone, FromRef)]
 pub struct WebState {
     pub app: AppState,
-    pub limiter: LoginLimiter,
+    pub limiter: SignInThrottle,
     pub leptos_options: LeptosOptions,
 }
 
@@ -52,7 +53,7 @@ impl WebState {
             .site_pkg_dir("pkg")
             .site_addr(site_addr)
             .build();
-        WebState { app, limiter: LoginLimiter::default(), leptos_options }
+        WebState { app, limiter: SignInThrottle::default(), leptos_options }
     }
 }
 
@@ -181,10 +182,9 @@ pub async fn serve(state: AppState) -> Result<()> {
     let sync_tasks = crate::sync::spawn_background(state.clone());
     crate::telemetry::install();
     println!("chartgate listening on http://{addr}");
-    axum::serve(listener, router(WebState::new(state)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(Error::internal)?;
+    // With the peer's address: the trusted-proxy mode and sign-in throttling need it.
+    let app = router(WebState::new(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::internal)?;
     scanner.abort();
     sync_tasks.abort();
     Ok(())

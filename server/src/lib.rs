@@ -3,7 +3,7 @@
 //! Leptos integration and the command line. It implements `app`'s service trait, so the
 //! dependency between the two crates points one way.
 //!
-//! The modules form layers; each calls only the layers below it (the README has the map):
+//! The modules form layers; each calls only the layers below it (`docs/development.md` has the map):
 //!
 //! 1. **Edges** — [`http`] (REST API, sessions, forms, pages) and [`cli`]: parse, check the
 //!    caller's role, call features.

@@ -3,17 +3,23 @@
 
 mod access;
 mod api;
+mod config_file;
 mod engine;
 mod faults;
+mod hooks;
+mod injection;
 mod malformed;
 mod merges;
+mod openapi;
 mod ops;
+mod previews;
 mod replicas;
 mod review_scale;
 mod reviews;
 mod routes;
 mod rules;
 mod security;
+mod signin;
 mod snapshots;
 mod stores;
 mod support;

@@ -70,6 +70,7 @@ async fn five_the_same(env: &TestEnv) -> (AppState, ChartStore, Vec<RawChart>) {
             fork: false,
             preview_url: None,
             target: None,
+            repository: None,
         },
     )
     .await
@@ -334,11 +335,12 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
         per_page: Some(per_page),
         ..Default::default()
     };
-    // Without the table: no figures, and the sort is refused with a reason.
+    // Without the table: no figures, and the sort is refused with a reason (409: the request is
+    // valid, the store cannot answer it now).
     let plain = diffs::list(&state, BRANCH, &q("changed", 1, 50), Role::Viewer).await.unwrap();
     assert!(!plain.views_available && plain.items.iter().all(|i| i.views_30d.is_none()));
     let refused = diffs::list(&state, BRANCH, &q("views", 1, 50), Role::Viewer).await;
-    assert!(matches!(&refused, Err(Error::BadRequest(m)) if m.contains("chart_views")), "{refused:?}");
+    assert!(matches!(&refused, Err(Error::Conflict(m)) if m.contains("chart_views")), "{refused:?}");
 
     sqlx::query("create table chart_views (chart_id text primary key, views_30d integer)")
         .execute(production.charts_table().unwrap().pool())
@@ -358,7 +360,7 @@ async fn relevance_sort_by_production_views(env: &TestEnv) {
     let all = loop {
         match diffs::list(&state, BRANCH, &q("views", 1, 50), Role::Viewer).await {
             Ok(all) => break all,
-            Err(Error::BadRequest(_)) if production.engine().unwrap() == chartgate::db::Backend::Postgres => {
+            Err(Error::Conflict(_)) if production.engine().unwrap() == chartgate::db::Backend::Postgres => {
                 assert!(std::time::Instant::now() < deadline, "the new chart_views table was never seen");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }

@@ -5,7 +5,10 @@
 //! `Origin`. The expected answer of each is the table below; a route without a row fails the
 //! test, so a new route cannot ship without saying who may call it.
 //!
-//! The OpenAPI coverage check lives here too: it reads the same route list.
+//! The API's routes are registered with utoipa-axum's `routes!`, which takes each route from its
+//! handler's `#[utoipa::path]`: those are read from the OpenAPI document, which is built from the
+//! same declarations. The OpenAPI checks live here too: a route registered beside `routes!` under
+//! `/api/v1` is undocumented, and each operation's `x-role` must say what the table says.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,9 +16,29 @@ use reqwest::{Method, StatusCode};
 
 use crate::api::{spawn_server_with, user_with_password, TestServer};
 
-/// `(METHOD, path)` of every route the routers under `server/src/http` register, read from their
-/// sources. Catch-alls (`{*rest}`) are left out.
+/// `(METHOD, path)` of every route the server registers: the API's operations (`routes!`), and
+/// the routes the routers under `server/src/http` register with `.route(…)`.
 pub fn registered_routes() -> BTreeSet<(String, String)> {
+    let mut routes = source_routes();
+    routes.extend(documented_routes());
+    routes
+}
+
+/// `(METHOD, path)` of every operation in the OpenAPI document.
+fn documented_routes() -> BTreeSet<(String, String)> {
+    let document = serde_json::to_value(chartgate::http::openapi::document()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    documented
+}
+
+/// `(METHOD, path)` of every route the routers under `server/src/http` register with `.route(…)`,
+/// read from their sources. Catch-alls (`{*rest}`) are left out.
+fn source_routes() -> BTreeSet<(String, String)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http");
     let mut files = vec![root];
     let mut routes = BTreeSet::new();
@@ -231,23 +254,43 @@ async fn every_route_answers_each_caller_as_its_table_says() {
     println!("routes × callers: {} routes × {} callers checked", table.len(), CALLERS.len());
 }
 
-/// Every `/api/v1` route is in the OpenAPI document.
+/// Every `/api/v1` route is in the OpenAPI document: none is registered beside `routes!`.
 #[test]
 fn every_api_route_is_documented() {
-    let registered: BTreeSet<(String, String)> =
-        registered_routes().into_iter().filter(|(_, p)| p.starts_with("/api/v1/")).collect();
-    assert!(registered.len() > 15, "the route scan found too few routes: {registered:?}");
-    let document = serde_json::to_value(chartgate::http::openapi::document()).unwrap();
-    let mut documented = BTreeSet::new();
-    for (path, item) in document["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
-            documented.insert((method.to_uppercase(), path.clone()));
-        }
-    }
-    let missing: Vec<_> = registered.difference(&documented).collect();
+    let documented = documented_routes();
+    assert!(documented.len() > 30, "the document has too few operations: {documented:?}");
+    let beside: Vec<_> = source_routes().into_iter().filter(|(_, p)| p.starts_with("/api/v1/")).collect();
+    let missing: Vec<_> = beside.iter().filter(|r| !documented.contains(*r)).collect();
     assert!(
         missing.is_empty(),
-        "these /api/v1 routes have no #[utoipa::path] in the OpenAPI document (annotate the handler and \
-         list it in its module's `Doc`): {missing:?}"
+        "these /api/v1 routes are registered with `.route(…)`, not in the OpenAPI document (give the handler \
+         a #[utoipa::path] and register it with `routes!`): {missing:?}"
     );
+}
+
+/// Each operation's `x-role` (what the document says, and what gives it its security and its
+/// 401/403 answers) is what the route × caller table finds: the least role let through.
+#[test]
+fn every_operations_role_is_the_tables() {
+    let document = serde_json::to_value(chartgate::http::openapi::document()).unwrap();
+    let mut wrong = Vec::new();
+    for (method, path, row) in EXPECTED.iter().filter(|(_, p, _)| p.starts_with("/api/v1/")) {
+        let op = &document["paths"][path][method.to_lowercase()];
+        let documented = op["x-role"].as_str().unwrap_or("(none)");
+        let table = match row {
+            [OK, ..] => "anyone",
+            [_, _, OK, ..] => "viewer",
+            [_, _, _, OK, ..] => "reviewer",
+            [_, _, _, _, OK, _] => "lead",
+            _ => "github",
+        };
+        if documented != table {
+            wrong.push(format!("{method} {path}: x-role {documented}, the table says {table}"));
+        }
+        let secured = op["security"].is_array();
+        if secured != matches!(table, "viewer" | "reviewer" | "lead") {
+            wrong.push(format!("{method} {path}: security {}", op["security"]));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
