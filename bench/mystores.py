@@ -33,6 +33,13 @@ class MyError(Exception):
     pass
 
 
+def bytes_of(size: str) -> int:
+    """`2G`, `512M`, `1048576` as bytes."""
+    size = size.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1:], 1)
+    return int(size[:-1] if scale > 1 else size) * scale
+
+
 def text_literal(s: str) -> str:
     """`s` as a SQL literal no sql_mode can misread (hex of its UTF-8 bytes)."""
     return f"convert(x'{s.encode().hex()}' using utf8mb4)"

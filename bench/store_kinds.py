@@ -551,6 +551,10 @@ def main() -> int:
     ap.add_argument("--my-host", default="127.0.0.1")
     ap.add_argument("--my-port", type=int, default=3306)
     ap.add_argument("--my-user", default="root")
+    ap.add_argument("--my-buffer-pool", default="2G",
+                    help="innodb_buffer_pool_size for the run, restored afterwards ('' keeps the server's): "
+                         "SQLite reads through the OS page cache, so MariaDB gets a pool that holds its stores "
+                         "(docs/stores.md recommends one larger than the store)")
     ap.add_argument("--binary", type=Path, default=sb.ROOT / "target" / "release" / "chartgate")
     ap.add_argument("--build", action="store_true", help="run cargo build --release first (default: only if missing)")
     args = ap.parse_args()
@@ -574,6 +578,11 @@ def main() -> int:
         why = my.available()
         if why:
             raise BenchError(f"MariaDB does not answer at {args.my_host}:{args.my_port}: {why}")
+    pool_before = None
+    if args.my_buffer_pool and any(k.startswith("mysql") for k in kinds):
+        pool_before = my.run(None, "select @@global.innodb_buffer_pool_size").strip()
+        my.run(None, f"set global innodb_buffer_pool_size = {mystores.bytes_of(args.my_buffer_pool)}")
+        log(f"innodb_buffer_pool_size {int(pool_before) >> 20} MB -> {args.my_buffer_pool} for this run")
     if sb.stores_ready(work, args.charts, args.rows):
         log(f"reusing stores kept in {work} (generation skipped)")
     else:
@@ -633,6 +642,10 @@ def main() -> int:
             notes.append(f"{k}: FAILED: {why}")
             results.pop(k, None)
     finally:
+        if pool_before is not None:
+            my.run(None, f"set global innodb_buffer_pool_size = {pool_before}")
+            notes.append(f"MariaDB's innodb_buffer_pool_size was {args.my_buffer_pool} for the run "
+                         f"(restored to {int(pool_before) >> 20} MB)")
         # The mapped kind fills its tables from the `mysql` kind's stores, loading them if need be.
         for k in kinds + (["mysql"] if "mysql-mapped" in kinds and "mysql" not in kinds else []):
             stores[k].cleanup(args.keep)

@@ -153,21 +153,30 @@ impl FileStore {
     }
 
     /// Reads one chart's file: `None` when there is none; an unreadable file is a chart whose
-    /// parts do not parse.
+    /// parts do not parse. The file is opened once and its stamp taken from the open file: a
+    /// full scan reads every chart, and a second lookup of each path (a `stat` before the read)
+    /// is work for nothing.
     fn read_one(&self, id: &str) -> Option<(RawChart, String)> {
+        use std::io::Read;
         let path = self.dir.join(file_name(id)?);
-        let meta = match std::fs::metadata(&path) {
+        let unreadable = |why: String, stamp: String| Some((RawChart::unreadable(id, why, stamp), String::new()));
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => return unreadable(e.to_string(), String::new()),
+        };
+        let meta = match file.metadata() {
             Ok(m) if m.is_file() => m,
             Ok(_) => return None,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return Some((RawChart::unreadable(id, e, String::new()), String::new())),
+            Err(e) => return unreadable(e.to_string(), String::new()),
         };
-        match std::fs::read(&path).map(String::from_utf8) {
-            Ok(Ok(text)) => Some((parse(id, &text, stamp_of(&meta)), text)),
-            Ok(Err(e)) => {
-                Some((RawChart::unreadable(id, format!("it is not UTF-8 text ({e})"), stamp_of(&meta)), String::new()))
-            }
-            Err(e) => Some((RawChart::unreadable(id, e, stamp_of(&meta)), String::new())),
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        if let Err(e) = file.read_to_end(&mut bytes) {
+            return unreadable(e.to_string(), stamp_of(&meta));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Some((parse(id, &text, stamp_of(&meta)), text)),
+            Err(e) => unreadable(format!("it is not UTF-8 text ({})", e.utf8_error()), stamp_of(&meta)),
         }
     }
 
