@@ -5,6 +5,7 @@ use app::types::{BranchSummary, ItemCounts, Role};
 use serde_json::json;
 
 use crate::access::Actor;
+use crate::charts::store::identity::StoreIdentity;
 use crate::charts::store::StoreUrl;
 use crate::charts::ChartStore;
 use crate::db::{self, redact, Backend};
@@ -67,8 +68,8 @@ pub async fn register(state: &AppState, actor: &Actor, new: NewBranch<'_>) -> Re
         (Some(_), true) => return Err(Error::Unprocessable("give either a store URL or --fork, not both".into())),
         (Some(url), false) => {
             StoreUrl::parse(url).map_err(|e| Error::Unprocessable(e.to_string()))?;
-            state.config.confinement().check(url)?;
-            refuse_target_store(state, url, None).await?;
+            let identity = state.config.confinement().admit(url).await?;
+            refuse_target_store(state, url, &identity, None).await?;
             // What failed, in Chartgate's words: what the other end answered stays in the log,
             // so a store URL cannot be used to read other servers' or files' replies.
             let unusable = |e: Error| {
@@ -218,8 +219,8 @@ async fn retarget_environment(state: &AppState, env: &Target, next: &Target) -> 
 /// [`crate::charts::store::identity`]): a branch's store is written without approvals (upgrades,
 /// merges, undo), a target's only by a sync of approved charts. `own` names the one target the
 /// store may belong to: a target's own environment row.
-async fn refuse_target_store(state: &AppState, url: &str, own: Option<&str>) -> Result<()> {
-    match state.targets.owning(url).await? {
+async fn refuse_target_store(state: &AppState, url: &str, identity: &StoreIdentity, own: Option<&str>) -> Result<()> {
+    match state.targets.owning(url, identity).await? {
         Some(t) if Some(t.name.as_str()) != own => Err(Error::Unprocessable(format!(
             "{} is the store of target {}: a branch needs a store of its own",
             redact(url),
@@ -234,14 +235,14 @@ async fn refuse_target_store(state: &AppState, url: &str, own: Option<&str>) -> 
 /// branch registered before stores were compared by identity, is refused here.
 pub(crate) async fn writable_store(state: &AppState, row: &BranchRow) -> Result<ChartStore> {
     let own = (row.kind == "target").then_some(row.name.as_str());
-    refuse_target_store(state, &row.store_url, own).await?;
+    refuse_target_store(state, &row.store_url, &StoreIdentity::of_url(&row.store_url).await?, own).await?;
     state.stores.get(&row.store_url).await
 }
 
 /// Creates the store at `url` as a copy of the target's store: a new database (SQLite file,
 /// PostgreSQL or MySQL database) with §3's table, or a new directory of chart files.
 async fn fork_store(state: &AppState, target: &ChartStore, url: &str) -> Result<()> {
-    refuse_target_store(state, url, None).await?;
+    refuse_target_store(state, url, &StoreIdentity::of_url(url).await?, None).await?;
     let exists = || Error::Conflict(format!("a store already exists at {}", redact(url)));
     match StoreUrl::parse(url)? {
         StoreUrl::Files { dir } => {

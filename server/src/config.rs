@@ -673,6 +673,7 @@ mod tests {
 #[cfg(test)]
 mod target_chains {
     use super::*;
+    use crate::charts::store::identity::StoreIdentity;
 
     fn table(store: &str, promotes_to: Option<&str>, on: PromoteOn) -> TargetConfig {
         TargetConfig {
@@ -720,18 +721,33 @@ mod target_chains {
 
     #[tokio::test]
     async fn a_target_owns_its_store_however_it_is_spelt() {
+        // Absolute paths: other tests here move the working directory (figment's Jail).
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
         let c = config(&[
-            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
-            ("staging", table("sqlite://s.db", Some("production"), PromoteOn::Release)),
+            ("production", table(&format!("sqlite://{d}/p.db"), None, PromoteOn::Manual)),
+            ("staging", table(&format!("sqlite://{d}/s.db"), Some("production"), PromoteOn::Release)),
         ]);
         let t = c.resolve_targets().unwrap();
-        for spelling in ["sqlite://s.db", "sqlite:s.db", "sqlite://./s.db", "sqlite://nowhere/../s.db?mode=rw"] {
-            assert_eq!(t.owning(spelling).await.unwrap().map(|t| t.name.as_str()), Some("staging"), "{spelling}");
+        for spelling in [
+            format!("sqlite://{d}/s.db"),
+            format!("sqlite:{d}/s.db"),
+            format!("sqlite://{d}/./s.db"),
+            format!("sqlite://{d}/nowhere/../s.db?mode=rw"),
+        ] {
+            let identity = StoreIdentity::of_url(&spelling).await.unwrap();
+            assert_eq!(
+                t.owning(&spelling, &identity).await.unwrap().map(|t| t.name.as_str()),
+                Some("staging"),
+                "{spelling}"
+            );
         }
-        assert!(t.owning("sqlite://b.db").await.unwrap().is_none());
+        let other_url = format!("sqlite://{d}/b.db");
+        let other = StoreIdentity::of_url(&other_url).await.unwrap();
+        assert!(t.owning(&other_url, &other).await.unwrap().is_none());
         let twice = config(&[
-            ("production", table("sqlite://p.db", None, PromoteOn::Manual)),
-            ("staging", table("sqlite:./p.db", Some("production"), PromoteOn::Release)),
+            ("production", table(&format!("sqlite://{d}/p.db"), None, PromoteOn::Manual)),
+            ("staging", table(&format!("sqlite:{d}/./p.db"), Some("production"), PromoteOn::Release)),
         ]);
         assert!(refused(&twice).contains("share one store"), "{}", refused(&twice));
     }

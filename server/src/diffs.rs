@@ -284,16 +284,16 @@ pub async fn detail_against(
         data_diff,
         metadata_diff,
         production_config_diff: production_config_diff.filter(|_| readable),
-        preview_origins: [&staging_preview_url, &production_preview_url]
-            .into_iter()
-            .flatten()
-            .filter_map(|link| preview_origin(link))
-            .fold(Vec::new(), |mut origins, o| {
-                if !origins.contains(&o) {
-                    origins.push(o);
-                }
-                origins
-            }),
+        preview_origins: {
+            // Two links at most: one origin when both name the same site.
+            let mut origins: Vec<String> = [&staging_preview_url, &production_preview_url]
+                .into_iter()
+                .flatten()
+                .filter_map(|l| preview_origin(l))
+                .collect();
+            origins.dedup();
+            origins
+        },
         staging_preview_url,
         production_preview_url,
         history,

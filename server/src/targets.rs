@@ -194,12 +194,12 @@ impl Targets {
         self.iter().filter(|t| t.promotes_to.is_some())
     }
 
-    /// The target whose store `url` is, however it is spelt (see [`StoreIdentity`]), if any.
-    pub async fn owning(&self, url: &str) -> Result<Option<&Target>> {
-        let identity = StoreIdentity::of_url(url).await?;
+    /// The target whose store is the one `url` names (its `identity`), however it is spelt (see
+    /// [`StoreIdentity`]), if any.
+    pub async fn owning(&self, url: &str, identity: &StoreIdentity) -> Result<Option<&Target>> {
         for target in self.iter() {
             let same = match StoreIdentity::of_url(&target.store_url).await {
-                Ok(theirs) => theirs.same(&identity),
+                Ok(theirs) => theirs.same(identity),
                 Err(_) => redact(&target.store_url) == redact(url),
             };
             if same {

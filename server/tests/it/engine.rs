@@ -21,19 +21,25 @@ pub(crate) async fn register(
     branch: &str,
     store: &ChartStore,
 ) -> Result<app::types::BranchSummary, Error> {
-    branches::register(
-        state,
-        &Actor::operator("test"),
-        NewBranch {
-            branch,
-            store_url: Some(&store.url),
-            fork: false,
-            preview_url: None,
-            target: None,
-            repository: None,
-        },
-    )
-    .await
+    register_url(state, branch, &store.url).await
+}
+
+/// Registers `branch` with `--fork`: its store made from the staging template as a copy of the
+/// target's.
+pub(crate) async fn register_fork(state: &AppState, branch: &str) -> Result<app::types::BranchSummary, Error> {
+    let new = NewBranch { branch, store_url: None, fork: true, preview_url: None, target: None, repository: None };
+    branches::register(state, &Actor::operator("test"), new).await
+}
+
+/// Registers `branch` on the store at `url` as a lead would, nothing else given.
+pub(crate) async fn register_url(
+    state: &AppState,
+    branch: &str,
+    url: &str,
+) -> Result<app::types::BranchSummary, Error> {
+    let new =
+        NewBranch { branch, store_url: Some(url), fork: false, preview_url: None, target: None, repository: None };
+    branches::register(state, &Actor::operator("test"), new).await
 }
 
 pub(crate) async fn items(state: &AppState, branch: &str, q: DiffQuery) -> Vec<app::types::DiffItem> {
@@ -636,20 +642,7 @@ async fn registration_rules(env: &TestEnv) {
     assert!(matches!(by_env_name, Error::Conflict(_)), "the raw and the environment name are one branch");
 
     // --fork: the store is created from the template as a copy of production.
-    let forked = branches::register(
-        &state,
-        &Actor::operator("t"),
-        NewBranch {
-            branch: "feature/forked",
-            store_url: None,
-            fork: true,
-            preview_url: None,
-            target: None,
-            repository: None,
-        },
-    )
-    .await
-    .unwrap();
+    let forked = register_fork(&state, "feature/forked").await.unwrap();
     assert_eq!(forked.name, "feature-forked");
     assert_eq!(forked.counts.total, 0, "a fresh fork changes nothing");
     let store = ChartStore::open(&state.config.staging_url("feature-forked"), false).await.unwrap();

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use app::sync::SyncOutcome;
 use app::types::{DiffQuery, ItemKind, ReviewStatus};
 use chartgate::access::Actor;
-use chartgate::branches::{self, NewBranch};
 use chartgate::charts::store::mapping::MappingConfig;
 use chartgate::charts::store::StoreSettings;
 use chartgate::charts::{canonicalize, ChartStore, RawChart};
@@ -22,7 +21,7 @@ use chartgate::scans;
 use chartgate::state::AppState;
 use serde_json::json;
 
-use crate::engine::{items, register};
+use crate::engine::{items, register, register_fork, register_url};
 use crate::support::{chart, edited, Kind, TestEnv};
 use crate::sync::{decide, enqueue, outcomes, run};
 use crate::{on_both, on_kinds, on_stores};
@@ -256,20 +255,7 @@ async fn file_stores_touch_only_chart_files() {
     ids.sort();
     assert_eq!(ids, ["a", "b"], "only <id>.json files are charts");
 
-    branches::register(
-        &state,
-        &Actor::operator("t"),
-        NewBranch {
-            branch: "feature/files",
-            store_url: None,
-            fork: true,
-            preview_url: None,
-            target: None,
-            repository: None,
-        },
-    )
-    .await
-    .unwrap();
+    register_fork(&state, "feature/files").await.unwrap();
     let staging_dir = env.dir.path().join("staging").join("feature-files");
     let mut copied: Vec<String> =
         std::fs::read_dir(&staging_dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -317,21 +303,9 @@ async fn file_stores_touch_only_chart_files() {
 /// Store URLs and mappings are checked before anything is read or registered.
 async fn store_urls_and_mappings_are_checked(env: &TestEnv) {
     let (state, _) = env.state().await;
-    let lead = Actor::operator("t");
     let refused = |url: String| {
         let state = state.clone();
-        let lead = lead.clone();
-        async move {
-            let new = NewBranch {
-                branch: "feature/bad",
-                store_url: Some(&url),
-                fork: false,
-                preview_url: None,
-                target: None,
-                repository: None,
-            };
-            branches::register(&state, &lead, new).await.unwrap_err()
-        }
+        async move { register_url(&state, "feature/bad", &url).await.unwrap_err() }
     };
     let db = env.database("mapped").await;
     grapher_schema(env.kind, &db).await;
@@ -472,18 +446,8 @@ async fn production_under_another_spelling_is_never_a_branch_s_store() {
     std::os::unix::fs::symlink(&production, env.dir.path().join("link.db")).unwrap();
     std::fs::hard_link(&production, env.dir.path().join("hard.db")).unwrap();
     let register = |url: String| {
-        let (state, lead) = (state.clone(), lead.clone());
-        async move {
-            let new = NewBranch {
-                branch: "feature/x",
-                store_url: Some(&url),
-                fork: false,
-                preview_url: None,
-                target: None,
-                repository: None,
-            };
-            branches::register(&state, &lead, new).await
-        }
+        let state = state.clone();
+        async move { register_url(&state, "feature/x", &url).await }
     };
     for spelling in [
         format!("sqlite://{d}//production.db"),
@@ -520,23 +484,11 @@ async fn production_under_another_spelling_is_never_a_branch_s_store() {
 async fn store_urls_are_no_probe() {
     let env = TestEnv::new(Kind::Sqlite).await;
     let (state, _) = env.state().await;
-    let lead = Actor::operator("t");
     let dir = env.dir.path();
-    let register = |state: AppState, url: String| {
-        let lead = lead.clone();
-        async move {
-            let new = NewBranch {
-                branch: "feature/p",
-                store_url: Some(&url),
-                fork: false,
-                preview_url: None,
-                target: None,
-                repository: None,
-            };
-            match branches::register(&state, &lead, new).await {
-                Err(e) => e,
-                Ok(b) => panic!("{url} was registered as {}", b.name),
-            }
+    let register = |state: AppState, url: String| async move {
+        match register_url(&state, "feature/p", &url).await {
+            Err(e) => e,
+            Ok(b) => panic!("{url} was registered as {}", b.name),
         }
     };
     std::fs::create_dir(dir.join("a-directory")).unwrap();
@@ -583,13 +535,6 @@ async fn store_urls_are_no_probe() {
         assert!(err.contains("outside the stores this server may use"), "{url}: {err}");
     }
     std::fs::copy(dir.join("production.db"), dir.join("stores/inside.db")).unwrap();
-    let new = NewBranch {
-        branch: "feature/inside",
-        store_url: Some(&format!("sqlite://{}/stores/inside.db", dir.display())),
-        fork: false,
-        preview_url: None,
-        target: None,
-        repository: None,
-    };
-    branches::register(&confined, &lead, new).await.expect("a store under a root registers");
+    let inside = format!("sqlite://{}/stores/inside.db", dir.display());
+    register_url(&confined, "feature/inside", &inside).await.expect("a store under a root registers");
 }

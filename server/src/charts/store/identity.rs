@@ -99,17 +99,31 @@ impl Confinement {
         self.roots.is_empty() && self.hosts.is_empty()
     }
 
-    /// Checks a store URL against the lists. The error names the setting, never what is (or is
-    /// not) at the place the URL names.
-    pub fn check(&self, url: &str) -> Result<()> {
+    /// The identity of a store a lead gives, once it is checked against the lists — off the async
+    /// workers, as taking it may resolve host names and follow symlinks. The caller compares the
+    /// same identity with the targets' stores, so it is taken once.
+    pub async fn admit(&self, url: &str) -> Result<StoreIdentity> {
+        let (lists, url) = (self.clone(), url.to_string());
+        tokio::task::spawn_blocking(move || {
+            let identity = StoreIdentity::of(&url)?;
+            lists.check(&url, &identity)?;
+            Ok(identity)
+        })
+        .await
+        .map_err(Error::internal)?
+    }
+
+    /// Checks a store (its URL and identity) against the lists. The error names the setting,
+    /// never what is (or is not) at the place the URL names.
+    pub fn check(&self, url: &str, identity: &StoreIdentity) -> Result<()> {
         if self.is_open() {
             return Ok(());
         }
-        let allowed = match StoreIdentity::of(url)? {
+        let allowed = match identity {
             StoreIdentity::Local { path, .. } => self.roots.iter().any(|root| path.starts_with(local_path(root))),
             StoreIdentity::Server { hosts, port, .. } => self.hosts.iter().any(|entry| {
                 let (host, entry_port) = split_host_port(entry);
-                entry_port.is_none_or(|p| p == port) && !hosts.is_disjoint(&host_names(host))
+                entry_port.is_none_or(|p| p == *port) && !hosts.is_disjoint(&host_names(host))
             }),
             StoreIdentity::Memory => false,
         };
@@ -291,18 +305,19 @@ mod tests {
     fn confinement_lets_in_only_what_the_operator_listed() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
+        let check = |c: &Confinement, url: &str| c.check(url, &StoreIdentity::of(url).unwrap());
         let c = Confinement {
             roots: vec![dir.path().join("stores")],
             hosts: vec!["db.internal:5432".into(), "localhost".into()],
         };
-        assert!(c.check(&format!("sqlite://{d}/stores/b.db")).is_ok());
-        assert!(c.check(&format!("file://{d}/stores/charts")).is_ok());
-        let outside = c.check(&format!("sqlite://{d}/stores/../prod.db")).unwrap_err().to_string();
+        assert!(check(&c, &format!("sqlite://{d}/stores/b.db")).is_ok());
+        assert!(check(&c, &format!("file://{d}/stores/charts")).is_ok());
+        let outside = check(&c, &format!("sqlite://{d}/stores/../prod.db")).unwrap_err().to_string();
         assert!(outside.contains("store_roots"), "{outside}");
-        assert!(c.check("mysql://root@127.0.0.1:3306/x").is_ok(), "localhost on any port");
-        assert!(c.check("postgres://u@db.internal:5432/x").is_ok());
-        assert!(c.check("postgres://u@db.internal:22/x").is_err(), "another port of a listed host");
-        assert!(c.check("postgres://u@10.1.2.3:5432/x").is_err());
-        assert!(Confinement::default().check("postgres://u@10.1.2.3:5432/x").is_ok(), "no lists: open");
+        assert!(check(&c, "mysql://root@127.0.0.1:3306/x").is_ok(), "localhost on any port");
+        assert!(check(&c, "postgres://u@db.internal:5432/x").is_ok());
+        assert!(check(&c, "postgres://u@db.internal:22/x").is_err(), "another port of a listed host");
+        assert!(check(&c, "postgres://u@10.1.2.3:5432/x").is_err());
+        assert!(check(&Confinement::default(), "postgres://u@10.1.2.3:5432/x").is_ok(), "no lists: open");
     }
 }

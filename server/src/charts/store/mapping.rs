@@ -322,7 +322,6 @@ pub struct Mapping {
     pub delete: Vec<Statement>,
     /// §3's own table: its rows can be locked (`for update`) and written in bulk.
     pub builtin: bool,
-    pub render: RenderKeys,
 }
 
 /// The columns `read` must return, and `stamps`.
@@ -347,7 +346,6 @@ impl Mapping {
             )],
             delete: vec![parse("delete from charts where id = :id")],
             builtin: true,
-            render: RenderKeys::default(),
         }
     }
 
@@ -388,9 +386,10 @@ impl Mapping {
                 return Err(format!("{}: {{ids}} belongs in read only", at(key, Some(i))));
             }
         }
-        let render = c.render();
-        render.check(&format!("[mappings.{name}]"))?;
-        Ok(Mapping { name: name.to_string(), stamps, read, update, insert, delete, builtin: false, render })
+        // The rendering keys are checked here; the pages read them from the settings by URL
+        // (`StoreSettings::render_keys_for`), so the mapping does not carry a copy.
+        c.render().check(&format!("[mappings.{name}]"))?;
+        Ok(Mapping { name: name.to_string(), stamps, read, update, insert, delete, builtin: false })
     }
 
     /// Every statement with where it sits (`read`, `update[0]`, …), for validation.
