@@ -6,6 +6,9 @@
 //! directory, are fsynced, read back and checked against the approved version, and only then
 //! renamed over the chart's file: a reader sees the old file or the new one, never half of one.
 //! Files that are not `*.json`, and hidden files, are not charts: never read, copied or touched.
+//!
+//! A store's change marker is an inotify watch on its directory ([`FileStore::change_marker`]):
+//! a rescan skips listing a directory in which no chart's file changed since its last listing.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,245 @@ pub struct FileStore {
     pub dir: PathBuf,
     /// One writer at a time within this process (the compare-and-swap's read and rename).
     write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// The directory's watch, one per open store (the pool shares it with every clone).
+    watch: Arc<std::sync::Mutex<Watch>>,
+}
+
+/// A hidden file that, present in a store's directory, turns the store's change marker off:
+/// every rescan lists the directory, as on a filesystem whose writes inotify cannot see.
+pub const NO_WATCH_FILE: &str = ".chartgate-no-watch";
+
+/// Filesystems whose every write is made through this machine's kernel, so that inotify sees it
+/// (`/proc/self/mountinfo`'s names). On any other (NFS, SMB, FUSE, 9p, virtiofs, Ceph, …) another
+/// machine's writes raise no event, and a store there has no change marker.
+#[cfg(target_os = "linux")]
+const WATCHABLE: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "bcachefs", "jfs", "reiserfs", "nilfs2", "tmpfs", "ramfs",
+    "overlay",
+];
+
+/// A file store's change marker: an inotify watch's id (unique within the process) and how
+/// many times events on a chart's file were found on it.
+pub type WatchMarker = (u64, u64);
+
+/// The state of a store's watch (see [`FileStore::change_marker`]).
+#[derive(Default)]
+struct Watch {
+    /// Not armed until a marker is first asked for: a store opened only to be checked or forked
+    /// never holds an inotify instance.
+    #[cfg(target_os = "linux")]
+    live: Option<watch::Live>,
+    /// The device of the last directory found on a filesystem that cannot be watched
+    /// ([`WATCHABLE`]), and why: a store on NFS does not read the mount table at every scan. A
+    /// verdict that it can be is never kept (a device number may come to name another mount).
+    #[cfg(target_os = "linux")]
+    unwatchable: Option<(u64, String)>,
+    /// Why the store has no marker, as last logged (logged again only when the reason changes).
+    off: Option<String>,
+}
+
+impl Watch {
+    #[cfg(target_os = "linux")]
+    fn marker(&mut self, dir: &Path) -> std::result::Result<WatchMarker, String> {
+        if std::fs::symlink_metadata(dir.join(NO_WATCH_FILE)).is_ok() {
+            self.live = None;
+            return Err(format!("{NO_WATCH_FILE} is in the directory"));
+        }
+        if let Some(live) = &mut self.live {
+            if live.drain() && live.watches(dir) {
+                return Ok(live.marker());
+            }
+            // The directory was deleted, moved, unmounted or replaced: a new watch on whatever
+            // the path is now, under a new id, so the next scan lists it.
+            self.live = None;
+        }
+        let live = watch::Live::arm(dir, &mut self.unwatchable)?;
+        let marker = live.marker();
+        self.live = Some(live);
+        Ok(marker)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn marker(&mut self, _dir: &Path) -> std::result::Result<WatchMarker, String> {
+        Err("inotify is Linux's".into())
+    }
+}
+
+/// The inotify watch of a store's directory.
+///
+/// The kernel queues an event within the system call that changes a file (a write, a rename, a
+/// removal, a `utime`), before that call returns; a marker first reads every event queued, so a
+/// write that finished before a scan asked for the marker is seen by that scan: no thread, no
+/// delay. Only events on a chart's file name (`<id>.json`, not hidden) or on the directory itself
+/// count: the listing reads nothing else. A queue that overflowed counts as a change.
+#[cfg(target_os = "linux")]
+mod watch {
+    use std::io::ErrorKind;
+    use std::os::unix::fs::MetadataExt;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use inotify::{EventMask, Inotify, WatchMask};
+
+    use super::{chart_id, filesystem_of, WatchMarker, WATCHABLE};
+
+    /// Ids of watches, never reused within the process: a marker of a previous watch never
+    /// equals one of a new one.
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+    /// Everything that changes a file's content, stamp or the set of files, and the directory's
+    /// own end.
+    fn mask() -> WatchMask {
+        WatchMask::MODIFY
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::ATTRIB
+            | WatchMask::CREATE
+            | WatchMask::DELETE
+            | WatchMask::MOVED_FROM
+            | WatchMask::MOVED_TO
+            | WatchMask::DELETE_SELF
+            | WatchMask::MOVE_SELF
+            | WatchMask::ONLYDIR
+    }
+
+    pub(super) struct Live {
+        inotify: Inotify,
+        id: u64,
+        generation: u64,
+        /// Device and inode of the directory watched: the path may come to name another (a
+        /// symlink swapped, a directory moved away and another put in its place).
+        dir: (u64, u64),
+        buffer: Box<[u8]>,
+    }
+
+    /// Whether `dir`'s filesystem is one whose writes inotify sees ([`WATCHABLE`]).
+    fn watchable(dir: &Path) -> std::result::Result<(), String> {
+        let canonical = std::fs::canonicalize(dir).map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| format!("cannot read /proc/self/mountinfo to tell its filesystem: {e}"))?;
+        match filesystem_of(&mounts, &canonical) {
+            Some(fs) if WATCHABLE.contains(&fs.as_str()) => Ok(()),
+            Some(fs) => Err(format!("it is on {fs}, where inotify may not see other machines' writes")),
+            None => Err("its filesystem is not in /proc/self/mountinfo".into()),
+        }
+    }
+
+    fn identity(dir: &Path) -> std::result::Result<(u64, u64), String> {
+        let meta = std::fs::metadata(dir).map_err(|e| format!("no directory at {}: {e}", dir.display()))?;
+        Ok((meta.dev(), meta.ino()))
+    }
+
+    impl Live {
+        /// A watch on `dir`, when its filesystem is one whose writes inotify sees
+        /// (`unwatchable`: the device last found not to be, and why).
+        pub(super) fn arm(dir: &Path, unwatchable: &mut Option<(u64, String)>) -> std::result::Result<Live, String> {
+            let before = identity(dir)?;
+            match unwatchable {
+                Some((device, why)) if *device == before.0 => return Err(why.clone()),
+                _ => {
+                    if let Err(why) = watchable(dir) {
+                        *unwatchable = Some((before.0, why.clone()));
+                        return Err(why);
+                    }
+                }
+            }
+            let inotify =
+                Inotify::init().map_err(|e| format!("no inotify instance ({e}; see fs.inotify.max_user_instances)"))?;
+            inotify
+                .watches()
+                .add(dir, mask())
+                .map_err(|e| format!("no inotify watch ({e}; see fs.inotify.max_user_watches)"))?;
+            if identity(dir)? != before {
+                return Err("the directory was replaced while its watch was made".into());
+            }
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            Ok(Live { inotify, id, generation: 0, dir: before, buffer: vec![0; 32 * 1024].into_boxed_slice() })
+        }
+
+        pub(super) fn marker(&self) -> WatchMarker {
+            (self.id, self.generation)
+        }
+
+        /// Reads every queued event, without waiting, and moves the generation when one
+        /// concerns a chart's file or the directory; false when the watch is gone (the directory
+        /// deleted, moved or unmounted) or cannot be read.
+        pub(super) fn drain(&mut self) -> bool {
+            let mut changed = false;
+            let mut alive = true;
+            loop {
+                match self.inotify.read_events(&mut self.buffer) {
+                    Ok(events) => {
+                        for event in events {
+                            let gone =
+                                EventMask::IGNORED | EventMask::DELETE_SELF | EventMask::MOVE_SELF | EventMask::UNMOUNT;
+                            alive &= !event.mask.intersects(gone);
+                            // No name: the directory itself, or the queue overflowed.
+                            changed |= event.name.is_none_or(|n| n.to_str().and_then(chart_id).is_some());
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a file store's inotify queue cannot be read");
+                        alive = false;
+                        break;
+                    }
+                }
+            }
+            self.generation += u64::from(changed);
+            alive
+        }
+
+        /// The path still names the directory watched.
+        pub(super) fn watches(&self, dir: &Path) -> bool {
+            identity(dir).is_ok_and(|now| now == self.dir)
+        }
+    }
+}
+
+/// The type of the filesystem holding `dir` (a canonical path), from the text of
+/// `/proc/self/mountinfo`: that of the deepest mount point above it, the last mounted when
+/// several are stacked on one point.
+#[cfg(target_os = "linux")]
+fn filesystem_of(mountinfo: &str, dir: &Path) -> Option<String> {
+    let mut best: Option<(usize, &str)> = None;
+    for line in mountinfo.lines() {
+        // `ID PARENT MAJ:MIN ROOT MOUNT_POINT OPTIONS [OPTIONAL…] - TYPE SOURCE SUPER_OPTIONS`
+        let (Some(point), Some((_, after))) = (line.split(' ').nth(4), line.split_once(" - ")) else { continue };
+        let Some(kind) = after.split(' ').next() else { continue };
+        let point = unescape_mount(point);
+        if dir.starts_with(&point) {
+            let depth = point.components().count();
+            if best.is_none_or(|(deepest, _)| depth >= deepest) {
+                best = Some((depth, kind));
+            }
+        }
+    }
+    best.map(|(_, kind)| kind.to_string())
+}
+
+/// A mount point as `/proc/self/mountinfo` writes it, its space, tab, newline and backslash as
+/// octal escapes (`\040`).
+#[cfg(target_os = "linux")]
+fn unescape_mount(text: &str) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = text.as_bytes();
+    let (mut out, mut i) = (Vec::with_capacity(bytes.len()), 0);
+    while i < bytes.len() {
+        let octal =
+            bytes.get(i + 1..i + 4).filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                out.push(d.iter().fold(0u8, |n, c| n.wrapping_mul(8).wrapping_add(c - b'0')));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// A chart file as it is laid out; other keys are allowed and kept (the file is written whole).
@@ -109,9 +351,42 @@ impl FileStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::store(url, format!("cannot create {}: {e}", dir.display())))?;
         }
-        let store = FileStore { url: url.to_string(), dir: dir.to_path_buf(), write_lock: Default::default() };
+        let store = FileStore {
+            url: url.to_string(),
+            dir: dir.to_path_buf(),
+            write_lock: Default::default(),
+            watch: Default::default(),
+        };
         store.check_dir()?;
         Ok(store)
+    }
+
+    /// The store's change marker: an inotify watch on its directory and the number of times
+    /// events on a chart's file were found on it; equal markers mean that no chart's file was
+    /// written, created, removed, renamed or touched between them. Taken before a listing, a
+    /// marker vouches for it: an event during the listing moves the next marker.
+    ///
+    /// The watch is made at the first call; a directory deleted, moved, unmounted or no longer
+    /// the one the path names is watched anew, under a new id. `None` (every scan lists the
+    /// directory) where there can be no watch: not Linux, a filesystem on which other machines
+    /// write unseen ([`WATCHABLE`]), [`NO_WATCH_FILE`] in the directory, no directory, or the
+    /// inotify limits reached. Writes through a shared `mmap`, or through a hard link under a name
+    /// that is not the chart's, raise no event on the chart's name and are not seen.
+    pub fn change_marker(&self) -> Option<WatchMarker> {
+        let mut watch = self.watch.lock().expect("watch lock");
+        match watch.marker(&self.dir) {
+            Ok(marker) => {
+                watch.off = None;
+                Some(marker)
+            }
+            Err(why) => {
+                if watch.off.as_deref() != Some(why.as_str()) {
+                    tracing::info!(store = %self.url, reason = %why, "file store has no change marker: every scan lists it");
+                    watch.off = Some(why);
+                }
+                None
+            }
+        }
     }
 
     /// The directory is there and is a directory.
@@ -309,5 +584,159 @@ impl FileStore {
             Ok(n)
         })
         .await
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::io::Write;
+    use std::path::Path;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::{filesystem_of, FileStore, WatchMarker, NO_WATCH_FILE};
+
+    const MOUNTS: &str = "\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
+40 27 0:40 / /srv/charts rw,relatime shared:5 master:2 - nfs4 server:/charts rw,vers=4.2
+41 40 0:41 / /srv/charts/local\\040copy rw - tmpfs tmpfs rw
+42 27 0:42 / /mnt rw - ext4 /dev/vdb rw
+43 27 0:43 / /mnt rw - fuse.sshfs host:/x rw
+";
+
+    #[test]
+    fn a_directory_s_filesystem_is_that_of_the_deepest_mount_above_it() {
+        let of = |p: &str| filesystem_of(MOUNTS, Path::new(p));
+        assert_eq!(of("/home/charts").as_deref(), Some("ext4"));
+        assert_eq!(of("/srv/charts").as_deref(), Some("nfs4"));
+        assert_eq!(of("/srv/charts/production").as_deref(), Some("nfs4"), "optional fields skipped");
+        assert_eq!(of("/srv/charts/local copy/x").as_deref(), Some("tmpfs"), "an escaped space");
+        assert_eq!(of("/srv/chartsx").as_deref(), Some("ext4"), "a name's prefix is no mount above it");
+        assert_eq!(of("/mnt/x").as_deref(), Some("fuse.sshfs"), "the last mounted on a point");
+        assert_eq!(filesystem_of("garbage\n\n", Path::new("/x")), None);
+    }
+
+    fn store() -> (tempfile::TempDir, FileStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("a.json"), "{}").unwrap();
+        std::fs::write(dir.path().join("b.json"), "{}").unwrap();
+        let store = FileStore::open("file://test", dir.path(), false).expect("store");
+        (dir, store)
+    }
+
+    fn marker(store: &FileStore) -> WatchMarker {
+        store.change_marker().expect("a marker on a local filesystem")
+    }
+
+    /// Every way a chart's file changes moves the marker, which then holds still; a file that is
+    /// no chart's does not move it.
+    #[test]
+    fn the_marker_moves_with_every_change_to_a_chart_file_and_only_then() {
+        let (dir, store) = store();
+        let d = dir.path().to_path_buf();
+        let first = marker(&store);
+        assert_eq!(marker(&store), first, "nothing happened");
+        std::fs::write(d.join("NOTES.md"), "x").unwrap();
+        std::fs::write(d.join(".a.json.swp"), "x").unwrap();
+        std::fs::write(d.join("a.json~"), "x").unwrap();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        assert_eq!(marker(&store), first, "no chart's file changed");
+
+        let open = |name: &str| std::fs::File::options().write(true).open(d.join(name)).unwrap();
+        type Change<'a> = (&'static str, Box<dyn Fn() + 'a>);
+        let changes: Vec<Change<'_>> = vec![
+            ("written in place", Box::new(|| open("a.json").write_all(b"[]").unwrap())),
+            ("truncated", Box::new(|| open("a.json").set_len(0).unwrap())),
+            ("touched", Box::new(|| open("a.json").set_modified(UNIX_EPOCH + Duration::from_secs(9)).unwrap())),
+            (
+                "made read-only",
+                Box::new(|| {
+                    let mut p = std::fs::metadata(d.join("b.json")).unwrap().permissions();
+                    p.set_readonly(true);
+                    std::fs::set_permissions(d.join("b.json"), p).unwrap()
+                }),
+            ),
+            ("created", Box::new(|| std::fs::write(d.join("c.json"), "{}").unwrap())),
+            (
+                "renamed over",
+                Box::new(|| {
+                    std::fs::write(d.join(".tmp"), "{\"x\": 1}").unwrap();
+                    std::fs::rename(d.join(".tmp"), d.join("a.json")).unwrap()
+                }),
+            ),
+            ("renamed away", Box::new(|| std::fs::rename(d.join("c.json"), d.join("c.txt")).unwrap())),
+            ("renamed in", Box::new(|| std::fs::rename(d.join("c.txt"), d.join("c.json")).unwrap())),
+            ("removed", Box::new(|| std::fs::remove_file(d.join("c.json")).unwrap())),
+        ];
+        let mut last = first;
+        for (what, change) in changes {
+            change();
+            let now = marker(&store);
+            assert_ne!(now, last, "{what}: the marker moves");
+            assert_eq!(now.0, first.0, "{what}: the same watch");
+            assert_eq!(marker(&store), now, "{what}: then holds still");
+            last = now;
+        }
+    }
+
+    /// More events than the kernel queues: the overflow is a change, and the watch goes on.
+    #[test]
+    fn an_overflowed_queue_is_a_change() {
+        let (dir, store) = store();
+        let queued: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(16_384);
+        if queued > 200_000 {
+            return; // too many to fill here
+        }
+        let first = marker(&store);
+        let (mut a, mut b) = (
+            std::fs::File::options().append(true).open(dir.path().join("a.json")).unwrap(),
+            std::fs::File::options().append(true).open(dir.path().join("b.json")).unwrap(),
+        );
+        // Alternating files: identical successive events are merged, these are not.
+        for _ in 0..queued / 2 + 10 {
+            a.write_all(b" ").unwrap();
+            b.write_all(b" ").unwrap();
+        }
+        let now = marker(&store);
+        assert_ne!(now, first);
+        assert_eq!(marker(&store), now);
+        std::fs::write(dir.path().join("c.json"), "{}").unwrap();
+        assert_ne!(marker(&store), now, "still watching");
+    }
+
+    /// No marker without a directory, or with `.chartgate-no-watch` in it; a new watch, never
+    /// equal to the old one, once it is back.
+    #[test]
+    fn the_marker_follows_the_directory() {
+        let (dir, store) = store();
+        let first = marker(&store);
+        std::fs::write(dir.path().join(NO_WATCH_FILE), "").unwrap();
+        assert_eq!(store.change_marker(), None, "turned off");
+        std::fs::remove_file(dir.path().join(NO_WATCH_FILE)).unwrap();
+        let second = marker(&store);
+        assert_ne!(second.0, first.0, "a new watch");
+
+        std::fs::remove_dir_all(dir.path()).unwrap();
+        assert_eq!(store.change_marker(), None, "no directory");
+        assert_eq!(store.change_marker(), None);
+        std::fs::create_dir(dir.path()).unwrap();
+        let third = marker(&store);
+        assert!(third.0 != first.0 && third.0 != second.0, "a new watch");
+        std::fs::write(dir.path().join("a.json"), "{}").unwrap();
+        assert_ne!(marker(&store), third, "the new directory is watched");
+
+        // Moved away, another made in its place: the path names another directory.
+        let moved = tempfile::tempdir().unwrap();
+        let away = moved.path().join("away");
+        let before = marker(&store);
+        std::fs::rename(dir.path(), &away).unwrap();
+        std::fs::create_dir(dir.path()).unwrap();
+        let after = marker(&store);
+        assert_ne!(after.0, before.0);
+        std::fs::write(away.join("a.json"), "[]").unwrap();
+        assert_eq!(marker(&store), after, "the directory moved away is no longer the store");
     }
 }
