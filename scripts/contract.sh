@@ -119,9 +119,10 @@ parameters = { "path.id" = "$spare_id" }
 
 # Well-formed requests these operations cannot carry out as given are a 422, as the document says:
 # a store URL that cannot be opened, an unknown target (registration); the same dataset on both
-# sides, a mapping to an indicator the dataset lacks (upgrades). JSON Schema cannot say those.
+# sides, a mapping to an indicator the dataset lacks (upgrades); a person who is not a user or a
+# chart that is not an item (review requests). JSON Schema cannot say those.
 [[operations]]
-include-operation-id-regex = "^(register_branch|preview_upgrade|apply_upgrade)$"
+include-operation-id-regex = "^(register_branch|preview_upgrade|apply_upgrade|request_review)$"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
 EOF
 

@@ -61,11 +61,59 @@ pub async fn list_targets() -> Result<Vec<crate::types::TargetSummary>, AppError
 /// (A query whose fields are all empty still arrives as a query: JSON keeps it whole.)
 #[server(input = Json)]
 pub async fn list_diffs(branch: String, query: DiffQuery) -> Result<DiffPage, AppError> {
-    signed_in()?;
+    let user = signed_in()?;
     if branch.is_empty() {
         return Err(AppError::BadRequest("no branch given".into()));
     }
-    service()?.diffs(&branch, &query).await
+    service()?.diffs(&user, &branch, &query).await
+}
+
+/// Adds a comment to an item's thread.
+#[server(input = Json)]
+pub async fn comment_item(
+    branch: String,
+    chart_id: String,
+    comment: crate::types::CommentRequest,
+) -> Result<crate::types::Comment, AppError> {
+    let user = signed_in_as(crate::types::Role::Reviewer)?;
+    service()?.comment(&user, &branch, &chart_id, &comment).await
+}
+
+/// A lead dismisses a reviewer's rejection, with a reason.
+#[server(input = Json)]
+pub async fn dismiss_rejection(
+    branch: String,
+    chart_id: String,
+    dismissal: crate::types::DismissRequest,
+) -> Result<DiffItem, AppError> {
+    let user = signed_in_as(crate::types::Role::Lead)?;
+    service()?.dismiss(&user, &branch, &chart_id, &dismissal).await
+}
+
+/// Asks people to review a branch or some of its charts.
+#[server(input = Json)]
+pub async fn ask_for_review(
+    branch: String,
+    request: crate::types::AskForReview,
+) -> Result<crate::types::AskedForReview, AppError> {
+    let user = signed_in_as(crate::types::Role::Reviewer)?;
+    service()?.ask(&user, &branch, &request).await
+}
+
+/// Across open branches, the items waiting on the signed-in person.
+#[server(input = Json)]
+pub async fn my_reviews(page: Option<u32>) -> Result<crate::types::MyReviews, AppError> {
+    let user = signed_in()?;
+    service()?.my_reviews(&user, page).await
+}
+
+/// How many items wait on the signed-in person (the header's badge); 0 when nobody is signed in.
+#[server(input = Json)]
+pub async fn waiting_count() -> Result<i64, AppError> {
+    match signed_in() {
+        Ok(user) => service()?.waiting_count(&user).await,
+        Err(_) => Ok(0),
+    }
 }
 
 #[server(input = Json)]

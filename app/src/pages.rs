@@ -9,6 +9,7 @@ mod diff_list;
 mod group;
 mod jobs;
 mod login;
+mod me;
 mod merge;
 pub mod review;
 mod upgrade;
@@ -111,6 +112,9 @@ pub fn App() -> impl IntoView {
 
     let user = Resource::new(|| (), |_| crate::api::whoami());
     provide_context(UserResource(user));
+    // Made here, once, like `user`: a resource made inside the header's `Suspend` would be made
+    // again on every pass of the server's render, and the browser would hydrate against other ids.
+    let waiting = Resource::new(|| (), |_| crate::api::waiting_count());
     provide_context(review::Ui { flash: RwSignal::new(None), help: RwSignal::new(false) });
     view! {
         <Stylesheet id="leptos" href="/pkg/chartgate.css" />
@@ -123,7 +127,9 @@ pub fn App() -> impl IntoView {
                 <span class="tagline">"staging → production, one approved chart at a time"</span>
                 <Suspense>
                     {move || Suspend::new(async move {
-                        user.await.ok().flatten().map(|u| view! { <UserMenu user=u /> })
+                        let user = user.await.ok().flatten();
+                        let waiting = waiting.await.unwrap_or(0);
+                        user.map(|u| view! { <UserMenu user=u waiting /> })
                     })}
                 </Suspense>
             </header>
@@ -135,6 +141,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=BranchesPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=AuditPageView ssr=SsrMode::Async />
+                    <Route path=path!("/me") view=me::MyReviewsPage ssr=SsrMode::Async />
                     <Route path=path!("/jobs") view=JobsPage ssr=SsrMode::Async />
                     <Route path=path!("/jobs/:id") view=JobPage ssr=SsrMode::Async />
                     <Route path=path!("/versions/:hash") view=VersionPage ssr=SsrMode::Async />
@@ -160,9 +167,13 @@ pub fn App() -> impl IntoView {
 
 /// The signed-in user and the sign-out button (a plain form: works without WebAssembly).
 #[component]
-fn UserMenu(user: crate::types::CurrentUser) -> impl IntoView {
+fn UserMenu(user: crate::types::CurrentUser, waiting: i64) -> impl IntoView {
     view! {
         <nav class="user-menu" aria-label="Account">
+            <a href="/me" data-testid="my-reviews-link">
+                "My reviews"
+                {(waiting > 0).then(|| view! { <span class="count" data-testid="my-reviews-count">{waiting}</span> })}
+            </a>
             <a href="/jobs">"Sync jobs"</a>
             <a href="/audit">"Audit"</a>
             <span class="muted" data-testid="current-user">{format!("{} · {}", user.email, user.role.as_str())}</span>

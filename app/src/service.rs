@@ -16,7 +16,35 @@ pub use crate::error::AppError as ServiceError;
 pub trait ChartgateService: Send + Sync + 'static {
     async fn branches(&self) -> Result<Vec<BranchSummary>, ServiceError>;
     async fn targets(&self) -> Result<Vec<crate::types::TargetSummary>, ServiceError>;
-    async fn diffs(&self, branch: &str, query: &DiffQuery) -> Result<DiffPage, ServiceError>;
+    /// A page of a branch's items; `user` is who `waiting_on=me` means.
+    async fn diffs(&self, user: &CurrentUser, branch: &str, query: &DiffQuery) -> Result<DiffPage, ServiceError>;
+    /// Adds a comment to an item's thread (design §14).
+    async fn comment(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        chart_id: &str,
+        body: &crate::types::CommentRequest,
+    ) -> Result<crate::types::Comment, ServiceError>;
+    /// A lead dismisses a reviewer's rejection, with a reason.
+    async fn dismiss(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        chart_id: &str,
+        req: &crate::types::DismissRequest,
+    ) -> Result<DiffItem, ServiceError>;
+    /// Asks people to review a branch or some of its charts.
+    async fn ask(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        req: &crate::types::AskForReview,
+    ) -> Result<crate::types::AskedForReview, ServiceError>;
+    /// Across open branches, the items waiting on `user`.
+    async fn my_reviews(&self, user: &CurrentUser, page: Option<u32>) -> Result<crate::types::MyReviews, ServiceError>;
+    /// How many items wait on `user` (the header's badge).
+    async fn waiting_count(&self, user: &CurrentUser) -> Result<i64, ServiceError>;
     async fn diff_detail(&self, branch: &str, chart_id: &str) -> Result<DiffDetail, ServiceError>;
     async fn decide(
         &self,

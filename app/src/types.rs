@@ -182,6 +182,143 @@ pub struct ReviewState {
     pub stale: bool,
     /// The status that counts: `status`, or `pending` when the decision is stale.
     pub in_force: ReviewStatus,
+    /// Current approvals (design §14): each person's, and a rule's.
+    #[serde(default)]
+    pub approvals: Vec<Verdict>,
+    /// Current rejections; a dismissed one carries its dismissal and no longer holds the item.
+    #[serde(default)]
+    pub rejections: Vec<Verdict>,
+    /// Verdicts made on older content: shown, never counted.
+    #[serde(default)]
+    pub stale_verdicts: Vec<Verdict>,
+    /// Distinct approvals the policy needs.
+    #[serde(default = "one")]
+    pub required: u32,
+    /// The owners the policy names for this chart (one of them must approve).
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// What the policy still needs, in words ("needs 1 more approval, from an owner: …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One reviewer's verdict on an item (design §14).
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub reviewer: String,
+    pub status: ReviewStatus,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// A lead dismissed this rejection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dismissed: Option<Dismissal>,
+}
+
+impl Verdict {
+    /// A rule's approval (`rule:<name>`), not a person's.
+    pub fn by_rule(&self) -> bool {
+        self.reviewer.starts_with("rule:")
+    }
+}
+
+/// A lead's dismissal of a rejection.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dismissal {
+    pub by: String,
+    pub at: String,
+    pub reason: String,
+}
+
+/// `POST …/diffs/{chart_id}/review/dismiss`: a lead dismisses `reviewer`'s current rejection.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DismissRequest {
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, pattern = r"\S"))]
+    pub reviewer: String,
+    /// Why (audited): 1 to 4,000 characters, not only spaces.
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 4000, pattern = r"\S"))]
+    pub reason: String,
+}
+
+/// One comment of an item's thread.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comment {
+    pub id: i64,
+    pub author: String,
+    /// As written: Markdown is shown as text, never as HTML.
+    pub body: String,
+    pub at: String,
+    /// The verdict the comment came with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<ReviewStatus>,
+    /// The content the comment was written on.
+    pub staging_hash: Option<String>,
+    pub production_hash: Option<String>,
+    /// Written on other content than the item holds now.
+    pub on_older_content: bool,
+}
+
+/// `POST …/diffs/{chart_id}/comments`.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentRequest {
+    /// 1 to 4,000 characters, not only spaces; kept as typed.
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 4000, pattern = r"\S"))]
+    pub body: String,
+}
+
+/// `POST /branches/{b}/requests`: asks people to review a branch, or some of its charts.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AskForReview {
+    /// Users who can review, by email (1 to 50).
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 50))]
+    pub reviewers: Vec<String>,
+    /// The charts (1 to 1,000 ids of items of the branch); absent: the whole branch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schema(min_items = 1, max_items = 1000))]
+    pub chart_ids: Option<Vec<String>>,
+}
+
+/// What a review request recorded.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AskedForReview {
+    pub branch: String,
+    pub reviewers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart_ids: Option<Vec<String>>,
+}
+
+/// An item waiting on the signed-in person, and why.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WaitingItem {
+    pub branch: String,
+    pub item: DiffItem,
+    /// `requested by …`, `you own it`, `your approval is stale`.
+    pub reasons: Vec<String>,
+}
+
+/// `GET /api/v1/me/reviews`: across open branches, the items waiting on me.
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MyReviews {
+    pub items: Vec<WaitingItem>,
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
 }
 
 impl ReviewState {
@@ -193,7 +330,22 @@ impl ReviewState {
             comment: None,
             stale: false,
             in_force: ReviewStatus::Pending,
+            approvals: Vec::new(),
+            rejections: Vec::new(),
+            stale_verdicts: Vec::new(),
+            required: 1,
+            owners: Vec::new(),
+            missing: None,
         }
+    }
+
+    /// "1 of 2": the current approvals that count towards what the policy requires, and
+    /// "+ owner" while the owners the policy names for the chart have not approved.
+    pub fn progress(&self) -> String {
+        let owner_missing = !self.owners.is_empty()
+            && !self.approvals.iter().any(|a| self.owners.iter().any(|o| o.eq_ignore_ascii_case(&a.reviewer)));
+        let owner = if owner_missing { " + owner" } else { "" };
+        format!("{} of {}{owner}", self.approvals.len(), self.required)
     }
 
     /// The status that counts, as the server decided it.
@@ -267,6 +419,11 @@ pub struct DiffQuery {
     /// Only the items a dataset upgrade made (design §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<i64>,
+    /// `me`: only the items waiting on the signed-in person (requested of them, owned by them
+    /// and still needing an owner, or with their verdict gone stale).
+    #[cfg_attr(feature = "ssr", param(pattern = "^(me)?$"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_on: Option<String>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -421,6 +578,12 @@ pub struct DiffDetail {
     /// Every decision on this chart, across branches, newest first.
     #[serde(default)]
     pub history: Vec<AuditEvent>,
+    /// The item's conversation, oldest first (design §14).
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    /// Who was asked to review this chart (or the whole branch), and not yet answered.
+    #[serde(default)]
+    pub requested: Vec<String>,
     /// The neighbours in the branch's default order (last change first), for `j`/`k`.
     #[serde(default)]
     pub prev_chart_id: Option<String>,
@@ -596,6 +759,10 @@ pub struct Gate {
     pub conflicts: i64,
     /// Items that cannot be decided because a side is unreadable.
     pub errors: i64,
+    /// What the gate still waits for, in words, most common first ("2 items need 1 more
+    /// approval, from an owner: ana@example.org").
+    #[serde(default)]
+    pub waiting_for: Vec<String>,
 }
 
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -620,7 +787,15 @@ pub struct AuditQuery {
     /// The actor's email (or `rule:NAME`, `github:LOGIN`, `system`).
     pub actor: Option<String>,
     pub chart_id: Option<String>,
-    /// An action (`review.approve`), or a family of them (`review`).
+    /// Actions, comma-separated: exact names (`review.dismiss`) and/or prefixes (`review.*`,
+    /// every action that begins `review.`); a bare name (`review`) reads as `review.*`.
+    /// Anything else is a 400.
+    #[cfg_attr(
+        feature = "ssr",
+        param(
+            pattern = r"^ *([a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)*(\.\*)?( *, *[a-z0-9][a-z0-9_]*(\.[a-z0-9][a-z0-9_]*)*(\.\*)?){0,31})? *$"
+        )
+    )]
     pub action: Option<String>,
     /// Events at or after this time: RFC 3339 (`2025-01-31T12:00:00Z`) or a date (`2025-01-31`).
     #[cfg_attr(feature = "ssr", param(schema_with = crate::types::time_or_date))]

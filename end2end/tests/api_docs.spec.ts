@@ -17,7 +17,12 @@ test('the API docs page renders every operation from the server alone', async ({
   await expect(page.locator('main')).toContainText('bearer');
   const operations = await page.locator('details.op').count();
   expect(operations).toBeGreaterThan(15);
-  await page.locator('details.op', { hasText: '/api/v1/branches/{branch}/diffs/{chart_id}/review' }).locator('summary').click();
+  // The operation whose path is exactly this one (`…/review/dismiss` shares its start).
+  const decide = page
+    .locator('details.op')
+    .filter({ has: page.locator('summary code').getByText('/api/v1/branches/{branch}/diffs/{chart_id}/review', { exact: true }) })
+    .filter({ has: page.locator('summary .method.post') });
+  await decide.locator('summary').click();
   await expect(page.locator('details.op[open]')).toContainText('staging_hash');
   expect(elsewhere).toEqual([]);
 });

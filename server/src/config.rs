@@ -89,6 +89,38 @@ pub struct Config {
     pub store_roots: Vec<PathBuf>,
     /// Database servers (`host` or `host:port`) the stores leads register may be on.
     pub store_hosts: Vec<String>,
+    /// `[review]` (design §14): how many people must approve, whether a rejection holds, owners.
+    /// Without it, the latest decision on an item is its answer (one reviewer's click).
+    pub review: Option<ReviewPolicyConfig>,
+}
+
+/// `[review]`: the team's review policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewPolicyConfig {
+    /// Distinct people whose current approval an item needs (rules count as one).
+    pub required_approvals: i64,
+    /// A current rejection by anyone holds the item back until that reviewer changes it or a lead
+    /// dismisses it.
+    pub rejection_blocks: bool,
+    /// `[[review.owners]]`: first match wins; one of its reviewers must be among the approvals.
+    pub owners: Vec<OwnerRule>,
+}
+
+impl Default for ReviewPolicyConfig {
+    fn default() -> Self {
+        ReviewPolicyConfig { required_approvals: 1, rejection_blocks: true, owners: Vec::new() }
+    }
+}
+
+/// One `[[review.owners]]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRule {
+    /// Globs on the chart's slug: `*` (any run of characters) and `?` (one character).
+    pub slugs: Vec<String>,
+    /// Email addresses of users; one of them must approve a matching chart.
+    pub reviewers: Vec<String>,
 }
 
 /// One `[[auto_approve]]` table: items whose change stays within it are approved after a scan as
@@ -146,6 +178,7 @@ impl Default for Config {
             files: RenderKeys::default(),
             store_roots: Vec::new(),
             store_hosts: Vec::new(),
+            review: None,
         }
     }
 }
@@ -215,6 +248,9 @@ impl Config {
         }
         self.resolve_targets()?;
         self.store_settings().check()?;
+        if let Some(review) = &self.review {
+            crate::policy::check_config(review)?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for rule in &self.auto_approve {
             let bad = |why: String| Error::BadRequest(format!("[[auto_approve]] {:?}: {why}", rule.name));

@@ -582,6 +582,18 @@ impl Filter {
         self.sql.push_str(&clause.replace('?', &format!("${}", self.binds.len())));
     }
 
+    /// Adds ` and …` where `{0}`, `{1}`, … stand for `values`' placeholders (each may appear
+    /// several times).
+    pub fn and_with(&mut self, clause: &str, values: &[String]) {
+        let mut clause = clause.to_string();
+        for (n, value) in values.iter().enumerate() {
+            self.binds.push(value.clone());
+            clause = clause.replace(&format!("{{{n}}}"), &format!("${}", self.binds.len()));
+        }
+        self.sql.push_str(" and ");
+        self.sql.push_str(&clause);
+    }
+
     /// Adds ` and …` with nothing to bind.
     pub fn and_raw(&mut self, clause: &str) {
         self.sql.push_str(" and ");

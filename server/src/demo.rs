@@ -447,6 +447,7 @@ async fn stale_approval(state: &AppState, actor: &Actor, branch: &str, store: &C
         let mut tx = state.db.pool.begin().await?;
         crate::repo::reviews::record(
             &mut tx,
+            &state.policy,
             crate::repo::reviews::Decision {
                 branch,
                 chart_id: &c.id,
@@ -455,7 +456,7 @@ async fn stale_approval(state: &AppState, actor: &Actor, branch: &str, store: &C
                 comment: Some("The axis label reads well."),
                 staging_hash: item.staging_hash.as_deref(),
                 production_hash: item.production_hash.as_deref(),
-                by_rule: false,
+                to_thread: true,
             },
         )
         .await?;

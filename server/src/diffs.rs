@@ -13,7 +13,7 @@ use crate::diff::detail::{data_diff, json_diff};
 use crate::error::{Error, Result};
 use crate::naming::{preview, preview_origin};
 use crate::repo::items::{self, Order};
-use crate::repo::{audit, versions};
+use crate::repo::{audit, comments, versions};
 use crate::state::AppState;
 
 pub const MAX_PER_PAGE: u32 = 500;
@@ -31,9 +31,15 @@ fn drawn(keys: &RenderKeys, version: Option<ChartVersion>) -> Option<ChartVersio
     })
 }
 
-/// The list's filters as a `where` clause on `item_decisions` (`$1` is the branch).
-fn filter(name: &str, q: &DiffQuery) -> Result<Filter> {
+/// The list's filters as a `where` clause on `item_decisions` (`$1` is the branch); `reader` is
+/// who `waiting_on=me` means.
+fn filter(state: &AppState, name: &str, q: &DiffQuery, reader: &str) -> Result<Filter> {
     let mut f = Filter::after(vec![name.to_string()]);
+    match q.waiting_on.as_deref().filter(|w| !w.is_empty()) {
+        None => {}
+        Some("me") => crate::inbox::waiting_on(&state.policy, reader, &mut f),
+        Some(w) => return Err(Error::BadRequest(format!("unknown waiting_on {w:?}: use me"))),
+    }
     if let Some(kind) = q.kind.as_deref().filter(|k| !k.is_empty()) {
         let kind: ItemKind = kind
             .parse()
@@ -70,9 +76,16 @@ fn filter(name: &str, q: &DiffQuery) -> Result<Filter> {
     Ok(f)
 }
 
-pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -> Result<DiffPage> {
-    let (summary, revision) = branches::get_at(state, branch, reader).await?;
-    let f = filter(&summary.name, q)?;
+/// A page of the branch's items, for a reader of `role` (`waiting_on=me` means nobody: see
+/// [`list_for`]).
+pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, role: Role) -> Result<DiffPage> {
+    list_for(state, branch, q, role, "").await
+}
+
+/// A page of the branch's items for `reader` (`role`, and who `waiting_on=me` means).
+pub async fn list_for(state: &AppState, branch: &str, q: &DiffQuery, role: Role, reader: &str) -> Result<DiffPage> {
+    let (summary, revision) = branches::get_at(state, branch, role).await?;
+    let f = filter(state, &summary.name, q, reader)?;
     // The list's total: the branch's when unfiltered, else the filter's, counted once per
     // revision of the branch.
     let filter_key = (summary.name.clone(), format!("{}\u{0}{}", f.sql(), f.binds().join("\u{0}")));
@@ -125,6 +138,7 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
             item.views_30d = Some(v.get(&item.chart_id).copied().unwrap_or(0));
         }
     }
+    crate::reviews::attach_verdicts(state, &summary.name, &mut items).await?;
     Ok(DiffPage {
         views_available: views.is_some(),
         items,
@@ -143,7 +157,12 @@ pub async fn list(state: &AppState, branch: &str, q: &DiffQuery, reader: Role) -
 pub async fn item(state: &AppState, branch: &str, chart_id: &str) -> Result<DiffItem> {
     let name = state.env_name(branch);
     match items::one(&state.db, &name, chart_id).await? {
-        Some(item) => Ok(item),
+        Some(item) => {
+            let mut one = [item];
+            crate::reviews::attach_verdicts(state, &name, &mut one).await?;
+            let [item] = one;
+            Ok(item)
+        }
         None => {
             branches::row(state, &name).await?;
             Err(Error::NotFound(format!("chart {chart_id} is not changed on branch {name}")))
@@ -274,6 +293,10 @@ pub async fn detail_against(
         _ => None,
     };
     let (prev_chart_id, next_chart_id) = items::neighbours(db, name, &item.changed_at, &item.slug).await?;
+    let comments =
+        comments::thread(db, name, &item.chart_id, item.staging_hash.as_deref(), item.production_hash.as_deref())
+            .await?;
+    let requested = crate::inbox::requested_of(db, name, &item.chart_id).await?;
     let staging_preview_url = preview(staging_template, name, &item.slug);
     let production_preview_url = preview(target.preview_url.as_deref(), name, &item.slug);
     Ok(DiffDetail {
@@ -299,6 +322,8 @@ pub async fn detail_against(
         history,
         prev_chart_id,
         next_chart_id,
+        comments,
+        requested,
         target: summary.target.clone(),
         baseline,
         staging,

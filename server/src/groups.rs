@@ -322,7 +322,7 @@ pub async fn decide(
             unreadable: member.error.is_some(),
             conflict: member.conflict,
         };
-        match reviews::decide_one(&mut tx, &name, user, req.status, comment, one).await? {
+        match reviews::decide_one(&mut tx, &state.policy, &name, user, req.status, comment, one).await? {
             Ok(d) => decided.push(d),
             Err(r) => refused.push(r),
         }

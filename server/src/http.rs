@@ -175,6 +175,7 @@ pub async fn serve(state: AppState) -> Result<()> {
     for target in state.targets.iter().filter(|t| mapped(&t.store_url)) {
         state.stores.get(&target.store_url).await?;
     }
+    state.settle_review_policy().await?;
     if let Err(e) = crate::branches::ensure_environments(&state).await {
         tracing::warn!(error = %e, "could not register the environments of the targets yet");
     }

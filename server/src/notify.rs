@@ -156,7 +156,10 @@ async fn send_status(state: &AppState, branch: &str) -> Result<()> {
     let (status, description) = if pass {
         ("success", format!("{} changes reviewed ({} approved, {} rejected)", c.total, c.approved, c.rejected))
     } else {
-        ("pending", format!("{} pending, {} stale, {} unreadable of {} changes", c.pending, c.stale, c.errors, c.total))
+        // What the gate still waits for, in the policy's words (design §14).
+        let waiting = crate::reviews::waiting_for(state, branch).await?;
+        let counts = format!("{} of {} changes wait", c.pending + c.rejected, c.total);
+        ("pending", status_description(&counts, &waiting))
     };
     let noted = format!("{status}: {description}");
     if !pull_requests::note_status(&state.db, branch, &pr.head_sha, &noted).await? {
@@ -171,6 +174,53 @@ async fn send_status(state: &AppState, branch: &str) -> Result<()> {
     let url = format!("{api}/repos/{}/statuses/{}", pr.repository, pr.head_sha);
     deliver(Delivery { kind: "github_status", url, body, bearer: Some(token) }).await;
     Ok(())
+}
+
+/// GitHub keeps 140 characters of a commit status's description.
+const STATUS_DESCRIPTION_MAX: usize = 140;
+
+/// "3 of 10 changes wait: 2 items: needs 1 more approval; 1 item: rejected by …", cut to what
+/// GitHub keeps.
+pub fn status_description(counts: &str, waiting: &[String]) -> String {
+    let full = match waiting.is_empty() {
+        true => counts.to_string(),
+        false => format!("{counts}: {}", waiting.join("; ")),
+    };
+    if full.chars().count() <= STATUS_DESCRIPTION_MAX {
+        return full;
+    }
+    let cut: String = full.chars().take(STATUS_DESCRIPTION_MAX - 1).collect();
+    format!("{cut}…")
+}
+
+/// People were asked to review `branch` (or some of its charts): tells `notify_url`, naming them.
+/// Returns at once.
+pub fn review_requested(
+    state: &AppState,
+    branch: &str,
+    asker: &str,
+    reviewers: &[String],
+    chart_ids: Option<&[String]>,
+) {
+    let Some(url) = state.config.notify_url.clone().filter(|u| !u.is_empty()) else { return };
+    let what = match chart_ids {
+        None => "its changes".to_string(),
+        Some([one]) => format!("chart {}", chat_text(one)),
+        Some(ids) => format!("{} charts", ids.len()),
+    };
+    let text = format!(
+        "Review requested: {} asks {} to review {what} on branch {} <{}/branches/{}|open the review>",
+        chat_text(asker),
+        reviewers.iter().map(|r| chat_text(r)).collect::<Vec<_>>().join(", "),
+        chat_text(branch),
+        public_url(state),
+        chat_text(branch),
+    );
+    let body = json!({ "text": text, "reviewers": reviewers, "branch": branch });
+    spawn("review request", async move {
+        deliver(Delivery { kind: "webhook", url, body, bearer: None }).await;
+        Ok(())
+    });
 }
 
 /// A sync job ended: tells `notify_url` when it was partial or failed, and comments on the
@@ -295,7 +345,21 @@ pub fn comment(job: &SyncJob, base: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{chat_text, code};
+    use super::{chat_text, code, status_description};
+
+    #[test]
+    fn a_commit_status_names_what_the_gate_waits_for_within_githubs_length() {
+        let waiting = ["2 items: needs 1 more approval, from an owner: ana@example.org".to_string()];
+        assert_eq!(
+            status_description("3 of 10 changes wait", &waiting),
+            "3 of 10 changes wait: 2 items: needs 1 more approval, from an owner: ana@example.org"
+        );
+        assert_eq!(status_description("1 of 1 changes wait", &[]), "1 of 1 changes wait");
+        let long = vec!["x".repeat(200)];
+        let cut = status_description("3 of 10 changes wait", &long);
+        assert_eq!(cut.chars().count(), 140);
+        assert!(cut.ends_with('…'));
+    }
 
     #[test]
     fn chat_values_cannot_mention_or_link() {

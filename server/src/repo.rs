@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod branches;
+pub mod comments;
 pub mod items;
 pub mod jobs;
 pub mod pull_requests;
+pub mod requests;
 pub mod reviews;
 pub mod states;
 pub mod upgrades;

@@ -6,19 +6,21 @@
 //! every bulk action, is appended to the audit trail in the same transaction.
 
 use app::types::{
-    BulkDecided, BulkRefused, BulkReviewRequest, BulkReviewResult, DiffItem, Gate, ReviewRequest, ReviewStatus, Role,
+    BulkDecided, BulkRefused, BulkReviewRequest, BulkReviewResult, DiffItem, DismissRequest, Gate, ReviewRequest,
+    ReviewStatus, Role,
 };
 use serde_json::json;
 
 use crate::access::User;
 use crate::error::{Error, Result};
+use crate::policy::{Policy, VerdictRow};
 use crate::repo::audit::{self, Event};
 use crate::repo::items;
 use crate::repo::reviews::{self as decisions, Decision, OwnedDecision};
 use crate::state::AppState;
 use crate::{branches, diffs, scans};
 
-const MAX_COMMENT: usize = 4000;
+pub(crate) const MAX_COMMENT: usize = 4000;
 pub(crate) const MAX_BULK: usize = 1000;
 
 pub(crate) fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
@@ -27,6 +29,19 @@ pub(crate) fn check_comment(comment: &Option<String>) -> Result<Option<&str>> {
         return Err(Error::BadRequest(format!("a comment has at most {MAX_COMMENT} characters")));
     }
     Ok(comment)
+}
+
+/// Text a person must give (a comment's body, a dismissal's reason), trimmed: 400 when it is
+/// empty or longer than [`MAX_COMMENT`] characters; `what` names it in the message.
+pub(crate) fn required_text<'a>(what: &str, text: &'a str) -> Result<&'a str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::BadRequest(format!("{what} needs some text")));
+    }
+    if text.chars().count() > MAX_COMMENT {
+        return Err(Error::BadRequest(format!("{what} has at most {MAX_COMMENT} characters")));
+    }
+    Ok(text)
 }
 
 /// The branch must be open (merged and archived branches keep their reviews as they were), and
@@ -114,7 +129,7 @@ pub async fn decide_many(
             unreadable: current.error.is_some(),
             conflict: current.conflict != 0,
         };
-        match decide_one(&mut tx, &name, user, req.status, comment, one).await? {
+        match decide_one(&mut tx, &state.policy, &name, user, req.status, comment, one).await? {
             Ok(d) => decided.push(d),
             Err(r) => refused.push(r),
         }
@@ -153,6 +168,7 @@ pub(crate) struct BulkItem<'a> {
 /// refused with the reason (unreadable; a conflict to approve; content that moved meanwhile).
 pub(crate) async fn decide_one(
     tx: &mut sqlx::AnyConnection,
+    policy: &Policy,
     branch: &str,
     user: &User,
     status: ReviewStatus,
@@ -174,9 +190,9 @@ pub(crate) async fn decide_one(
         comment,
         staging_hash: item.staging_hash.as_deref(),
         production_hash: item.production_hash.as_deref(),
-        by_rule: false,
+        to_thread: false,
     };
-    if !decisions::record(tx, decision).await? {
+    if !decisions::record(tx, policy, decision).await? {
         return Ok(refuse("changed during the request"));
     }
     Ok(Ok(BulkDecided {
@@ -187,7 +203,7 @@ pub(crate) async fn decide_one(
 }
 
 /// The merge gate, on items brought up to date first ([`scans::ensure_current`]) so it judges the
-/// content as it is now.
+/// content as it is now; `waiting_for` says in words what the policy still needs.
 pub async fn gate(state: &AppState, branch: &str) -> Result<Gate> {
     let name = state.env_name(branch);
     scans::ensure_current(state, &name).await?;
@@ -201,5 +217,101 @@ pub async fn gate(state: &AppState, branch: &str) -> Result<Gate> {
         stale: c.stale,
         conflicts: c.conflicts,
         errors: c.errors,
+        waiting_for: waiting_for(state, &name).await?,
     })
+}
+
+/// What the branch's items not approved still need, grouped: "2 items need 1 more approval",
+/// most common first.
+pub async fn waiting_for(state: &AppState, branch: &str) -> Result<Vec<String>> {
+    let rows = items::decisions(&state.db, branch).await?;
+    let open: Vec<&items::DecisionRow> = rows.iter().filter(|r| r.in_force != "approved").collect();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let verdicts = decisions::verdicts_of(&state.db, branch, None).await?;
+    let mut by_item: std::collections::HashMap<&str, Vec<VerdictRow>> = std::collections::HashMap::new();
+    for v in &verdicts {
+        by_item.entry(v.chart_id.as_str()).or_default().push(v.clone());
+    }
+    let mut needs: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for row in open {
+        let why = if row.error.is_some() {
+            "unreadable: fix the store".to_string()
+        } else {
+            let none = Vec::new();
+            let all = by_item.get(row.chart_id.as_str()).unwrap_or(&none);
+            let judged =
+                state.policy.judge(&row.slug, row.staging_hash.as_deref(), row.production_hash.as_deref(), all);
+            judged.missing.unwrap_or_else(|| "a fresh look".into())
+        };
+        *needs.entry(why).or_default() += 1;
+    }
+    let mut counted: Vec<(String, usize)> = needs.into_iter().collect();
+    counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(counted
+        .into_iter()
+        .map(|(why, n)| match n {
+            1 => format!("1 item: {why}"),
+            n => format!("{n} items: {why}"),
+        })
+        .collect())
+}
+
+/// Fills each item's verdicts and what the policy still needs (design §14), read in one query.
+pub async fn attach_verdicts(state: &AppState, branch: &str, items: &mut [DiffItem]) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = items.iter().map(|i| i.chart_id.clone()).collect();
+    let verdicts = decisions::verdicts_of(&state.db, branch, Some(&ids)).await?;
+    let mut by_item: std::collections::HashMap<&str, Vec<VerdictRow>> = std::collections::HashMap::new();
+    for v in &verdicts {
+        by_item.entry(v.chart_id.as_str()).or_default().push(v.clone());
+    }
+    let none = Vec::new();
+    for item in items.iter_mut() {
+        let all = by_item.get(item.chart_id.as_str()).unwrap_or(&none);
+        let judged = state.policy.judge(&item.slug, item.staging_hash.as_deref(), item.production_hash.as_deref(), all);
+        judged.fill(&mut item.review);
+    }
+    Ok(())
+}
+
+/// A lead dismisses `reviewer`'s current rejection of an item, with a reason (audited). 404 when
+/// that reviewer has no current, undismissed rejection of it.
+pub async fn dismiss(
+    state: &AppState,
+    branch: &str,
+    chart_id: &str,
+    user: &User,
+    req: &DismissRequest,
+) -> Result<DiffItem> {
+    user.require(Role::Lead)?;
+    let reason = required_text("a dismissal's reason", &req.reason)?;
+    let reviewer = req.reviewer.trim().to_lowercase();
+    let name = open_branch(state, branch).await?;
+    {
+        let _guard = state.db.write_guard().await;
+        let mut tx = state.db.pool.begin().await?;
+        if !decisions::dismiss(&mut tx, &state.policy, &name, chart_id, &reviewer, &user.email, reason).await? {
+            diffs::item(state, &name, chart_id).await?;
+            return Err(Error::NotFound(format!("{reviewer} has no current rejection of chart {chart_id} to dismiss")));
+        }
+        audit::append(
+            &mut *tx,
+            Event {
+                actor: &user.email,
+                action: "review.dismiss",
+                branch: Some(&name),
+                chart_id: Some(chart_id),
+                detail: Some(json!({"reviewer": reviewer, "reason": reason})),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    crate::notify::gate_may_have_changed(state, &name);
+    diffs::item(state, &name, chart_id).await
 }

@@ -4,8 +4,9 @@
 //! A rule's approval is an ordinary decision — bound to the item's hashes, written through
 //! [`decisions::record`] and audited — so it goes stale the moment the content moves, and the
 //! next scan either approves the new content again (still within a rule) or leaves it pending for
-//! a person. People always win: a rule never touches an item a person has decided on, and its
-//! write yields to a person's decision landing at the same time. Conflicts, unreadable items, new
+//! a person. People always win: without a `[review]` policy a rule never touches an item a person
+//! has decided on, and a person's verdict is the answer even when the rule's lands later; under a
+//! policy a rule's approval is one approval among the people's, never an owner's. Conflicts, unreadable items, new
 //! and deleted charts are always left to people.
 //!
 //! Runs from [`crate::scans`] under the branch's scan lock, so two scans never judge one branch at
@@ -30,7 +31,30 @@ pub(crate) async fn apply(state: &AppState, branch: &str) -> Result<usize> {
     }
     let mut approvals: Vec<(&DecisionRow, &AutoApproveRule, String)> = Vec::new();
     let rows = items::decisions(&state.db, branch).await?;
-    for row in rows.iter().filter(|r| open_to_rules(r)) {
+    // Under a team policy a rule's approval is one among several: it may join people's verdicts,
+    // and only its own current approval makes it unneeded.
+    let ruled: std::collections::HashSet<String> = if state.policy.is_team() {
+        let by_id: std::collections::HashMap<&str, &DecisionRow> =
+            rows.iter().map(|r| (r.chart_id.as_str(), r)).collect();
+        decisions::verdicts_of(&state.db, branch, None)
+            .await?
+            .into_iter()
+            .filter(|v| v.by_rule() && v.status == "approved")
+            .filter(|v| {
+                by_id
+                    .get(v.chart_id.as_str())
+                    .is_some_and(|r| v.is_current(r.staging_hash.as_deref(), r.production_hash.as_deref()))
+            })
+            .map(|v| v.chart_id)
+            .collect()
+    } else {
+        Default::default()
+    };
+    let open = |r: &&DecisionRow| match state.policy.is_team() {
+        true => plain_change(r) && !ruled.contains(&r.chart_id),
+        false => open_to_rules(r),
+    };
+    for row in rows.iter().filter(open) {
         let parts: Vec<&str> = row.parts.split(',').filter(|p| !p.is_empty()).collect();
         let fitting: Vec<&AutoApproveRule> = rules
             .iter()
@@ -68,9 +92,9 @@ pub(crate) async fn apply(state: &AppState, branch: &str) -> Result<usize> {
             comment: Some(why),
             staging_hash: row.staging_hash.as_deref(),
             production_hash: row.production_hash.as_deref(),
-            by_rule: true,
+            to_thread: false,
         };
-        if decisions::record(&mut tx, decision).await? {
+        if decisions::record(&mut tx, &state.policy, decision).await? {
             approved += 1;
         }
     }
@@ -93,10 +117,12 @@ fn slug_matches(rule: &AutoApproveRule, slug: &str) -> bool {
 /// and either undecided or carrying a rule's approval that went stale.
 fn open_to_rules(row: &DecisionRow) -> bool {
     let by_rule = row.reviewer.as_deref().is_some_and(|r| r.starts_with(RULE_PREFIX));
-    row.error.is_none()
-        && !row.is_conflict()
-        && row.kind == "modified"
-        && (row.decided.is_none() || (by_rule && row.in_force == "stale"))
+    plain_change(row) && (row.decided.is_none() || (by_rule && row.in_force == "stale"))
+}
+
+/// Readable, a plain modification: no conflict, not new, not deleted.
+fn plain_change(row: &DecisionRow) -> bool {
+    row.error.is_none() && !row.is_conflict() && row.kind == "modified"
 }
 
 /// Whether a change of these data rows (None: the data did not change) stays within `rule`; the

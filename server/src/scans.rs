@@ -97,7 +97,8 @@ enum Read {
 
 /// Brings one side's states up to date with its store.
 ///
-/// A SQLite store whose files did not change since the last scan is not even listed (see
+/// A store that did not change since the last scan (a SQLite store's files, a watched file
+/// store's directory) is not even listed (see
 /// [`ChartStore::change_marker`]); otherwise `(id, updated_at)` is listed and only new or moved
 /// rows are read — all rows when `full`. A read row whose bytes are its state's, or a row's in
 /// `known` (the target's, for staging), is copied in the database rather than parsed; only
@@ -602,11 +603,12 @@ pub async fn rescan(state: &AppState, actor: &Actor, branch: &str, full: bool) -
 }
 
 /// Brings the branch's items up to date before they are relied on (a decision, the merge gate):
-/// a rescan, unless nothing can have moved since the last one — both stores' files exactly as
-/// that scan left them (SQLite; see [`ChartStore::change_marker`]) and the target's states of
-/// the same generation. That check is two `stat`s and one small read: no branch lock and no
-/// write, so reviewers deciding at once do not queue behind each other's rescans. A store without
-/// a change marker (PostgreSQL) is always rescanned.
+/// a rescan, unless nothing can have moved since the last one — both stores exactly as that scan
+/// left them (a SQLite store's files, a file store's watched directory; see
+/// [`ChartStore::change_marker`]) and the target's states of the same generation. That check is a
+/// few `stat`s (or a drained inotify queue) and one small read: no branch lock and no write, so
+/// reviewers deciding at once do not queue behind each other's rescans. A store without a change
+/// marker (a database server, a file store that cannot be watched) is always rescanned.
 pub(crate) async fn ensure_current(state: &AppState, name: &str) -> Result<()> {
     let row = branch_rows::get(&state.db, name)
         .await?

@@ -11,8 +11,9 @@ use tokio::sync::Mutex;
 use crate::charts::{ChartStore, StorePools};
 use crate::config::Config;
 use crate::db::Db;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::naming::env_name;
+use crate::policy::Policy;
 use crate::repo::reviews::DecisionQueue;
 use crate::targets::{Target, Targets};
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub lists: ListCache,
     /// People's decisions, written together (see [`DecisionQueue`]).
     pub decisions: DecisionQueue,
+    /// The team's review policy (`[review]`, design §14).
+    pub policy: Arc<Policy>,
 }
 
 impl AppState {
@@ -41,10 +44,12 @@ impl AppState {
             tracing::info!(versions = moved, "moved uncompressed versions into version_texts");
         }
         let stores = StorePools::new(config.store_settings());
+        let policy = Arc::new(Policy::new(config.review.as_ref()));
         Ok(AppState {
             config: Arc::new(config),
             targets,
-            decisions: DecisionQueue::start(db.clone()),
+            decisions: DecisionQueue::start(db.clone(), policy.clone()),
+            policy,
             db,
             stores,
             scan_locks: ScanLocks::default(),
@@ -63,6 +68,54 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// What the server checks and settles before it serves: every owner the policy names is a
+    /// user who can review, and every item's answer follows the policy (which may differ from
+    /// the last start's).
+    pub async fn settle_review_policy(&self) -> Result<()> {
+        check_owners(&self.db, &self.policy).await?;
+        let fingerprint = serde_json::to_string(&self.config.review).map_err(Error::internal)?;
+        let settled: Option<String> = sqlx::query_scalar("select fingerprint from review_policy where id = 1")
+            .fetch_optional(&self.db.pool)
+            .await?;
+        if settled.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(());
+        }
+        let changed = crate::repo::reviews::resolve_open(&self.db, &self.policy).await?;
+        if changed > 0 {
+            tracing::info!(items = changed, "review answers changed under the review policy");
+        }
+        sqlx::query(
+            "insert into review_policy (id, fingerprint) values (1, $1)
+             on conflict (id) do update set fingerprint = excluded.fingerprint",
+        )
+        .bind(&fingerprint)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Every owner `[[review.owners]]` names must be a user who can review.
+pub async fn check_owners(db: &Db, policy: &Policy) -> Result<()> {
+    for email in policy.all_owners() {
+        match crate::repo::users::active_by_email(db, email).await? {
+            Some(u) if u.role >= app::types::Role::Reviewer => {}
+            Some(_) => {
+                return Err(Error::BadRequest(format!(
+                    "review.owners: {email} is a viewer; an owner must be able to review"
+                )))
+            }
+            None => {
+                return Err(Error::BadRequest(format!(
+                    "review.owners: {email} is not a user (add them with `chartgate users add`)"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One lock per scanned side, so two rescans of the same branch (or two refreshes of a
 /// target's store) never interleave their writes. A branch's lock holds when its last successful
 /// scan began, so callers that queued behind a scan which began after they asked can use it
@@ -79,6 +132,8 @@ pub struct ListCache {
     pub counts: AtRevision<String, ItemCounts>,
     /// A branch's filtered total, by (branch, the filter's SQL and values).
     pub totals: AtRevision<(String, String), i64>,
+    /// How many items wait on a person (the header's badge), by the open branches' revisions.
+    pub waiting: AtRevision<String, i64>,
 }
 
 /// Filtered totals kept at most (a filter is a key; past this the map starts over).

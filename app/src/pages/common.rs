@@ -66,6 +66,14 @@ pub fn ItemBadges(item: DiffItem) -> impl IntoView {
                     </span>
                 }
             })}
+        {(status != ReviewStatus::Approved && (item.review.required > 1 || !item.review.owners.is_empty()))
+            .then(|| {
+                view! {
+                    <span class="badge progress" data-testid="progress-badge" title=item.review.missing.clone()>
+                        {item.review.progress()}
+                    </span>
+                }
+            })}
         <span class=format!("badge status-{}", status.as_str()) data-testid="status-badge">
             {match status {
                 ReviewStatus::Pending => "pending",

@@ -4,6 +4,7 @@
 
 mod compare;
 mod live;
+mod team;
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -18,6 +19,8 @@ use crate::types::{
 };
 use compare::{switch_view, ComparedCharts, Layout, LayoutSwitch};
 use live::{LiveFrames, LiveLinks};
+pub(super) use team::AskForReview;
+use team::{Thread, Verdicts};
 
 #[component]
 pub fn DiffDetailPage() -> impl IntoView {
@@ -34,12 +37,13 @@ pub fn DiffDetailPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let (branch, _) = key();
                 let can_review = me.can(Role::Reviewer).await;
+                let is_lead = me.can(Role::Lead).await;
                 match detail.await {
                     Err(e) => {
                         let back = (branch_url(&branch), "Back to the branch's changes");
                         view! { <ErrorBox message=e.to_string() back /> }.into_any()
                     }
-                    Ok(d) => view! { <DetailBody branch d reload can_review /> }.into_any(),
+                    Ok(d) => view! { <DetailBody branch d reload can_review is_lead /> }.into_any(),
                 }
             })}
         </Transition>
@@ -47,7 +51,7 @@ pub fn DiffDetailPage() -> impl IntoView {
 }
 
 #[component]
-fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: bool) -> impl IntoView {
+fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: bool, is_lead: bool) -> impl IntoView {
     let item = RwSignal::new(d.item.clone());
     let snapshot: DiffItem = d.item.clone();
     let query = use_query_map();
@@ -151,6 +155,7 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
                         </p>
                     }
                 })}
+            {view! { <Verdicts branch=branch.clone() item requested=d.requested.clone() is_lead /> }.into_any()}
             {if !readable {
                 view! { <p class="muted" data-testid="no-decision">"No decision can be made until the row is readable."</p> }.into_any()
             } else if can_review {
@@ -207,6 +212,10 @@ fn DetailBody(branch: String, d: DiffDetail, reload: Callback<()>, can_review: b
         </section>
         }.into_any())}
         {d.merge.clone().map(|plan| view! { <MergeView plan branch=branch.clone() can_review /> }.into_any())}
+        {view! {
+            <Thread branch=branch.clone() chart_id=snapshot.chart_id.clone() comments=d.comments.clone() can_comment=can_review />
+            {can_review.then(|| view! { <AskForReview branch=branch.clone() chart_id=snapshot.chart_id.clone() /> })}
+        }.into_any()}
         <section aria-label="Review history">
             <h2>"Review history of this chart"</h2>
             <History events=d.history.clone() />

@@ -27,6 +27,7 @@ fn link_with(branch: &str, q: &DiffQuery, key: &str, value: Option<&str>) -> Str
         "conflict" => q.conflict = value.map(|v| v == "true"),
         "q" => q.q = value,
         "sort" => q.sort = value,
+        "waiting_on" => q.waiting_on = value,
         _ => {}
     }
     list_url(branch, &q)
@@ -106,6 +107,7 @@ fn DiffListBody(
             "status" => query.status.as_deref(),
             "part" => query.part.as_deref(),
             "conflict" => query.conflict.filter(|c| *c).map(|_| "true"),
+            "waiting_on" => query.waiting_on.as_deref(),
             _ => None,
         };
         let active = current == value;
@@ -130,6 +132,7 @@ fn DiffListBody(
             <a href=format!("{}/groups", branch_url(&branch)) data-testid="show-groups">"show by group"</a>
         </p>
         {page.scan_error.clone().map(|e| view! { <ErrorBox message=e /> })}
+        {can_review.then(|| view! { <super::diff_detail::AskForReview branch=branch.clone() /> })}
         {query.upgrade.map(|id| view! { <super::upgrade::UpgradeBanner branch=branch.clone() id can_review /> })}
         <nav class="filters" aria-label="Filters">
             <div>
@@ -146,6 +149,7 @@ fn DiffListBody(
                 {filter("approved", "status", Some("approved"), Some(c.approved))}
                 {filter("rejected", "status", Some("rejected"), Some(c.rejected))}
                 {filter("stale", "status", Some("stale"), Some(c.stale))}
+                {filter("waiting on me", "waiting_on", Some("me"), None)}
             </div>
             <div>
                 <span class="filter-label">"Part"</span>
@@ -160,6 +164,7 @@ fn DiffListBody(
                 {query.status.clone().map(|v| view! { <input type="hidden" name="status" value=v /> })}
                 {query.part.clone().map(|v| view! { <input type="hidden" name="part" value=v /> })}
                 {query.upgrade.map(|v| view! { <input type="hidden" name="upgrade" value=v.to_string() /> })}
+                {query.waiting_on.clone().map(|v| view! { <input type="hidden" name="waiting_on" value=v /> })}
                 <input
                     type="search"
                     name="q"

@@ -195,6 +195,16 @@ pub fn FlashMessage() -> impl IntoView {
                 kind: "ok",
                 text: "Merged: staging now holds exactly what production holds, so the chart needs no review.".into(),
             },
+            "commented" => Flash { kind: "ok", text: "Comment added.".into() },
+            "dismissed" => Flash { kind: "ok", text: "Rejection dismissed; the reason is in the audit trail.".into() },
+            "requested" => Flash { kind: "ok", text: "Review requested: they will see it under My reviews.".into() },
+            "invalid" => Flash {
+                kind: "error",
+                text: format!(
+                    "Not saved: {}",
+                    query.read().get("why").unwrap_or_else(|| "the form was not accepted".into())
+                ),
+            },
             "merge-incomplete" => {
                 Flash { kind: "warn", text: "Choose staging or production for every conflicting path.".into() }
             }

@@ -64,6 +64,7 @@ pub async fn run(config_path: Option<&Path>) -> Result<()> {
 
     let db = check_database(&mut r, &config).await;
     check_stores(&mut r, &config, db.as_ref()).await;
+    check_review_policy(&mut r, &config, db.as_ref()).await;
     check_hook_secret(&mut r, &config);
     check_notifications(&mut r, &config);
     check_bundle(&mut r, &config);
@@ -176,6 +177,16 @@ async fn check_stores(r: &mut Report, config: &Config, db: Option<&Db>) {
             &format!("restore the branch's store, or archive it: `chartgate branch archive {}`", b.name),
         )
         .await;
+    }
+}
+
+/// `[review]`: every owner is a user who can review.
+async fn check_review_policy(r: &mut Report, config: &Config, db: Option<&Db>) {
+    let (Some(_), Some(db)) = (&config.review, db) else { return };
+    let policy = crate::policy::Policy::new(config.review.as_ref());
+    match crate::state::check_owners(db, &policy).await {
+        Ok(()) => r.ok("review policy: every owner is a reviewer"),
+        Err(e) => r.fail(&e.to_string(), "add the user (`chartgate users add`) or correct [[review.owners]]"),
     }
 }
 

@@ -12,6 +12,7 @@ mod diffs;
 pub mod github;
 mod groups;
 mod health;
+mod inbox;
 mod sync;
 mod tokens;
 mod upgrades;
@@ -30,6 +31,7 @@ pub fn routes() -> OpenApiRouter<WebState> {
         .merge(branches::router())
         .merge(diffs::router())
         .merge(groups::router())
+        .merge(inbox::router())
         .merge(audit::router())
         .merge(sync::router())
         .merge(github::router())

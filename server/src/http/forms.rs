@@ -8,7 +8,10 @@
 //! newline or NUL in a redirect is not a valid header (it used to end in a 500).
 
 use app::sync::SyncTrigger;
-use app::types::{GroupReviewRequest, MergeRequest, MergeSide, ReviewRequest, ReviewStatus, SeenItem};
+use app::types::{
+    AskForReview, CommentRequest, DismissRequest, GroupReviewRequest, MergeRequest, MergeSide, ReviewRequest,
+    ReviewStatus, SeenItem,
+};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
@@ -21,13 +24,16 @@ use super::WebState;
 use crate::access::Actor;
 use crate::error::Error;
 use crate::state::AppState;
-use crate::{groups, merges, reviews, sync};
+use crate::{conversations, groups, inbox, merges, reviews, sync};
 
 pub fn router() -> Router<WebState> {
     Router::new()
         .route("/branches/{branch}/charts/{chart_id}/review", post(review))
         .route("/branches/{branch}/charts/{chart_id}/merge", post(merge))
         .route("/branches/{branch}/groups/{id}/review", post(review_group))
+        .route("/branches/{branch}/charts/{chart_id}/comments", post(comment))
+        .route("/branches/{branch}/charts/{chart_id}/dismiss", post(dismiss))
+        .route("/branches/{branch}/requests", post(ask))
         .route("/jobs/{id}/rerun", post(rerun))
 }
 
@@ -59,9 +65,28 @@ pub(super) fn control_characters_refused(segments: &[&str]) -> Option<Response> 
         .then(|| Error::BadRequest("a path segment contains a control character".into()).into_response())
 }
 
+/// `next` with the notice of this action, in place of any an earlier action left there.
 fn with_notice(next: &str, notice: &str) -> String {
-    let sep = if next.contains('?') { '&' } else { '?' };
-    format!("{next}{sep}notice={notice}")
+    let (path, query) = next.split_once('?').unwrap_or((next, ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| !matches!(pair.split('=').next(), Some("notice" | "why" | "decided" | "refused")))
+        .collect();
+    match kept.is_empty() {
+        true => format!("{path}?notice={notice}"),
+        false => format!("{path}?{}&notice={notice}", kept.join("&")),
+    }
+}
+
+/// The caller, or where a refused one goes: to sign in when nobody is, else back to `next` with
+/// the notice of the refusal.
+fn admitted<T>(caller: Result<T, Error>, next: &str) -> Result<T, Redirect> {
+    match caller {
+        Ok(caller) => Ok(caller),
+        Err(Error::Unauthorized) => Err(Redirect::to(&login_url(None, next))),
+        Err(e) => Err(Redirect::to(&with_notice(next, notice_of(&e)))),
+    }
 }
 
 /// The notice a refused or failed action leaves on the page.
@@ -91,10 +116,9 @@ async fn review(
         Some(_) => local_path(form.next.as_deref()),
         None => format!("/branches/{}/charts/{}", seg(&branch), seg(&chart_id)),
     };
-    let user = match caller {
-        Ok(Reviewer(user)) => user,
-        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
-        Err(e) => return Redirect::to(&with_notice(&next, notice_of(&e))).into_response(),
+    let Reviewer(user) = match admitted(caller, &next) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
     };
     let Ok(status) = form.status.parse::<ReviewStatus>() else {
         return Redirect::to(&with_notice(&next, "invalid")).into_response();
@@ -125,10 +149,9 @@ async fn merge(
         return refused;
     }
     let next = format!("/branches/{}/charts/{}", seg(&branch), seg(&chart_id));
-    let user = match caller {
-        Ok(Reviewer(user)) => user,
-        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
-        Err(e) => return Redirect::to(&with_notice(&next, notice_of(&e))).into_response(),
+    let Reviewer(user) = match admitted(caller, &next) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
     };
     let mut request = MergeRequest::default();
     for (name, value) in fields {
@@ -181,10 +204,9 @@ async fn review_group(
         Some(_) => local_path(form.next.as_deref()),
         None => format!("/branches/{}/groups/{}", seg(&branch), seg(&id)),
     };
-    let user = match caller {
-        Ok(Reviewer(user)) => user,
-        Err(Error::Unauthorized) => return Redirect::to(&login_url(None, &next)).into_response(),
-        Err(e) => return Redirect::to(&with_notice(&next, notice_of(&e))).into_response(),
+    let Reviewer(user) = match admitted(caller, &next) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
     };
     let (Ok(status), Ok(seen)) =
         (form.status.parse::<ReviewStatus>(), serde_json::from_str::<Vec<SeenItem>>(&form.seen))
@@ -197,6 +219,124 @@ async fn review_group(
         Err(e) => notice_of(&e).to_string(),
     };
     Redirect::to(&with_notice(&next, &notice)).into_response()
+}
+
+/// Where a form goes back to: its `next` (a local path), else `fallback`.
+fn back_to(next: Option<&str>, fallback: String) -> String {
+    match next {
+        Some(_) => local_path(next),
+        None => fallback,
+    }
+}
+
+/// The notice of a refusal the person can fix (their input), with its message for the page.
+fn refusal(next: &str, e: &Error) -> String {
+    match e {
+        Error::BadRequest(m) | Error::Unprocessable(m) | Error::NotFound(m) => {
+            with_notice(next, &format!("invalid&why={}", percent_encoding::utf8_percent_encode(m, UNRESERVED)))
+        }
+        e => with_notice(next, notice_of(e)),
+    }
+}
+
+/// Every field has a default, so the caller's role is checked (and a stranger sent to sign in)
+/// before what they sent is: an empty form is the feature's 400, not the extractor's.
+#[derive(Deserialize)]
+struct CommentForm {
+    #[serde(default)]
+    body: String,
+    next: Option<String>,
+}
+
+/// The detail page's comment box.
+async fn comment(
+    State(state): State<AppState>,
+    caller: Result<Reviewer, Error>,
+    Path((branch, chart_id)): Path<(String, String)>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    if let Some(refused) = control_characters_refused(&[&branch, &chart_id]) {
+        return refused;
+    }
+    let next = back_to(form.next.as_deref(), format!("/branches/{}/charts/{}", seg(&branch), seg(&chart_id)));
+    let Reviewer(user) = match admitted(caller, &next) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let request = CommentRequest { body: form.body };
+    match conversations::post(&state, &branch, &chart_id, &user, &request).await {
+        Ok(c) => Redirect::to(&format!("{}#comment-{}", with_notice(&next, "commented"), c.id)).into_response(),
+        Err(e) => Redirect::to(&refusal(&next, &e)).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct DismissForm {
+    #[serde(default)]
+    reviewer: String,
+    #[serde(default)]
+    reason: String,
+    next: Option<String>,
+}
+
+/// A lead's "dismiss this rejection" form on the detail page.
+async fn dismiss(
+    State(state): State<AppState>,
+    caller: Result<Lead, Error>,
+    Path((branch, chart_id)): Path<(String, String)>,
+    Form(form): Form<DismissForm>,
+) -> Response {
+    if let Some(refused) = control_characters_refused(&[&branch, &chart_id]) {
+        return refused;
+    }
+    let next = back_to(form.next.as_deref(), format!("/branches/{}/charts/{}", seg(&branch), seg(&chart_id)));
+    let Lead(user) = match admitted(caller, &next) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let request = DismissRequest { reviewer: form.reviewer, reason: form.reason };
+    match reviews::dismiss(&state, &branch, &chart_id, &user, &request).await {
+        Ok(_) => Redirect::to(&with_notice(&next, "dismissed")).into_response(),
+        Err(e) => Redirect::to(&refusal(&next, &e)).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AskForm {
+    /// Emails separated by commas, spaces or lines.
+    #[serde(default)]
+    reviewers: String,
+    /// One chart; absent or empty: the whole branch.
+    chart_id: Option<String>,
+    next: Option<String>,
+}
+
+/// "Ask for a review" on the list and detail pages.
+async fn ask(
+    State(state): State<AppState>,
+    caller: Result<Reviewer, Error>,
+    Path(branch): Path<String>,
+    Form(form): Form<AskForm>,
+) -> Response {
+    if let Some(refused) = control_characters_refused(&[&branch]) {
+        return refused;
+    }
+    let next = back_to(form.next.as_deref(), format!("/branches/{}", seg(&branch)));
+    let Reviewer(user) = match admitted(caller, &next) {
+        Ok(caller) => caller,
+        Err(refused) => return refused.into_response(),
+    };
+    let reviewers = form
+        .reviewers
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect();
+    let chart_ids = form.chart_id.filter(|c| !c.is_empty()).map(|c| vec![c]);
+    match inbox::ask(&state, &branch, &user, &AskForReview { reviewers, chart_ids }).await {
+        Ok(_) => Redirect::to(&with_notice(&next, "requested")).into_response(),
+        Err(e) => Redirect::to(&refusal(&next, &e)).into_response(),
+    }
 }
 
 /// Runs a finished job's sync again (leads): the retry path after a failed or partial job.
@@ -228,5 +368,24 @@ async fn rerun(State(state): State<AppState>, caller: Result<Lead, Error>, Path(
             tracing::warn!(error = %e, job = id, "re-run refused");
             Redirect::to(&with_notice(&back, "error")).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_notice;
+
+    #[test]
+    fn a_notice_replaces_the_one_an_earlier_action_left() {
+        assert_eq!(with_notice("/branches/b", "commented"), "/branches/b?notice=commented");
+        assert_eq!(with_notice("/branches/b?kind=new", "approved"), "/branches/b?kind=new&notice=approved");
+        assert_eq!(
+            with_notice("/branches/b/charts/c?notice=invalid&why=no%20reason&layout=stacked", "dismissed"),
+            "/branches/b/charts/c?layout=stacked&notice=dismissed"
+        );
+        assert_eq!(
+            with_notice("/branches/b/groups/g?notice=group-approved&decided=3&refused=0", "group-rejected&decided=1"),
+            "/branches/b/groups/g?notice=group-rejected&decided=1"
+        );
     }
 }

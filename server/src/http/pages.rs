@@ -3,15 +3,15 @@
 
 use app::service::{ChartgateService, ServiceError};
 use app::types::{
-    AuditPage, AuditQuery, BranchSummary, ChartVersion, CurrentUser, DiffDetail, DiffItem, DiffPage, DiffQuery,
-    ReviewRequest, Role,
+    AskForReview, AskedForReview, AuditPage, AuditQuery, BranchSummary, ChartVersion, Comment, CommentRequest,
+    CurrentUser, DiffDetail, DiffItem, DiffPage, DiffQuery, DismissRequest, MyReviews, ReviewRequest, Role,
 };
 
 use crate::access::User;
 use crate::error::Error;
 use crate::repo::versions;
 use crate::state::AppState;
-use crate::{audit, branches, diffs, groups, reviews, sync};
+use crate::{audit, branches, conversations, diffs, groups, inbox, reviews, sync};
 
 pub struct Services {
     state: AppState,
@@ -33,8 +33,40 @@ impl ChartgateService for Services {
         Ok(branches::targets(&self.state, Role::Viewer))
     }
 
-    async fn diffs(&self, branch: &str, query: &DiffQuery) -> Result<DiffPage, ServiceError> {
-        Ok(diffs::list(&self.state, branch, query, Role::Viewer).await?)
+    async fn diffs(&self, user: &CurrentUser, branch: &str, query: &DiffQuery) -> Result<DiffPage, ServiceError> {
+        Ok(diffs::list_for(&self.state, branch, query, Role::Viewer, &user.email).await?)
+    }
+
+    async fn comment(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        chart_id: &str,
+        body: &CommentRequest,
+    ) -> Result<Comment, ServiceError> {
+        Ok(conversations::post(&self.state, branch, chart_id, &User::from(user), body).await?)
+    }
+
+    async fn dismiss(
+        &self,
+        user: &CurrentUser,
+        branch: &str,
+        chart_id: &str,
+        req: &DismissRequest,
+    ) -> Result<DiffItem, ServiceError> {
+        Ok(reviews::dismiss(&self.state, branch, chart_id, &User::from(user), req).await?)
+    }
+
+    async fn ask(&self, user: &CurrentUser, branch: &str, req: &AskForReview) -> Result<AskedForReview, ServiceError> {
+        Ok(inbox::ask(&self.state, branch, &User::from(user), req).await?)
+    }
+
+    async fn my_reviews(&self, user: &CurrentUser, page: Option<u32>) -> Result<MyReviews, ServiceError> {
+        Ok(inbox::my_reviews(&self.state, &User::from(user), page, None).await?)
+    }
+
+    async fn waiting_count(&self, user: &CurrentUser) -> Result<i64, ServiceError> {
+        Ok(inbox::count(&self.state, &user.email).await?)
     }
 
     async fn diff_detail(&self, branch: &str, chart_id: &str) -> Result<DiffDetail, ServiceError> {

@@ -94,11 +94,95 @@ impl From<EventRow> for AuditEvent {
     }
 }
 
+/// At most this many entries in one `action` list.
+pub const MAX_ACTIONS: usize = 32;
+
+/// One entry of the `action` filter: an exact action name, or every action under a prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ActionMatch {
+    /// `review.dismiss`: that action only.
+    Exact(String),
+    /// `review.*` (or the bare `review`, its older spelling): every action that begins `review.`.
+    Prefix(String),
+}
+
+/// A segment of an action name: a lower-case letter or digit, then letters, digits and `_`.
+fn is_segment(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Parses the `action` filter: a comma-separated list of exact action names (`review.dismiss`)
+/// and prefixes (`review.*`); a bare name without a dot (`review`) reads as `review.*`, as it
+/// always has. Empty (or only spaces) is no filter. Anything else is a 400 that says what is
+/// accepted.
+pub fn parse_actions(text: &str) -> Result<Vec<ActionMatch>> {
+    // Spaces only (not tabs or other white space): exactly what the OpenAPI pattern of `action`
+    // says, so a request the document calls valid is never refused, nor the other way round.
+    let text = text.trim_matches(' ');
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    let entries: Vec<&str> = text.split(',').map(|e| e.trim_matches(' ')).collect();
+    if entries.len() > MAX_ACTIONS {
+        return Err(Error::BadRequest(format!("action: at most {MAX_ACTIONS} actions, not {}", entries.len())));
+    }
+    let mut out = Vec::new();
+    for entry in entries {
+        let bad = || {
+            Error::BadRequest(format!(
+                "action: {entry:?} is neither an action name (review.dismiss) nor a prefix (review.*); \
+                 give one or more, separated by commas, in lower case"
+            ))
+        };
+        if entry.is_empty() {
+            return Err(Error::BadRequest(
+                "action: an empty entry in the list; separate action names (review.dismiss) or prefixes \
+                 (review.*) by single commas"
+                    .into(),
+            ));
+        }
+        let (name, prefix) = match entry.strip_suffix(".*") {
+            Some(p) => (p, true),
+            None => (entry, !entry.contains('.')),
+        };
+        if !name.split('.').all(is_segment) {
+            return Err(bad());
+        }
+        let m = if prefix { ActionMatch::Prefix(name.to_string()) } else { ActionMatch::Exact(name.to_string()) };
+        if !out.contains(&m) {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 /// The `where` clause of a query (after `where 1 = 1`). `branch` is the environment name the
 /// caller resolved.
 fn filter(q: &AuditQuery, branch: Option<String>) -> Result<Filter> {
-    let mut f = Filter::default();
     let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_string);
+    // The actions first: one clause with a placeholder per entry, which `Filter::and` (one value
+    // per clause) cannot number, so its binds start the filter.
+    let actions = parse_actions(q.action.as_deref().unwrap_or(""))?;
+    let mut binds = Vec::new();
+    let mut alternatives = Vec::new();
+    for m in &actions {
+        binds.push(match m {
+            // The prefix is a literal: `_` in it matches only itself.
+            ActionMatch::Prefix(p) => format!("{}.%", db::like_pattern(p, false, false)),
+            ActionMatch::Exact(a) => a.clone(),
+        });
+        let n = binds.len();
+        alternatives.push(match m {
+            ActionMatch::Prefix(_) => format!("action like ${n} escape '\\'"),
+            ActionMatch::Exact(_) => format!("action = ${n}"),
+        });
+    }
+    let mut f = Filter::after(binds);
+    if !alternatives.is_empty() {
+        f.and_raw(&format!("({})", alternatives.join(" or ")));
+    }
     if let Some(b) = branch {
         f.and("branch = ?", b);
     }
@@ -107,15 +191,6 @@ fn filter(q: &AuditQuery, branch: Option<String>) -> Result<Filter> {
     }
     if let Some(c) = given(&q.chart_id) {
         f.and("chart_id = ?", c);
-    }
-    if let Some(a) = given(&q.action) {
-        // `review` matches every review.* action; a full name matches itself. The text is a
-        // literal: `%` and `_` in it match only themselves.
-        if a.contains('.') {
-            f.and("action = ?", a);
-        } else {
-            f.and("action like ? escape '\\'", format!("{}.%", db::like_pattern(&a, false, false)));
-        }
     }
     for (value, clause, name) in [(given(&q.since), "at >= ?", "since"), (given(&q.until), "at <= ?", "until")] {
         if let Some(v) = value {
@@ -264,7 +339,69 @@ pub fn csv_stream(
 
 #[cfg(test)]
 mod tests {
-    use super::inert;
+    use super::{filter, inert, parse_actions, ActionMatch, AuditQuery, MAX_ACTIONS};
+    use crate::error::Error;
+
+    #[test]
+    fn action_lists_parse_into_names_and_prefixes() {
+        use ActionMatch::{Exact, Prefix};
+        assert_eq!(parse_actions("").unwrap(), []);
+        assert_eq!(parse_actions("  ").unwrap(), []);
+        assert_eq!(parse_actions("review.dismiss").unwrap(), [Exact("review.dismiss".into())]);
+        assert_eq!(parse_actions("review.*").unwrap(), [Prefix("review".into())]);
+        // The older spelling of a family: a bare name.
+        assert_eq!(parse_actions("branch").unwrap(), [Prefix("branch".into())]);
+        assert_eq!(
+            parse_actions(" review.dismiss, comment.add ,sync.*,review.dismiss").unwrap(),
+            [Exact("review.dismiss".into()), Exact("comment.add".into()), Prefix("sync".into())]
+        );
+        assert_eq!(parse_actions("session.sign_in").unwrap(), [Exact("session.sign_in".into())]);
+        assert_eq!(parse_actions("review.group.*").unwrap(), [Prefix("review.group".into())]);
+    }
+
+    #[test]
+    fn action_lists_refuse_what_they_cannot_read() {
+        for bad in [
+            "review.",
+            "review*",
+            "*",
+            ".*",
+            "review.*.x",
+            "review.%",
+            "review_%",
+            "Review.approve",
+            "a..b",
+            "review,,sync.*",
+            "review,",
+            ",review",
+            "review approve",
+            "review.appr*",
+            "_review",
+            "sync.-",
+        ] {
+            match parse_actions(bad) {
+                Err(Error::BadRequest(m)) => assert!(m.starts_with("action: "), "{bad:?}: {m}"),
+                other => panic!("{bad:?} must be a 400: {other:?}"),
+            }
+        }
+        let many = vec!["review.approve"; MAX_ACTIONS + 1].join(",");
+        assert!(matches!(parse_actions(&many), Err(Error::BadRequest(_))));
+    }
+
+    #[test]
+    fn the_action_clause_numbers_its_placeholders_before_the_others() {
+        let q = AuditQuery {
+            action: Some("review.*,comment.add".into()),
+            actor: Some("Lead@Example.org".into()),
+            ..Default::default()
+        };
+        let f = filter(&q, Some("feature-x".into())).unwrap();
+        assert_eq!(f.sql(), " and (action like $1 escape '\\' or action = $2) and branch = $3 and actor = $4");
+        assert_eq!(f.binds(), ["review.%", "comment.add", "feature-x", "lead@example.org"]);
+        assert_eq!(f.next_placeholder(), 5);
+        let none = filter(&AuditQuery { action: Some(" ".into()), ..Default::default() }, None).unwrap();
+        assert_eq!((none.sql(), none.binds().len()), ("", 0));
+    }
 
     #[test]
     fn cells_that_would_start_a_formula_are_made_text() {

@@ -197,6 +197,7 @@ impl DecisionRow {
                 comment: self.comment.clone(),
                 stale: self.in_force == "stale",
                 in_force: self.in_force()?,
+                ..ReviewState::pending()
             },
         };
         Ok(DiffItem {
@@ -269,6 +270,53 @@ pub async fn page(
     rows.sort_by_key(|r| r.pos);
     let items = rows.into_iter().map(|r| r.row.into_item()).collect::<Result<_>>()?;
     Ok((items, total))
+}
+
+/// An item of some branch, with the branch.
+#[derive(sqlx::FromRow)]
+struct BranchRow {
+    branch: String,
+    #[sqlx(flatten)]
+    row: DecisionRow,
+}
+
+/// One page, across open branches, of the items matching `filter` (a filter with no branch
+/// bound first), last change first; and how many match in all.
+pub async fn open_page(db: &Db, filter: &Filter, per_page: u32, page: u32) -> Result<(Vec<(String, DiffItem)>, i64)> {
+    let open = "branch in (select name from branches where state = 'open')";
+    let clause = filter.sql();
+    let total: Count = sqlx::query_as_with(
+        &format!("select count(*) as n from item_decisions where {open}{clause}"),
+        filter.arguments(),
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    let rows: Vec<BranchRow> = sqlx::query_as_with(
+        &format!(
+            "select branch, {DECISION_COLUMNS} from item_decisions where {open}{clause}
+             order by changed_at desc, branch, slug limit {per_page} offset {}",
+            (page.max(1) as u64 - 1) * per_page as u64
+        ),
+        filter.arguments(),
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    let items = rows.into_iter().map(|r| Ok((r.branch, r.row.into_item()?))).collect::<Result<_>>()?;
+    Ok((items, total.n))
+}
+
+/// How many items of open branches match `filter` (a filter with no branch bound first).
+pub async fn open_count(db: &Db, filter: &Filter) -> Result<i64> {
+    let total: Count = sqlx::query_as_with(
+        &format!(
+            "select count(*) as n from item_decisions where branch in (select name from branches where state = 'open'){}",
+            filter.sql()
+        ),
+        filter.arguments(),
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(total.n)
 }
 
 /// One item with its decision.

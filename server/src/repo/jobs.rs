@@ -331,7 +331,7 @@ pub struct PlanItem {
     pub target_hash: Option<String>,
     /// Decided at planning (skips, and charts production already holds as approved) with its
     /// reason; `None`: to apply.
-    pub outcome: Option<(SyncOutcome, Option<&'static str>)>,
+    pub outcome: Option<(SyncOutcome, Option<String>)>,
 }
 
 /// Stores a job's plan: its items (in order) and counts; the job is `planned` from then on.
@@ -358,9 +358,9 @@ pub async fn save_plan(conn: &mut sqlx::AnyConnection, id: i64, items: &[PlanIte
                 .push(p.action.as_str())
                 .push(&p.expected_hash)
                 .push(&p.target_hash)
-                .push(p.outcome.map(|(o, _)| o.as_str()))
-                .push(p.outcome.and_then(|(_, r)| r))
-                .push(p.outcome.map(|_| now));
+                .push(p.outcome.as_ref().map(|(o, _)| o.as_str()))
+                .push(p.outcome.as_ref().and_then(|(_, r)| r.clone()))
+                .push(p.outcome.as_ref().map(|_| now));
         },
     )
     .await?;

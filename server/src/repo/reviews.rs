@@ -1,4 +1,6 @@
-//! `reviews`: the current decision per (branch, chart); its history is the audit trail.
+//! `verdicts`: every reviewer's current verdict per (branch, chart), and `reviews`: what the
+//! review policy makes of them, one row per item (see [`crate::policy`]), rewritten in the same
+//! transaction as each verdict. The history of both is the audit trail.
 //!
 //! A person's decisions go through a [`DecisionQueue`]: on SQLite every write waits for the
 //! database's one writer, and fifty reviewers deciding at once used to queue there one
@@ -13,9 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
+use crate::policy::{Policy, VerdictRow};
 use crate::repo::audit::{self, Event};
 
-/// One decision as it is written.
+/// One decision (a reviewer's verdict) as it is written.
 #[derive(Clone, Copy, Debug)]
 pub struct Decision<'a> {
     pub branch: &'a str,
@@ -26,9 +29,8 @@ pub struct Decision<'a> {
     /// The hashes the reviewer saw.
     pub staging_hash: Option<&'a str>,
     pub production_hash: Option<&'a str>,
-    /// A rule's decision (its reviewer is `rule:<name>`): written only where no person has
-    /// decided, so a person's decision always wins, even one written a moment before.
-    pub by_rule: bool,
+    /// The comment also goes to the item's thread (a decision made on the item's own page).
+    pub to_thread: bool,
 }
 
 /// The reviewer of decisions made by the `[[auto_approve]]` rule `name`.
@@ -39,20 +41,20 @@ pub fn rule_actor(name: &str) -> String {
 /// Reviewers that are rules, not people, start with this.
 pub const RULE_PREFIX: &str = "rule:";
 
-/// Writes the decision if the item still has the hashes the reviewer saw (and is readable);
-/// false otherwise. Checked and written in one statement, so a scan landing in between cannot
-/// slip other content under the decision.
+/// Writes the reviewer's verdict if the item still has the hashes the reviewer saw (and is
+/// readable); false otherwise. Checked and written in one statement, so a scan landing in
+/// between cannot slip other content under the verdict. A new verdict clears a dismissal.
 pub async fn write_if_current(conn: &mut sqlx::AnyConnection, d: &Decision<'_>) -> Result<bool> {
     let written = sqlx::query(
-        "insert into reviews (branch, chart_id, status, reviewer, comment, at, staging_hash, production_hash)
-         select i.branch, i.chart_id, $3, $4, $5, $6, i.staging_hash, i.production_hash
+        "insert into verdicts (branch, chart_id, reviewer, status, comment, at, staging_hash, production_hash)
+         select i.branch, i.chart_id, $4, $3, $5, $6, i.staging_hash, i.production_hash
          from branch_items i
          where i.branch = $1 and i.chart_id = $2 and i.error is null
            and coalesce(i.staging_hash, '') = coalesce($7, '') and coalesce(i.production_hash, '') = coalesce($8, '')
-         on conflict (branch, chart_id) do update set status = excluded.status, reviewer = excluded.reviewer,
+         on conflict (branch, chart_id, reviewer) do update set status = excluded.status,
            comment = excluded.comment, at = excluded.at, staging_hash = excluded.staging_hash,
-           production_hash = excluded.production_hash
-         where $9 = 0 or reviews.reviewer like 'rule:%'",
+           production_hash = excluded.production_hash, dismissed_by = null, dismissed_at = null,
+           dismiss_reason = null",
     )
     .bind(d.branch)
     .bind(d.chart_id)
@@ -62,17 +64,110 @@ pub async fn write_if_current(conn: &mut sqlx::AnyConnection, d: &Decision<'_>) 
     .bind(db::now())
     .bind(d.staging_hash)
     .bind(d.production_hash)
-    .bind(i64::from(d.by_rule))
     .execute(conn)
     .await?;
     Ok(written.rows_affected() > 0)
 }
 
-/// [`write_if_current`], and the decision appended to the audit trail in the same transaction
-/// (the caller's): every decision, a person's or a rule's, is written through here.
-pub async fn record(tx: &mut sqlx::AnyConnection, d: Decision<'_>) -> Result<bool> {
+/// Every verdict on an item.
+pub async fn verdicts(conn: &mut sqlx::AnyConnection, branch: &str, chart_id: &str) -> Result<Vec<VerdictRow>> {
+    Ok(sqlx::query_as(&format!("select {VERDICT_COLUMNS} from verdicts where branch = $1 and chart_id = $2"))
+        .bind(branch)
+        .bind(chart_id)
+        .fetch_all(conn)
+        .await?)
+}
+
+pub(crate) const VERDICT_COLUMNS: &str =
+    "chart_id, reviewer, status, comment, at, staging_hash, production_hash, dismissed_by, dismissed_at, dismiss_reason";
+
+/// Every verdict on the given items of a branch (all of them when `chart_ids` is `None`).
+pub async fn verdicts_of(db: &Db, branch: &str, chart_ids: Option<&[String]>) -> Result<Vec<VerdictRow>> {
+    let mut sql = format!("select {VERDICT_COLUMNS} from verdicts where branch = $1");
+    let mut binds = vec![branch.to_string()];
+    if let Some(ids) = chart_ids {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..ids.len()).map(|n| format!("${}", n + 2)).collect();
+        sql.push_str(&format!(" and chart_id in ({})", marks.join(", ")));
+        binds.extend(ids.iter().cloned());
+    }
+    Ok(sqlx::query_as_with(&sql, db::arguments(&binds)).fetch_all(&db.pool).await?)
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemNow {
+    slug: String,
+    staging_hash: Option<String>,
+    production_hash: Option<String>,
+}
+
+/// Writes what the policy makes of an item's verdicts to its decision row (`reviews`), bound to
+/// the item's current hashes. `actor` names the row when no verdict counts.
+pub async fn resolve(
+    conn: &mut sqlx::AnyConnection,
+    policy: &Policy,
+    branch: &str,
+    chart_id: &str,
+    actor: &str,
+) -> Result<()> {
+    let item: Option<ItemNow> = sqlx::query_as(
+        "select slug, staging_hash, production_hash from branch_items where branch = $1 and chart_id = $2",
+    )
+    .bind(branch)
+    .bind(chart_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(item) = item else { return Ok(()) };
+    let all = verdicts(conn, branch, chart_id).await?;
+    let judged = policy.judge(&item.slug, item.staging_hash.as_deref(), item.production_hash.as_deref(), &all);
+    let (reviewer, comment, at) = match &judged.deciding {
+        Some(v) => (v.reviewer.clone(), v.comment.clone(), v.at.clone()),
+        None => (actor.to_string(), None, db::now()),
+    };
+    sqlx::query(
+        "insert into reviews (branch, chart_id, status, reviewer, comment, at, staging_hash, production_hash)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (branch, chart_id) do update set status = excluded.status, reviewer = excluded.reviewer,
+           comment = excluded.comment, at = excluded.at, staging_hash = excluded.staging_hash,
+           production_hash = excluded.production_hash",
+    )
+    .bind(branch)
+    .bind(chart_id)
+    .bind(judged.status.as_str())
+    .bind(reviewer)
+    .bind(comment)
+    .bind(at)
+    .bind(item.staging_hash)
+    .bind(item.production_hash)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// [`write_if_current`], the item's answer under the policy ([`resolve`]), its thread comment
+/// when there is one, and the decision appended to the audit trail, all in the caller's
+/// transaction: every decision, a person's or a rule's, is written through here.
+pub async fn record(tx: &mut sqlx::AnyConnection, policy: &Policy, d: Decision<'_>) -> Result<bool> {
     if !write_if_current(tx, &d).await? {
         return Ok(false);
+    }
+    resolve(tx, policy, d.branch, d.chart_id, d.reviewer).await?;
+    if let (true, Some(body)) = (d.to_thread, d.comment) {
+        crate::repo::comments::insert(
+            tx,
+            crate::repo::comments::NewComment {
+                branch: d.branch,
+                chart_id: d.chart_id,
+                author: d.reviewer,
+                body,
+                verdict: Some(d.status),
+                staging_hash: d.staging_hash,
+                production_hash: d.production_hash,
+            },
+        )
+        .await?;
     }
     audit::append(
         &mut *tx,
@@ -92,6 +187,79 @@ pub async fn record(tx: &mut sqlx::AnyConnection, d: Decision<'_>) -> Result<boo
     )
     .await?;
     Ok(true)
+}
+
+/// Marks `reviewer`'s current rejection of an item dismissed by `lead`, and resolves the item
+/// again; false when that reviewer has no current rejection of it.
+pub async fn dismiss(
+    tx: &mut sqlx::AnyConnection,
+    policy: &Policy,
+    branch: &str,
+    chart_id: &str,
+    reviewer: &str,
+    lead: &str,
+    reason: &str,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "update verdicts set dismissed_by = $4, dismissed_at = $5, dismiss_reason = $6
+         where branch = $1 and chart_id = $2 and reviewer = $3 and status = 'rejected' and dismissed_by is null
+           and exists (select 1 from branch_items i where i.branch = verdicts.branch and i.chart_id = verdicts.chart_id
+             and coalesce(i.staging_hash, '') = coalesce(verdicts.staging_hash, '')
+             and coalesce(i.production_hash, '') = coalesce(verdicts.production_hash, ''))",
+    )
+    .bind(branch)
+    .bind(chart_id)
+    .bind(reviewer)
+    .bind(lead)
+    .bind(db::now())
+    .bind(reason)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    resolve(tx, policy, branch, chart_id, lead).await?;
+    Ok(true)
+}
+
+/// Brings every current decision row of the open branches in line with `policy` (it may have
+/// changed since the last start); rows whose content moved stay stale as they are. Returns how
+/// many items changed their answer.
+pub async fn resolve_open(db: &Db, policy: &Policy) -> Result<usize> {
+    #[derive(sqlx::FromRow)]
+    struct Current {
+        branch: String,
+        chart_id: String,
+        status: String,
+        reviewer: String,
+    }
+    let rows: Vec<Current> = sqlx::query_as(
+        "select r.branch, r.chart_id, r.status, r.reviewer from reviews r
+         join branches b on b.name = r.branch and b.state = 'open'
+         join branch_items i on i.branch = r.branch and i.chart_id = r.chart_id
+         where coalesce(i.staging_hash, '') = coalesce(r.staging_hash, '')
+           and coalesce(i.production_hash, '') = coalesce(r.production_hash, '')",
+    )
+    .fetch_all(&db.pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let _guard = db.write_guard().await;
+    let mut tx = db.pool.begin().await?;
+    let mut changed = 0;
+    for row in rows {
+        let before = row.status.clone();
+        resolve(&mut tx, policy, &row.branch, &row.chart_id, &row.reviewer).await?;
+        let after: String = sqlx::query_scalar("select status from reviews where branch = $1 and chart_id = $2")
+            .bind(&row.branch)
+            .bind(&row.chart_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        changed += usize::from(after != before);
+    }
+    tx.commit().await?;
+    Ok(changed)
 }
 
 /// A [`Decision`] that owns its text, as it waits in the [`DecisionQueue`].
@@ -116,7 +284,7 @@ impl OwnedDecision {
             comment: self.comment.as_deref(),
             staging_hash: self.staging_hash.as_deref(),
             production_hash: self.production_hash.as_deref(),
-            by_rule: false,
+            to_thread: true,
         }
     }
 }
@@ -136,14 +304,20 @@ pub struct DecisionQueue {
     queue: mpsc::Sender<Queued>,
 }
 
+/// What the queue's writer needs: the database and the policy decisions are judged by.
+struct Writer {
+    db: Db,
+    policy: std::sync::Arc<Policy>,
+}
+
 /// Decisions per transaction at most.
 const BATCH: usize = 64;
 
 impl DecisionQueue {
     /// Starts the writing task (it ends when the last queue handle is dropped).
-    pub fn start(db: Db) -> DecisionQueue {
+    pub fn start(db: Db, policy: std::sync::Arc<Policy>) -> DecisionQueue {
         let (queue, waiting) = mpsc::channel(4 * BATCH);
-        tokio::spawn(write_batches(db, waiting));
+        tokio::spawn(write_batches(Writer { db, policy }, waiting));
         DecisionQueue { queue }
     }
 
@@ -157,7 +331,7 @@ impl DecisionQueue {
     }
 }
 
-async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Queued>) {
+async fn write_batches(db: Writer, mut waiting: mpsc::Receiver<Queued>) {
     let mut batch = Vec::with_capacity(BATCH);
     while waiting.recv_many(&mut batch, BATCH).await > 0 {
         let answers = match write_together(&db, &batch).await {
@@ -179,12 +353,12 @@ async fn write_batches(db: Db, mut waiting: mpsc::Receiver<Queued>) {
     }
 }
 
-async fn write_together(db: &Db, batch: &[Queued]) -> Result<Vec<bool>> {
-    let _guard = db.write_guard().await;
-    let mut tx = db.pool.begin().await?;
+async fn write_together(writer: &Writer, batch: &[Queued]) -> Result<Vec<bool>> {
+    let _guard = writer.db.write_guard().await;
+    let mut tx = writer.db.pool.begin().await?;
     let mut written = Vec::with_capacity(batch.len());
     for queued in batch {
-        written.push(record(&mut tx, queued.decision.borrowed()).await?);
+        written.push(record(&mut tx, &writer.policy, queued.decision.borrowed()).await?);
     }
     tx.commit().await?;
     Ok(written)

@@ -112,7 +112,8 @@ async fn fix_plan(run: &Run<'_>, job: &Claimed) -> Result<(), Stop> {
     let settled: Vec<(Unfinished, SyncOutcome, Option<&str>)> = plan
         .iter()
         .filter_map(|p| {
-            let (outcome, why) = p.outcome?;
+            let (outcome, why) = p.outcome.as_ref()?;
+            let (outcome, why) = (*outcome, why.as_deref());
             let item = Unfinished {
                 chart_id: p.chart_id.clone(),
                 action: p.action,

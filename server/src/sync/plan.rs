@@ -24,7 +24,7 @@ pub fn action_of(production: &Option<String>, staging: &Option<String>) -> SyncA
 /// The fate of one item: apply the approved version over the production hash the approval was
 /// made on, or skip with a reason.
 pub fn fate(row: &DecisionRow) -> PlanItem {
-    let skip = |why: &'static str| Some((SyncOutcome::Skipped, Some(why)));
+    let skip = |why: &'static str| Some((SyncOutcome::Skipped, Some(why.to_string())));
     let undecided = if row.is_conflict() { reason::CONFLICT } else { reason::PENDING };
     let mut item = PlanItem {
         chart_id: row.chart_id.clone(),
@@ -69,7 +69,7 @@ pub fn fate_without_item(row: &ApprovedWithoutItem) -> PlanItem {
         outcome: Some(if holds_approved {
             (SyncOutcome::Unchanged, None)
         } else {
-            (SyncOutcome::Skipped, Some(reason::STALE))
+            (SyncOutcome::Skipped, Some(reason::STALE.to_string()))
         }),
     }
 }
@@ -87,7 +87,11 @@ fn apply_order(a: SyncAction) -> u8 {
 /// The plan of a branch as its last scan left it: items decided at planning first, then the
 /// items to apply in application order.
 pub async fn plan(state: &AppState, branch: &str) -> Result<Vec<PlanItem>> {
-    let mut plan: Vec<PlanItem> = items::decisions(&state.db, branch).await?.iter().map(fate).collect();
+    let rows = items::decisions(&state.db, branch).await?;
+    let mut plan: Vec<PlanItem> = rows.iter().map(fate).collect();
+    if state.policy.is_team() {
+        say_what_is_missing(state, branch, &rows, &mut plan).await?;
+    }
     plan.extend(jobs::approved_without_item(&state.db, branch).await?.iter().map(fate_without_item));
     plan.sort_by(|a, b| {
         (a.outcome.is_some(), apply_order(a.action), &a.chart_id).cmp(&(
@@ -97,6 +101,34 @@ pub async fn plan(state: &AppState, branch: &str) -> Result<Vec<PlanItem>> {
         ))
     });
     Ok(plan)
+}
+
+/// Under a team policy, a skip for want of approval names what the policy still needs
+/// ("pending: needs 1 more approval, from an owner: ana@example.org").
+async fn say_what_is_missing(
+    state: &AppState,
+    branch: &str,
+    rows: &[DecisionRow],
+    plan: &mut [PlanItem],
+) -> Result<()> {
+    let verdicts = crate::repo::reviews::verdicts_of(&state.db, branch, None).await?;
+    let mut by_item: std::collections::HashMap<&str, Vec<crate::policy::VerdictRow>> = Default::default();
+    for v in &verdicts {
+        by_item.entry(v.chart_id.as_str()).or_default().push(v.clone());
+    }
+    let none = Vec::new();
+    for (row, item) in rows.iter().zip(plan.iter_mut()) {
+        let Some((SyncOutcome::Skipped, Some(why))) = &mut item.outcome else { continue };
+        if !matches!(why.as_str(), reason::PENDING | reason::REJECTED | reason::CONFLICT) {
+            continue;
+        }
+        let all = by_item.get(row.chart_id.as_str()).unwrap_or(&none);
+        let judged = state.policy.judge(&row.slug, row.staging_hash.as_deref(), row.production_hash.as_deref(), all);
+        if let Some(missing) = judged.missing {
+            *why = format!("{why}: {missing}");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -153,9 +185,24 @@ mod tests {
         assert_eq!((delete.outcome, delete.action, delete.target_hash), (None, SyncAction::Delete, None));
     }
 
+    /// The reason constant a reason's text is.
+    fn reason_named(text: &str) -> &'static str {
+        [
+            reason::PENDING,
+            reason::REJECTED,
+            reason::STALE,
+            reason::PRODUCTION_CHANGED,
+            reason::CONFLICT,
+            reason::UNREADABLE,
+        ]
+        .into_iter()
+        .find(|r| *r == text)
+        .expect("a known reason")
+    }
+
     #[test]
     fn every_skip_has_its_reason() {
-        let skipped = |i: DecisionRow| fate(&i).outcome;
+        let skipped = |i: DecisionRow| fate(&i).outcome.map(|(o, why)| (o, why.map(|w| reason_named(&w))));
         let s = SyncOutcome::Skipped;
         assert_eq!(skipped(item(None, ("", ""), ("s", "p"))), Some((s, Some(reason::PENDING))));
         assert_eq!(skipped(item(Some("pending"), ("s", "p"), ("s", "p"))), Some((s, Some(reason::PENDING))));

@@ -87,6 +87,11 @@ pub fn spawn_server_with(env: &[(&str, &str)]) -> TestServer {
 }
 
 impl TestServer {
+    /// A server started with [`serve_in`], and the tokens of its lead and viewer.
+    pub fn from_parts(base: String, dir: tempfile::TempDir, child: Child, lead: String, viewer: String) -> TestServer {
+        TestServer { base, dir, child, lead, viewer }
+    }
+
     fn client() -> reqwest::Client {
         reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
     }

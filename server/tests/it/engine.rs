@@ -69,6 +69,108 @@ async fn migrations_are_idempotent_and_audit_is_append_only(env: &TestEnv) {
 }
 on_both!(migrations_are_idempotent_and_audit_is_append_only);
 
+/// `GET /api/v1/audit` through the router as a lead: (status, body as JSON, or as text).
+async fn audit_get(state: &AppState, token: &str, query: &str) -> (axum::http::StatusCode, String) {
+    use tower::ServiceExt;
+    let req = axum::http::Request::get(format!("/api/v1/audit?{query}"))
+        .header("host", "chartgate.test")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = chartgate::http::router(chartgate::http::WebState::new(state.clone())).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The actions of the events `query` matches, oldest first.
+async fn audit_actions_of(state: &AppState, token: &str, query: &str) -> Vec<String> {
+    let (status, text) = audit_get(state, token, &format!("{query}&per_page=1000")).await;
+    assert_eq!(status, axum::http::StatusCode::OK, "{query}: {text}");
+    let page: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut actions: Vec<String> =
+        page["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect();
+    assert_eq!(page["total"].as_u64(), Some(actions.len() as u64), "{query}: {text}");
+    actions.reverse();
+    actions
+}
+
+/// The audit trail's `action` filter (issue 25): exact names, `prefix.*`, bare families, and
+/// comma-separated lists of them, in pages and in the CSV; `_` and `%` in a prefix match only
+/// themselves; anything else is a 400 that names the filter.
+async fn audit_action_filter_takes_names_prefixes_and_lists(env: &TestEnv) {
+    use axum::http::StatusCode;
+    let (state, _) = env.state().await;
+    let operator = Actor::operator("test");
+    chartgate::accounts::add_user(&state.db, &operator, "lead@example.org", Role::Lead, None).await.unwrap();
+    let token = chartgate::accounts::create_token(&state.db, &operator, "lead@example.org").await.unwrap();
+    let events = [
+        ("rita@example.org", "review.approve", json!({"comment": "fine"})),
+        ("rita@example.org", "review.reject", json!({"comment": "axis"})),
+        ("lead@example.org", "review.dismiss", json!({"reviewer": "rita@example.org", "reason": "fixed"})),
+        ("lead@example.org", "review.request", json!({"reviewers": ["rita@example.org"]})),
+        ("rita@example.org", "comment.add", json!({"comment_id": 1, "body": "why?"})),
+        ("rita@example.org", "reviews.summary", json!({})),
+        ("system", "review_x.odd", json!({})),
+        ("system", "reviewzx.odd", json!({})),
+        ("system", "sync.item", json!({"outcome": "applied"})),
+        ("system", "branch.register", json!({"fork": true})),
+    ];
+    for (actor, action, detail) in &events {
+        repo::audit::append(
+            &state.db.pool,
+            repo::audit::Event {
+                actor,
+                action,
+                branch: Some("feature-x"),
+                detail: Some(detail.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let only = |q: &'static str| {
+        let (state, token) = (state.clone(), token.clone());
+        async move { audit_actions_of(&state, &token, &format!("branch=feature-x&{q}")).await }
+    };
+    assert_eq!(only("action=review.dismiss").await, ["review.dismiss"]);
+    assert_eq!(only("action=review.*").await, ["review.approve", "review.reject", "review.dismiss", "review.request"]);
+    assert_eq!(only("action=review").await, only("action=review.*").await, "a bare family is its prefix");
+    assert_eq!(only("action=review.dismiss,comment.add").await, ["review.dismiss", "comment.add"]);
+    assert_eq!(only("action=review.dismiss%2Ccomment.add").await, ["review.dismiss", "comment.add"]);
+    assert_eq!(
+        only("action=%20sync.*%20,review.request,sync.item").await,
+        ["review.request", "sync.item"],
+        "spaces around entries, a name its prefix already takes"
+    );
+    assert_eq!(only("action=review_x.*").await, ["review_x.odd"], "`_` in a prefix is not a wildcard");
+    assert_eq!(only("action=review.*&actor=Rita@Example.org").await, ["review.approve", "review.reject"]);
+    assert_eq!(only("action=").await.len(), events.len(), "an empty filter (the form's \"all\") is no filter");
+    assert!(only("action=nothing.*").await.is_empty());
+
+    // Without the branch filter, events of no branch: the lead's token.
+    assert_eq!(audit_actions_of(&state, &token, "action=user.*,token.*").await, ["token.create"]);
+
+    // The CSV takes the same filter.
+    let (status, csv) = audit_get(&state, &token, "format=csv&action=review.dismiss,comment.*,comment.add").await;
+    assert_eq!(status, StatusCode::OK, "{csv}");
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].contains("\"review.dismiss\"") && rows[1].contains("\"comment.add\""), "{csv}");
+
+    for bad in ["review.%25", "Review.approve", "review,,comment.add", "review.", "*", "review.*.x", "review.appr*"] {
+        let (status, text) = audit_get(&state, &token, &format!("action={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "action={bad}: {text}");
+        let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.starts_with("action: "), "action={bad} names the filter: {text}");
+        let (status, _) = audit_get(&state, &token, &format!("format=csv&action={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "the CSV refuses action={bad} too");
+    }
+}
+on_both!(audit_action_filter_takes_names_prefixes_and_lists);
+
 async fn stores_read_write_and_name_themselves_in_errors(env: &TestEnv) {
     let store = env.store("store").await;
     let charts = vec![chart("a", "Alpha"), chart("b", "Beta")];

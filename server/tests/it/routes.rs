@@ -139,6 +139,8 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     ("GET", "/api/v1/branches/{branch}/groups", ["401", "401", OK, OK, OK, OK]),
     ("GET", "/api/v1/branches/{branch}/groups/{id}", ["401", "401", OK, OK, OK, OK]),
     ("GET", "/api/v1/branches/{branch}/diffs/{chart_id}/merge", ["401", "401", OK, OK, OK, OK]),
+    ("GET", "/api/v1/branches/{branch}/diffs/{chart_id}/comments", ["401", "401", OK, OK, OK, OK]),
+    ("GET", "/api/v1/me/reviews", ["401", "401", OK, OK, OK, OK]),
     // Reviewers and leads.
     ("POST", "/api/v1/branches/{branch}/diffs/{chart_id}/review", ["401", "401", "403", OK, OK, "403"]),
     ("POST", "/api/v1/branches/{branch}/diffs/{chart_id}/merge", ["401", "401", "403", OK, OK, "403"]),
@@ -147,8 +149,11 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     ("POST", "/api/v1/branches/{branch}/upgrades", ["401", "401", "403", OK, OK, "403"]),
     ("POST", "/api/v1/branches/{branch}/upgrades/{id}/undo", ["401", "401", "403", OK, OK, "403"]),
     ("POST", "/api/v1/branches/{branch}/groups/{id}/review", ["401", "401", "403", OK, OK, "403"]),
+    ("POST", "/api/v1/branches/{branch}/diffs/{chart_id}/comments", ["401", "401", "403", OK, OK, "403"]),
+    ("POST", "/api/v1/branches/{branch}/requests", ["401", "401", "403", OK, OK, "403"]),
     // Leads.
     ("POST", "/api/v1/branches", ["401", "401", "403", "403", OK, "403"]),
+    ("POST", "/api/v1/branches/{branch}/diffs/{chart_id}/review/dismiss", ["401", "401", "403", "403", OK, "403"]),
     ("GET", "/api/v1/audit", ["401", "401", "403", "403", OK, OK]),
     ("POST", "/api/v1/sync", ["401", "401", "403", "403", OK, "403"]),
     ("GET", "/api/v1/tokens", ["401", "401", "403", "403", OK, OK]),
@@ -162,6 +167,9 @@ const EXPECTED: &[(&str, &str, [&str; 6])] = &[
     ("POST", "/branches/{branch}/upgrades/{id}/undo", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
     ("POST", "/branches/{branch}/upgrades/{id}/approve", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
     ("POST", "/branches/{branch}/groups/{id}/review", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
+    ("POST", "/branches/{branch}/charts/{chart_id}/comments", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
+    ("POST", "/branches/{branch}/charts/{chart_id}/dismiss", [SIGN_IN, SIGN_IN, REFUSED, REFUSED, OK, "403"]),
+    ("POST", "/branches/{branch}/requests", [SIGN_IN, SIGN_IN, REFUSED, OK, OK, "403"]),
 ];
 
 const CALLERS: [&str; 6] = ["anonymous", "bad token", "viewer", "reviewer", "lead", "cookie, no Origin"];

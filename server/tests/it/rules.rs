@@ -183,7 +183,9 @@ async fn a_rule_never_overwrites_a_person(env: &TestEnv) {
     };
     reviews::decide(&state, "feature-rules", "one", &rita, &reject).await.unwrap();
 
-    let mut conn = state.db.pool.acquire().await.unwrap();
+    // A rule's approval landing after a person's decision is kept as the rule's own verdict,
+    // but the person's decision stays the answer.
+    let mut tx = state.db.pool.begin().await.unwrap();
     let by_rule = chartgate::repo::reviews::Decision {
         branch: "feature-rules",
         chart_id: "one",
@@ -192,10 +194,12 @@ async fn a_rule_never_overwrites_a_person(env: &TestEnv) {
         comment: None,
         staging_hash: one.staging_hash.as_deref(),
         production_hash: one.production_hash.as_deref(),
-        by_rule: true,
+        to_thread: false,
     };
-    assert!(!chartgate::repo::reviews::write_if_current(&mut conn, &by_rule).await.unwrap());
-    drop(conn);
-    assert_eq!(item(&state, "one").await.review.effective(), ReviewStatus::Rejected);
+    assert!(chartgate::repo::reviews::record(&mut tx, &state.policy, by_rule).await.unwrap());
+    tx.commit().await.unwrap();
+    let now = item(&state, "one").await;
+    assert_eq!(now.review.effective(), ReviewStatus::Rejected);
+    assert_eq!(now.review.reviewer.as_deref(), Some("rita@example.org"));
 }
 on_both!(a_rule_never_overwrites_a_person);

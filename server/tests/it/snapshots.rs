@@ -53,7 +53,10 @@ async fn api_answers_keep_their_shape() {
         "comment": "fine",
     });
     let decided = call(&state, &token, "POST", "/api/v1/branches/feature-x/diffs/cfg/review", Some(body)).await;
-    insta::assert_json_snapshot!("review_decided", decided, { ".review.at" => "[decision time]" });
+    insta::assert_json_snapshot!("review_decided", decided, {
+        ".review.at" => "[decision time]",
+        ".review.approvals[].at" => "[decision time]",
+    });
 
     let bulk = json!({"status": "rejected", "chart_ids": ["meta", "conflict", "nope"]});
     let result = call(&state, &token, "POST", "/api/v1/branches/feature-x/reviews/bulk", Some(bulk)).await;

@@ -2,8 +2,8 @@
 //! chart's history.
 
 use app::types::{
-    AuditEvent, BulkReviewRequest, BulkReviewResult, DiffDetail, DiffItem, DiffPage, DiffQuery, Gate, MergePlan,
-    MergeRequest, MergeResult, ReviewRequest,
+    AuditEvent, BulkReviewRequest, BulkReviewResult, Comment, CommentRequest, DiffDetail, DiffItem, DiffPage,
+    DiffQuery, DismissRequest, Gate, MergePlan, MergeRequest, MergeResult, ReviewRequest,
 };
 use axum::extract::{Path, State};
 use axum::Json;
@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::error::Result;
-use crate::http::extract::{ApiJson, ApiQuery, Reviewer, Viewer};
+use crate::http::extract::{ApiJson, ApiQuery, Lead, Reviewer, Viewer};
 use crate::http::WebState;
 use crate::state::AppState;
-use crate::{audit, diffs, merges, reviews};
+use crate::{audit, conversations, diffs, merges, reviews};
 
 pub fn router() -> OpenApiRouter<WebState> {
     OpenApiRouter::default()
@@ -25,6 +25,8 @@ pub fn router() -> OpenApiRouter<WebState> {
         .routes(routes!(review_bulk))
         .routes(routes!(gate))
         .routes(routes!(chart_history))
+        .routes(routes!(dismiss))
+        .routes(routes!(thread, comment))
 }
 
 /// A page of the branch's diff items, filtered and sorted.
@@ -37,7 +39,7 @@ async fn list(
     Path(branch): Path<String>,
     ApiQuery(q): ApiQuery<DiffQuery>,
 ) -> Result<Json<DiffPage>> {
-    Ok(Json(diffs::list(&state, &branch, &q, user.role).await?))
+    Ok(Json(diffs::list_for(&state, &branch, &q, user.role, &user.email).await?))
 }
 
 /// `?against=approved`: the diffs from the last approved content to staging now (design §11).
@@ -153,4 +155,45 @@ async fn chart_history(
     Path(chart_id): Path<String>,
 ) -> Result<Json<Vec<AuditEvent>>> {
     Ok(Json(audit::chart_history(&state, &user, &chart_id).await?))
+}
+
+/// A lead dismisses a reviewer's current rejection, with a reason (design §14); audited.
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/review/dismiss", tag = "reviews", operation_id = "dismiss_rejection",
+    extensions(("x-role" = json!("lead"))), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = DismissRequest,
+    responses((status = 200, body = DiffItem), (status = 400, description = "no reason, or a reason over 4,000 characters"),
+        (status = 404, description = "the chart is not an item, or that reviewer has no current rejection of it"),
+        (status = 409, description = "the branch is closed")))]
+async fn dismiss(
+    State(state): State<AppState>,
+    Lead(user): Lead,
+    Path((branch, chart_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<DismissRequest>,
+) -> Result<Json<DiffItem>> {
+    Ok(Json(reviews::dismiss(&state, &branch, &chart_id, &user, &body).await?))
+}
+
+/// The item's conversation, oldest first; each comment says whether it saw older content.
+#[utoipa::path(get, path = "/api/v1/branches/{branch}/diffs/{chart_id}/comments", tag = "reviews", operation_id = "list_comments",
+    extensions(("x-role" = json!("viewer"))), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")),
+    responses((status = 200, body = Vec<Comment>), (status = 404, description = "the chart is not an item of the branch")))]
+async fn thread(
+    State(state): State<AppState>,
+    _: Viewer,
+    Path((branch, chart_id)): Path<(String, String)>,
+) -> Result<Json<Vec<Comment>>> {
+    Ok(Json(conversations::thread(&state, &branch, &chart_id).await?))
+}
+
+/// Adds a comment on the item's current content (1 to 4,000 characters, shown as text).
+#[utoipa::path(post, path = "/api/v1/branches/{branch}/diffs/{chart_id}/comments", tag = "reviews", operation_id = "add_comment",
+    extensions(("x-role" = json!("reviewer"))), params(("branch" = String, Path, description = "environment or raw branch name"), ("chart_id" = String, Path, description = "the chart's id in its store")), request_body = CommentRequest,
+    responses((status = 201, body = Comment), (status = 400, description = "an empty comment, or one over 4,000 characters"),
+        (status = 404, description = "the chart is not an item of the branch"), (status = 409, description = "the branch is closed")))]
+async fn comment(
+    State(state): State<AppState>,
+    Reviewer(user): Reviewer,
+    Path((branch, chart_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CommentRequest>,
+) -> Result<(axum::http::StatusCode, Json<Comment>)> {
+    Ok((axum::http::StatusCode::CREATED, Json(conversations::post(&state, &branch, &chart_id, &user, &body).await?)))
 }

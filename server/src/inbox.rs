@@ -1,0 +1,269 @@
+//! "Waiting on me" (design §14): across open branches, the items a person should look at —
+//! requested of them (the chart, or its whole branch), owned by them under the policy while not
+//! yet approved, or carrying their verdict gone stale — and not already answered by a current
+//! verdict of theirs. The same clause filters a branch's list (`waiting_on=me`), fills `/me` and
+//! `GET /api/v1/me/reviews`, and counts the header's badge.
+
+use std::collections::HashMap;
+
+use app::types::{AskForReview, AskedForReview, MyReviews, Role, WaitingItem};
+use serde_json::json;
+
+use crate::access::User;
+use crate::db::{Db, Filter};
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::repo::audit::{self, Event};
+use crate::repo::{items, requests, users};
+use crate::state::AppState;
+
+/// A verdict of `{0}` on the row's item (`item_decisions`), current or not.
+fn verdict_of(current: bool) -> String {
+    let (same, join) = if current { ("=", "and") } else { ("<>", "or") };
+    format!(
+        "exists (select 1 from verdicts v where v.branch = item_decisions.branch \
+         and v.chart_id = item_decisions.chart_id and v.reviewer = {{0}} and v.status <> 'pending' \
+         and (coalesce(v.staging_hash, '') {same} coalesce(item_decisions.staging_hash, '') {join} \
+         coalesce(v.production_hash, '') {same} coalesce(item_decisions.production_hash, '')))"
+    )
+}
+
+/// Adds to `f` (a filter on `item_decisions`) the items waiting on `email`.
+pub fn waiting_on(policy: &Policy, email: &str, f: &mut Filter) {
+    let mut values = vec![email.to_string()];
+    let mut like = |pattern: &String| {
+        values.push(pattern.clone());
+        format!("slug like {{{}}} escape '\\'", values.len() - 1)
+    };
+    let mut owned = Vec::new();
+    for (mine, earlier) in policy.owned_patterns(email) {
+        let mine: Vec<String> = mine.iter().map(&mut like).collect();
+        let earlier: Vec<String> = earlier.iter().map(&mut like).collect();
+        owned.push(match earlier.is_empty() {
+            true => format!("({})", mine.join(" or ")),
+            false => format!("(({}) and not ({}))", mine.join(" or "), earlier.join(" or ")),
+        });
+    }
+    let requested = "exists (select 1 from review_requests q where q.branch = item_decisions.branch \
+                     and q.reviewer = {0} and (q.chart_id = '' or q.chart_id = item_decisions.chart_id))";
+    let asked = match owned.is_empty() {
+        true => requested.to_string(),
+        false => format!("{requested} or (in_force <> 'approved' and ({}))", owned.join(" or ")),
+    };
+    let clause = format!("((({asked}) and not {}) or {})", verdict_of(true), verdict_of(false));
+    f.and_with(&clause, &values);
+}
+
+/// Who was asked to review the chart (or its branch) and has no current verdict on it.
+pub async fn requested_of(db: &Db, branch: &str, chart_id: &str) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "select distinct q.reviewer from review_requests q
+         join branch_items i on i.branch = q.branch and i.chart_id = $2
+         where q.branch = $1 and (q.chart_id = '' or q.chart_id = $2)
+           and not exists (select 1 from verdicts v where v.branch = q.branch and v.chart_id = $2
+             and v.reviewer = q.reviewer and v.status <> 'pending'
+             and coalesce(v.staging_hash, '') = coalesce(i.staging_hash, '')
+             and coalesce(v.production_hash, '') = coalesce(i.production_hash, ''))
+         order by q.reviewer",
+    )
+    .bind(branch)
+    .bind(chart_id)
+    .fetch_all(&db.pool)
+    .await?)
+}
+
+const DEFAULT_PER_PAGE: u32 = 50;
+
+/// The items waiting on `user` across open branches, newest change first.
+pub async fn my_reviews(state: &AppState, user: &User, page: Option<u32>, per_page: Option<u32>) -> Result<MyReviews> {
+    let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
+    if per_page == 0 || per_page > crate::diffs::MAX_PER_PAGE {
+        return Err(Error::BadRequest(format!("per_page must be between 1 and {}", crate::diffs::MAX_PER_PAGE)));
+    }
+    let page = page.unwrap_or(1).max(1);
+    let mut f = Filter::after(Vec::new());
+    waiting_on(&state.policy, &user.email, &mut f);
+    let (found, total) = items::open_page(&state.db, &f, per_page, page).await?;
+    // Verdicts are read per branch (one query each), then the page is put back in its order.
+    let order: Vec<(String, String)> = found.iter().map(|(b, i)| (b.clone(), i.chart_id.clone())).collect();
+    let mut by_branch: HashMap<String, Vec<app::types::DiffItem>> = HashMap::new();
+    for (branch, item) in found {
+        by_branch.entry(branch).or_default().push(item);
+    }
+    for (branch, list) in by_branch.iter_mut() {
+        crate::reviews::attach_verdicts(state, branch, list).await?;
+    }
+    let mut found = Vec::with_capacity(order.len());
+    for (branch, chart_id) in order {
+        let list = by_branch.get_mut(&branch).expect("grouped above");
+        let at = list.iter().position(|i| i.chart_id == chart_id).expect("grouped above");
+        found.push((branch, list.swap_remove(at)));
+    }
+    let mut reasons = reasons(state, &user.email, &found).await?;
+    let items = found
+        .into_iter()
+        .map(|(branch, item)| {
+            let why = reasons.remove(&(branch.clone(), item.chart_id.clone())).unwrap_or_default();
+            WaitingItem { branch, item, reasons: why }
+        })
+        .collect();
+    Ok(MyReviews { items, total, page, per_page })
+}
+
+/// Why each item waits on `email`: who asked, ownership, a stale verdict.
+async fn reasons(
+    state: &AppState,
+    email: &str,
+    found: &[(String, app::types::DiffItem)],
+) -> Result<HashMap<(String, String), Vec<String>>> {
+    #[derive(sqlx::FromRow)]
+    struct Asked {
+        branch: String,
+        chart_id: String,
+        requested_by: String,
+    }
+    let asked: Vec<Asked> = sqlx::query_as(
+        "select q.branch, q.chart_id, q.requested_by from review_requests q
+         join branches b on b.name = q.branch and b.state = 'open' where q.reviewer = $1",
+    )
+    .bind(email)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut out: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for (branch, item) in found {
+        let mut why = Vec::new();
+        let askers: Vec<&str> = asked
+            .iter()
+            .filter(|a| &a.branch == branch && (a.chart_id.is_empty() || a.chart_id == item.chart_id))
+            .map(|a| a.requested_by.as_str())
+            .collect();
+        if !askers.is_empty() {
+            why.push(format!("requested by {}", askers.join(", ")));
+        }
+        if state.policy.owners_of(&item.slug).iter().any(|o| o.eq_ignore_ascii_case(email)) {
+            why.push("you own it".into());
+        }
+        why.extend(
+            item.review
+                .stale_verdicts
+                .iter()
+                .filter(|v| v.reviewer == email)
+                .map(|v| format!("your {} is stale: the content changed", noun(v.status))),
+        );
+        out.insert((branch.clone(), item.chart_id.clone()), why);
+    }
+    Ok(out)
+}
+
+fn noun(status: app::types::ReviewStatus) -> &'static str {
+    match status {
+        app::types::ReviewStatus::Approved => "approval",
+        app::types::ReviewStatus::Rejected => "rejection",
+        app::types::ReviewStatus::Pending => "verdict",
+    }
+}
+
+/// How many items wait on `email`: the header's badge. Counted once per state of the open
+/// branches (their revisions move with every item, verdict and request).
+pub async fn count(state: &AppState, email: &str) -> Result<i64> {
+    #[derive(sqlx::FromRow)]
+    struct Revisions {
+        total: Option<i64>,
+        n: i64,
+    }
+    let r: Revisions = sqlx::query_as(
+        "select cast(coalesce(sum(revision), 0) as bigint) as total, count(*) as n from branches where state = 'open'",
+    )
+    .fetch_one(&state.db.pool)
+    .await?;
+    // Revisions only grow and a branch leaving the open ones changes the count of them: the
+    // pair identifies the open branches' state.
+    let revision = r.total.unwrap_or(0).wrapping_mul(1_000_003).wrapping_add(r.n);
+    let key = email.to_string();
+    if let Some(n) = state.lists.waiting.get(&key, revision) {
+        return Ok(n);
+    }
+    let mut f = Filter::after(Vec::new());
+    waiting_on(&state.policy, email, &mut f);
+    let n = items::open_count(&state.db, &f).await?;
+    state.lists.waiting.keep(key, revision, n);
+    Ok(n)
+}
+
+/// People one request may name at most.
+const MAX_ASKED: usize = 50;
+
+/// Asks people to review a branch, or some of its charts (reviewers and leads ask; those asked
+/// must be able to review). Audited (`review.request`); `notify_url` hears of it, naming them.
+pub async fn ask(state: &AppState, branch: &str, user: &User, req: &AskForReview) -> Result<AskedForReview> {
+    user.require(Role::Reviewer)?;
+    let mut reviewers: Vec<String> = req.reviewers.iter().map(|r| r.trim().to_lowercase()).collect();
+    reviewers.sort();
+    reviewers.dedup();
+    if reviewers.is_empty() || reviewers.len() > MAX_ASKED {
+        return Err(Error::BadRequest(format!("reviewers must name 1 to {MAX_ASKED} people by email")));
+    }
+    for email in &reviewers {
+        match users::active_by_email(&state.db, email).await? {
+            Some(u) if u.role >= Role::Reviewer => {}
+            Some(_) => return Err(Error::Unprocessable(format!("{email} is a viewer and cannot review"))),
+            None => return Err(Error::Unprocessable(format!("{email:?} is not a user of Chartgate"))),
+        }
+    }
+    let name = crate::reviews::open_branch(state, branch).await?;
+    let chart_ids = match &req.chart_ids {
+        None => None,
+        Some(ids) if ids.is_empty() || ids.len() > crate::reviews::MAX_BULK => {
+            return Err(Error::BadRequest(format!(
+                "chart_ids must hold 1 to {} ids, or be left out for the whole branch",
+                crate::reviews::MAX_BULK
+            )))
+        }
+        Some(ids) => {
+            let mut ids = ids.clone();
+            ids.sort();
+            ids.dedup();
+            let known: std::collections::HashSet<String> =
+                items::decisions(&state.db, &name).await?.into_iter().map(|r| r.chart_id).collect();
+            let unknown: Vec<&str> = ids.iter().filter(|i| !known.contains(*i)).map(String::as_str).collect();
+            if !unknown.is_empty() {
+                return Err(Error::Unprocessable(format!(
+                    "not items of branch {name}: {}",
+                    unknown.iter().take(10).copied().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            Some(ids)
+        }
+    };
+    {
+        let _guard = state.db.write_guard().await;
+        let mut tx = state.db.pool.begin().await?;
+        let charts: Vec<&str> = match &chart_ids {
+            None => vec![requests::WHOLE_BRANCH],
+            Some(ids) => ids.iter().map(String::as_str).collect(),
+        };
+        for reviewer in &reviewers {
+            for chart in &charts {
+                requests::upsert(&mut tx, &name, chart, reviewer, &user.email).await?;
+            }
+        }
+        let mut detail = json!({ "reviewers": reviewers });
+        if let Some(ids) = &chart_ids {
+            detail["chart_ids"] = json!(ids);
+        }
+        audit::append(
+            &mut *tx,
+            Event {
+                actor: &user.email,
+                action: "review.request",
+                branch: Some(&name),
+                detail: Some(detail),
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    crate::notify::review_requested(state, &name, &user.email, &reviewers, chart_ids.as_deref());
+    Ok(AskedForReview { branch: name, reviewers, chart_ids })
+}
