@@ -86,7 +86,7 @@ pub fn like_pattern(glob: &str) -> String {
 }
 
 /// One verdict as stored (`verdicts`).
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Deserialize)]
 pub struct VerdictRow {
     pub chart_id: String,
     pub reviewer: String,

@@ -134,6 +134,8 @@ pub struct ListCache {
     pub totals: AtRevision<(String, String), i64>,
     /// How many items wait on a person (the header's badge), by the open branches' revisions.
     pub waiting: AtRevision<String, i64>,
+    /// A person's "My reviews" page, by (email, page, per page), at the same revisions.
+    pub inboxes: AtRevision<String, app::types::MyReviews>,
 }
 
 /// Filtered totals kept at most (a filter is a key; past this the map starts over).

@@ -282,15 +282,20 @@ struct BranchRow {
 
 /// One page, across open branches, of the items matching `filter` (a filter with no branch
 /// bound first), last change first; and how many match in all.
-pub async fn open_page(db: &Db, filter: &Filter, per_page: u32, page: u32) -> Result<(Vec<(String, DiffItem)>, i64)> {
+/// `known_total`, the filter's total when the caller knows it, saves counting it again.
+pub async fn open_page(
+    db: &Db,
+    filter: &Filter,
+    per_page: u32,
+    page: u32,
+    known_total: Option<i64>,
+) -> Result<(Vec<(String, DiffItem)>, i64)> {
     let open = "branch in (select name from branches where state = 'open')";
     let clause = filter.sql();
-    let total: Count = sqlx::query_as_with(
-        &format!("select count(*) as n from item_decisions where {open}{clause}"),
-        filter.arguments(),
-    )
-    .fetch_one(&db.pool)
-    .await?;
+    let total = match known_total {
+        Some(n) => n,
+        None => open_count(db, filter).await?,
+    };
     let rows: Vec<BranchRow> = sqlx::query_as_with(
         &format!(
             "select branch, {DECISION_COLUMNS} from item_decisions where {open}{clause}
@@ -302,7 +307,7 @@ pub async fn open_page(db: &Db, filter: &Filter, per_page: u32, page: u32) -> Re
     .fetch_all(&db.pool)
     .await?;
     let items = rows.into_iter().map(|r| Ok((r.branch, r.row.into_item()?))).collect::<Result<_>>()?;
-    Ok((items, total.n))
+    Ok((items, total))
 }
 
 /// How many items of open branches match `filter` (a filter with no branch bound first).
