@@ -206,6 +206,9 @@ fn one() -> u32 {
     1
 }
 
+/// Reviewers that are `[[auto_approve]]` rules, not people, start with this (`rule:<name>`).
+pub const RULE_PREFIX: &str = "rule:";
+
 /// One reviewer's verdict on an item (design §14).
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -223,7 +226,7 @@ pub struct Verdict {
 impl Verdict {
     /// A rule's approval (`rule:<name>`), not a person's.
     pub fn by_rule(&self) -> bool {
-        self.reviewer.starts_with("rule:")
+        self.reviewer.starts_with(RULE_PREFIX)
     }
 }
 

@@ -94,34 +94,7 @@ pub struct Config {
     pub review: Option<ReviewPolicyConfig>,
 }
 
-/// `[review]`: the team's review policy.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReviewPolicyConfig {
-    /// Distinct people whose current approval an item needs (rules count as one).
-    pub required_approvals: i64,
-    /// A current rejection by anyone holds the item back until that reviewer changes it or a lead
-    /// dismisses it.
-    pub rejection_blocks: bool,
-    /// `[[review.owners]]`: first match wins; one of its reviewers must be among the approvals.
-    pub owners: Vec<OwnerRule>,
-}
-
-impl Default for ReviewPolicyConfig {
-    fn default() -> Self {
-        ReviewPolicyConfig { required_approvals: 1, rejection_blocks: true, owners: Vec::new() }
-    }
-}
-
-/// One `[[review.owners]]` table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OwnerRule {
-    /// Globs on the chart's slug: `*` (any run of characters) and `?` (one character).
-    pub slugs: Vec<String>,
-    /// Email addresses of users; one of them must approve a matching chart.
-    pub reviewers: Vec<String>,
-}
+pub use crate::policy::{OwnerRule, ReviewPolicyConfig};
 
 /// One `[[auto_approve]]` table: items whose change stays within it are approved after a scan as
 /// the actor `rule:<name>`, bound to their hashes and audited like any decision. Only items no

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::access::User;
 use crate::diffs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::repo::audit::{self, Event};
 use crate::repo::comments::{self, NewComment};
 use crate::reviews::{open_branch, required_text};
@@ -32,40 +32,34 @@ pub async fn post(
     let body = required_text("a comment", &req.body)?;
     let name = open_branch(state, branch).await?;
     let item = diffs::item(state, &name, chart_id).await?;
-    let id = {
-        let _guard = state.db.write_guard().await;
-        let mut tx = state.db.pool.begin().await?;
-        let id = comments::insert(
-            &mut tx,
-            NewComment {
-                branch: &name,
-                chart_id,
-                author: &user.email,
-                body,
-                verdict: None,
-                staging_hash: item.staging_hash.as_deref(),
-                production_hash: item.production_hash.as_deref(),
-            },
-        )
-        .await?;
-        audit::append(
-            &mut *tx,
-            Event {
-                actor: &user.email,
-                action: "comment.add",
-                branch: Some(&name),
-                chart_id: Some(chart_id),
-                staging_hash: item.staging_hash.as_deref(),
-                production_hash: item.production_hash.as_deref(),
-                detail: Some(json!({"comment_id": id, "body": body})),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        id
-    };
-    let thread =
-        comments::thread(&state.db, &name, chart_id, item.staging_hash.as_deref(), item.production_hash.as_deref())
-            .await?;
-    thread.into_iter().find(|c| c.id == id).ok_or_else(|| Error::internal("a comment just written is gone"))
+    let _guard = state.db.write_guard().await;
+    let mut tx = state.db.pool.begin().await?;
+    let comment = comments::insert(
+        &mut tx,
+        NewComment {
+            branch: &name,
+            chart_id,
+            author: &user.email,
+            body,
+            verdict: None,
+            staging_hash: item.staging_hash.as_deref(),
+            production_hash: item.production_hash.as_deref(),
+        },
+    )
+    .await?;
+    audit::append(
+        &mut *tx,
+        Event {
+            actor: &user.email,
+            action: "comment.add",
+            branch: Some(&name),
+            chart_id: Some(chart_id),
+            staging_hash: item.staging_hash.as_deref(),
+            production_hash: item.production_hash.as_deref(),
+            detail: Some(json!({"comment_id": comment.id, "body": body})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(comment)
 }

@@ -16,7 +16,7 @@ use crate::repo::items::{self, Order};
 use crate::repo::{audit, comments, versions};
 use crate::state::AppState;
 
-pub const MAX_PER_PAGE: u32 = 500;
+pub use crate::repo::items::MAX_PER_PAGE;
 const DEFAULT_PER_PAGE: u32 = 50;
 
 /// A version as its store's render keys read it for drawing (design §13); unchanged when the
@@ -37,7 +37,7 @@ fn filter(state: &AppState, name: &str, q: &DiffQuery, reader: &str) -> Result<F
     let mut f = Filter::after(vec![name.to_string()]);
     match q.waiting_on.as_deref().filter(|w| !w.is_empty()) {
         None => {}
-        Some("me") => crate::inbox::waiting_on(&state.policy, reader, &mut f),
+        Some("me") => crate::verdicts::waiting_on(&state.policy, reader, &mut f),
         Some(w) => return Err(Error::BadRequest(format!("unknown waiting_on {w:?}: use me"))),
     }
     if let Some(kind) = q.kind.as_deref().filter(|k| !k.is_empty()) {
@@ -138,7 +138,7 @@ pub async fn list_for(state: &AppState, branch: &str, q: &DiffQuery, role: Role,
             item.views_30d = Some(v.get(&item.chart_id).copied().unwrap_or(0));
         }
     }
-    crate::reviews::attach_verdicts(state, &summary.name, &mut items).await?;
+    crate::verdicts::attach(state, &summary.name, &mut items).await?;
     Ok(DiffPage {
         views_available: views.is_some(),
         items,
@@ -159,7 +159,7 @@ pub async fn item(state: &AppState, branch: &str, chart_id: &str) -> Result<Diff
     match items::one(&state.db, &name, chart_id).await? {
         Some(item) => {
             let mut one = [item];
-            crate::reviews::attach_verdicts(state, &name, &mut one).await?;
+            crate::verdicts::attach(state, &name, &mut one).await?;
             let [item] = one;
             Ok(item)
         }
@@ -296,7 +296,7 @@ pub async fn detail_against(
     let comments =
         comments::thread(db, name, &item.chart_id, item.staging_hash.as_deref(), item.production_hash.as_deref())
             .await?;
-    let requested = crate::inbox::requested_of(db, name, &item.chart_id).await?;
+    let requested = crate::verdicts::requested_of(db, name, &item.chart_id).await?;
     let staging_preview_url = preview(staging_template, name, &item.slug);
     let production_preview_url = preview(target.preview_url.as_deref(), name, &item.slug);
     Ok(DiffDetail {

@@ -10,78 +10,19 @@ use app::types::{AskForReview, AskedForReview, MyReviews, Role, WaitingItem};
 use serde_json::json;
 
 use crate::access::User;
-use crate::db::{Db, Filter};
+use crate::db::Filter;
 use crate::error::{Error, Result};
-use crate::policy::Policy;
 use crate::repo::audit::{self, Event};
 use crate::repo::{items, requests, users};
 use crate::state::AppState;
-
-/// A verdict of `{0}` on the row's item (`item_decisions`), current or not.
-fn verdict_of(current: bool) -> String {
-    let (same, join) = if current { ("=", "and") } else { ("<>", "or") };
-    format!(
-        "exists (select 1 from verdicts v where v.branch = item_decisions.branch \
-         and v.chart_id = item_decisions.chart_id and v.reviewer = {{0}} and v.status <> 'pending' \
-         and (coalesce(v.staging_hash, '') {same} coalesce(item_decisions.staging_hash, '') {join} \
-         coalesce(v.production_hash, '') {same} coalesce(item_decisions.production_hash, '')))"
-    )
-}
-
-/// Adds to `f` (a filter on `item_decisions`) the items waiting on `email`.
-pub fn waiting_on(policy: &Policy, email: &str, f: &mut Filter) {
-    let mut values = vec![email.to_string()];
-    let mut like = |pattern: &String| {
-        values.push(pattern.clone());
-        format!("slug like {{{}}} escape '\\'", values.len() - 1)
-    };
-    let mut owned = Vec::new();
-    for (mine, earlier) in policy.owned_patterns(email) {
-        let mine: Vec<String> = mine.iter().map(&mut like).collect();
-        let earlier: Vec<String> = earlier.iter().map(&mut like).collect();
-        owned.push(match earlier.is_empty() {
-            true => format!("({})", mine.join(" or ")),
-            false => format!("(({}) and not ({}))", mine.join(" or "), earlier.join(" or ")),
-        });
-    }
-    // Two lookups by the whole key rather than one with an `or`: a third less time per item.
-    let requested = "(exists (select 1 from review_requests q where q.branch = item_decisions.branch \
-                     and q.chart_id = '' and q.reviewer = {0}) \
-                     or exists (select 1 from review_requests q where q.branch = item_decisions.branch \
-                     and q.chart_id = item_decisions.chart_id and q.reviewer = {0}))";
-    let asked = match owned.is_empty() {
-        true => requested.to_string(),
-        false => format!("{requested} or (in_force <> 'approved' and ({}))", owned.join(" or ")),
-    };
-    let clause = format!("((({asked}) and not {}) or {})", verdict_of(true), verdict_of(false));
-    f.and_with(&clause, &values);
-}
-
-/// Who was asked to review the chart (or its branch) and has no current verdict on it.
-pub async fn requested_of(db: &Db, branch: &str, chart_id: &str) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "select distinct q.reviewer from review_requests q
-         join branch_items i on i.branch = q.branch and i.chart_id = $2
-         where q.branch = $1 and (q.chart_id = '' or q.chart_id = $2)
-           and not exists (select 1 from verdicts v where v.branch = q.branch and v.chart_id = $2
-             and v.reviewer = q.reviewer and v.status <> 'pending'
-             and coalesce(v.staging_hash, '') = coalesce(i.staging_hash, '')
-             and coalesce(v.production_hash, '') = coalesce(i.production_hash, ''))
-         order by q.reviewer",
-    )
-    .bind(branch)
-    .bind(chart_id)
-    .fetch_all(&db.pool)
-    .await?)
-}
 
 const DEFAULT_PER_PAGE: u32 = 50;
 
 /// The items waiting on `user` across open branches, newest change first.
 pub async fn my_reviews(state: &AppState, user: &User, page: Option<u32>, per_page: Option<u32>) -> Result<MyReviews> {
     let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
-    if per_page == 0 || per_page > crate::diffs::MAX_PER_PAGE {
-        return Err(Error::BadRequest(format!("per_page must be between 1 and {}", crate::diffs::MAX_PER_PAGE)));
+    if per_page == 0 || per_page > items::MAX_PER_PAGE {
+        return Err(Error::BadRequest(format!("per_page must be between 1 and {}", items::MAX_PER_PAGE)));
     }
     let page = page.unwrap_or(1).max(1);
     // The answer holds until an open branch's revision moves (an item, a verdict, a request):
@@ -92,7 +33,7 @@ pub async fn my_reviews(state: &AppState, user: &User, page: Option<u32>, per_pa
         return Ok(kept);
     }
     let mut f = Filter::after(Vec::new());
-    waiting_on(&state.policy, &user.email, &mut f);
+    crate::verdicts::waiting_on(&state.policy, &user.email, &mut f);
     let total = count_at(state, &user.email, revision).await?;
     let (found, total) = items::open_page(&state.db, &f, per_page, page, Some(total)).await?;
     // Verdicts are read per branch (one query each), then the page is put back in its order.
@@ -102,7 +43,7 @@ pub async fn my_reviews(state: &AppState, user: &User, page: Option<u32>, per_pa
         by_branch.entry(branch).or_default().push(item);
     }
     for (branch, list) in by_branch.iter_mut() {
-        crate::reviews::attach_verdicts(state, branch, list).await?;
+        crate::verdicts::attach(state, branch, list).await?;
     }
     let mut found = Vec::with_capacity(order.len());
     for (branch, chart_id) in order {
@@ -205,7 +146,7 @@ async fn count_at(state: &AppState, email: &str, revision: i64) -> Result<i64> {
         return Ok(n);
     }
     let mut f = Filter::after(Vec::new());
-    waiting_on(&state.policy, email, &mut f);
+    crate::verdicts::waiting_on(&state.policy, email, &mut f);
     let n = items::open_count(&state.db, &f).await?;
     state.lists.waiting.keep(key, revision, n);
     Ok(n)
@@ -245,7 +186,7 @@ pub async fn ask(state: &AppState, branch: &str, user: &User, req: &AskForReview
             ids.sort();
             ids.dedup();
             let known: std::collections::HashSet<String> =
-                items::decisions(&state.db, &name).await?.into_iter().map(|r| r.chart_id).collect();
+                items::present(&state.db, &name, &ids).await?.into_iter().collect();
             let unknown: Vec<&str> = ids.iter().filter(|i| !known.contains(*i)).map(String::as_str).collect();
             if !unknown.is_empty() {
                 return Err(Error::Unprocessable(format!(

@@ -47,3 +47,4 @@ pub mod sync;
 pub mod targets;
 pub mod telemetry;
 pub mod upgrades;
+pub mod verdicts;

@@ -157,7 +157,7 @@ async fn send_status(state: &AppState, branch: &str) -> Result<()> {
         ("success", format!("{} changes reviewed ({} approved, {} rejected)", c.total, c.approved, c.rejected))
     } else {
         // What the gate still waits for, in the policy's words (design §14).
-        let waiting = crate::reviews::waiting_for(state, branch).await?;
+        let waiting = crate::verdicts::waiting_for(state, branch).await?;
         let counts = format!("{} of {} changes wait", c.pending + c.rejected, c.total);
         ("pending", status_description(&counts, &waiting))
     };

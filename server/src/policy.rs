@@ -13,11 +13,39 @@
 //!
 //! Layer: pure logic over rows; the repositories read and write them.
 
-use app::types::{Dismissal, ReviewState, ReviewStatus, Verdict};
+use app::types::{Dismissal, ReviewState, ReviewStatus, Verdict, RULE_PREFIX};
+use serde::{Deserialize, Serialize};
 
-use crate::config::ReviewPolicyConfig;
 use crate::error::{Error, Result};
-use crate::repo::reviews::RULE_PREFIX;
+
+/// `[review]`: the team's review policy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewPolicyConfig {
+    /// Distinct people whose current approval an item needs (rules count as one).
+    pub required_approvals: i64,
+    /// A current rejection by anyone holds the item back until that reviewer changes it or a lead
+    /// dismisses it.
+    pub rejection_blocks: bool,
+    /// `[[review.owners]]`: first match wins; one of its reviewers must be among the approvals.
+    pub owners: Vec<OwnerRule>,
+}
+
+impl Default for ReviewPolicyConfig {
+    fn default() -> Self {
+        ReviewPolicyConfig { required_approvals: 1, rejection_blocks: true, owners: Vec::new() }
+    }
+}
+
+/// One `[[review.owners]]` table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerRule {
+    /// Globs on the chart's slug: `*` (any run of characters) and `?` (one character).
+    pub slugs: Vec<String>,
+    /// Email addresses of users; one of them must approve a matching chart.
+    pub reviewers: Vec<String>,
+}
 
 /// The policy of a configuration.
 #[derive(Clone, Debug, Default)]
@@ -338,7 +366,6 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OwnerRule;
 
     const S: Option<&str> = Some("s1");
     const P: Option<&str> = Some("p1");

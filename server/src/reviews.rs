@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::access::User;
 use crate::error::{Error, Result};
-use crate::policy::{Policy, VerdictRow};
+use crate::policy::Policy;
 use crate::repo::audit::{self, Event};
 use crate::repo::items;
 use crate::repo::reviews::{self as decisions, Decision, OwnedDecision};
@@ -217,65 +217,8 @@ pub async fn gate(state: &AppState, branch: &str) -> Result<Gate> {
         stale: c.stale,
         conflicts: c.conflicts,
         errors: c.errors,
-        waiting_for: waiting_for(state, &name).await?,
+        waiting_for: crate::verdicts::waiting_for(state, &name).await?,
     })
-}
-
-/// What the branch's items not approved still need, grouped: "2 items need 1 more approval",
-/// most common first.
-pub async fn waiting_for(state: &AppState, branch: &str) -> Result<Vec<String>> {
-    let rows = items::decisions(&state.db, branch).await?;
-    let open: Vec<&items::DecisionRow> = rows.iter().filter(|r| r.in_force != "approved").collect();
-    if open.is_empty() {
-        return Ok(Vec::new());
-    }
-    let verdicts = decisions::verdicts_of(&state.db, branch, None).await?;
-    let mut by_item: std::collections::HashMap<&str, Vec<VerdictRow>> = std::collections::HashMap::new();
-    for v in &verdicts {
-        by_item.entry(v.chart_id.as_str()).or_default().push(v.clone());
-    }
-    let mut needs: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for row in open {
-        let why = if row.error.is_some() {
-            "unreadable: fix the store".to_string()
-        } else {
-            let none = Vec::new();
-            let all = by_item.get(row.chart_id.as_str()).unwrap_or(&none);
-            let judged =
-                state.policy.judge(&row.slug, row.staging_hash.as_deref(), row.production_hash.as_deref(), all);
-            judged.missing.unwrap_or_else(|| "a fresh look".into())
-        };
-        *needs.entry(why).or_default() += 1;
-    }
-    let mut counted: Vec<(String, usize)> = needs.into_iter().collect();
-    counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Ok(counted
-        .into_iter()
-        .map(|(why, n)| match n {
-            1 => format!("1 item: {why}"),
-            n => format!("{n} items: {why}"),
-        })
-        .collect())
-}
-
-/// Fills each item's verdicts and what the policy still needs (design §14), read in one query.
-pub async fn attach_verdicts(state: &AppState, branch: &str, items: &mut [DiffItem]) -> Result<()> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<String> = items.iter().map(|i| i.chart_id.clone()).collect();
-    let verdicts = decisions::verdicts_of(&state.db, branch, Some(&ids)).await?;
-    let mut by_item: std::collections::HashMap<&str, Vec<VerdictRow>> = std::collections::HashMap::new();
-    for v in &verdicts {
-        by_item.entry(v.chart_id.as_str()).or_default().push(v.clone());
-    }
-    let none = Vec::new();
-    for item in items.iter_mut() {
-        let all = by_item.get(item.chart_id.as_str()).unwrap_or(&none);
-        let judged = state.policy.judge(&item.slug, item.staging_hash.as_deref(), item.production_hash.as_deref(), all);
-        judged.fill(&mut item.review);
-    }
-    Ok(())
 }
 
 /// A lead dismisses `reviewer`'s current rejection of an item, with a reason (audited). 404 when

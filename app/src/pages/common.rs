@@ -58,7 +58,7 @@ pub fn ItemBadges(item: DiffItem) -> impl IntoView {
             .is_some()
             .then(|| view! { <span class="badge error" data-testid="error-badge">"UNREADABLE"</span> })}
         {(status == ReviewStatus::Approved
-            && item.review.reviewer.as_deref().is_some_and(|r| r.starts_with("rule:")))
+            && item.review.reviewer.as_deref().is_some_and(|r| r.starts_with(crate::types::RULE_PREFIX)))
             .then(|| {
                 view! {
                     <span class="badge rule" data-testid="rule-badge" title=item.review.reviewer.clone()>

@@ -19,9 +19,10 @@ pub struct NewComment<'a> {
     pub production_hash: Option<&'a str>,
 }
 
-/// Writes the comment; returns its id.
-pub async fn insert(conn: &mut sqlx::AnyConnection, c: NewComment<'_>) -> Result<i64> {
-    Ok(sqlx::query_scalar(
+/// Writes the comment; returns it as the thread shows it (on the content it was written on).
+pub async fn insert(conn: &mut sqlx::AnyConnection, c: NewComment<'_>) -> Result<Comment> {
+    let at = db::now();
+    let id: i64 = sqlx::query_scalar(
         "insert into item_comments (branch, chart_id, author, body, verdict, at, staging_hash, production_hash)
          values ($1, $2, $3, $4, $5, $6, $7, $8) returning id",
     )
@@ -30,11 +31,21 @@ pub async fn insert(conn: &mut sqlx::AnyConnection, c: NewComment<'_>) -> Result
     .bind(c.author)
     .bind(c.body)
     .bind(c.verdict.map(ReviewStatus::as_str))
-    .bind(db::now())
+    .bind(&at)
     .bind(c.staging_hash)
     .bind(c.production_hash)
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok(Comment {
+        id,
+        author: c.author.to_string(),
+        body: c.body.to_string(),
+        at,
+        verdict: c.verdict,
+        staging_hash: c.staging_hash.map(str::to_string),
+        production_hash: c.production_hash.map(str::to_string),
+        on_older_content: false,
+    })
 }
 
 #[derive(sqlx::FromRow)]

@@ -8,6 +8,9 @@ use app::types::{DiffItem, ItemCounts, ItemKind, ReviewState, ReviewStatus};
 use crate::db::{self, Count, Db, Filter};
 use crate::error::{Error, Result};
 
+/// Items a page holds at most (the diff list's `per_page`, `/me/reviews`').
+pub const MAX_PER_PAGE: u32 = 500;
+
 /// One item as a scan writes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewItem {
@@ -341,6 +344,17 @@ pub async fn decisions(db: &Db, branch: &str) -> Result<Vec<DecisionRow>> {
         .bind(branch)
         .fetch_all(&db.pool)
         .await?)
+}
+
+/// Which of `chart_ids` are items of the branch.
+pub async fn present(db: &Db, branch: &str, chart_ids: &[String]) -> Result<Vec<String>> {
+    if chart_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..chart_ids.len()).map(|n| format!("${}", n + 2)).collect();
+    let sql = format!("select chart_id from branch_items where branch = $1 and chart_id in ({})", marks.join(", "));
+    let binds: Vec<String> = std::iter::once(branch.to_string()).chain(chart_ids.iter().cloned()).collect();
+    Ok(sqlx::query_scalar_with(&sql, db::arguments(&binds)).fetch_all(&db.pool).await?)
 }
 
 /// The current hashes and state of one item, read inside a decision's transaction.

@@ -38,8 +38,7 @@ pub fn rule_actor(name: &str) -> String {
     format!("{RULE_PREFIX}{name}")
 }
 
-/// Reviewers that are rules, not people, start with this.
-pub const RULE_PREFIX: &str = "rule:";
+pub use app::types::RULE_PREFIX;
 
 /// Writes the reviewer's verdict if the item still has the hashes the reviewer saw (and is
 /// readable); false otherwise. Checked and written in one statement, so a scan landing in
@@ -107,14 +106,15 @@ struct ItemNow {
 }
 
 /// Writes what the policy makes of an item's verdicts to its decision row (`reviews`), bound to
-/// the item's current hashes. `actor` names the row when no verdict counts.
+/// the item's current hashes, and returns it (`None`: the chart is not an item). `actor` names
+/// the row when no verdict counts.
 pub async fn resolve(
     conn: &mut sqlx::AnyConnection,
     policy: &Policy,
     branch: &str,
     chart_id: &str,
     actor: &str,
-) -> Result<()> {
+) -> Result<Option<ReviewStatus>> {
     let item: Option<ItemNow> = sqlx::query_as(
         "select slug, staging_hash, production_hash from branch_items where branch = $1 and chart_id = $2",
     )
@@ -122,7 +122,7 @@ pub async fn resolve(
     .bind(chart_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(item) = item else { return Ok(()) };
+    let Some(item) = item else { return Ok(None) };
     let all = verdicts(conn, branch, chart_id).await?;
     let judged = policy.judge(&item.slug, item.staging_hash.as_deref(), item.production_hash.as_deref(), &all);
     let (reviewer, comment, at) = match &judged.deciding {
@@ -146,7 +146,7 @@ pub async fn resolve(
     .bind(item.production_hash)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(Some(judged.status))
 }
 
 /// [`write_if_current`], the item's answer under the policy ([`resolve`]), its thread comment
@@ -252,14 +252,8 @@ pub async fn resolve_open(db: &Db, policy: &Policy) -> Result<usize> {
     let mut tx = db.pool.begin().await?;
     let mut changed = 0;
     for row in rows {
-        let before = row.status.clone();
-        resolve(&mut tx, policy, &row.branch, &row.chart_id, &row.reviewer).await?;
-        let after: String = sqlx::query_scalar("select status from reviews where branch = $1 and chart_id = $2")
-            .bind(&row.branch)
-            .bind(&row.chart_id)
-            .fetch_one(&mut *tx)
-            .await?;
-        changed += usize::from(after != before);
+        let after = resolve(&mut tx, policy, &row.branch, &row.chart_id, &row.reviewer).await?;
+        changed += usize::from(after.is_some_and(|s| s.as_str() != row.status));
     }
     tx.commit().await?;
     Ok(changed)

@@ -111,19 +111,18 @@ async fn say_what_is_missing(
     rows: &[DecisionRow],
     plan: &mut [PlanItem],
 ) -> Result<()> {
-    let verdicts = crate::repo::reviews::verdicts_of(&state.db, branch, None).await?;
-    let mut by_item: std::collections::HashMap<&str, Vec<crate::policy::VerdictRow>> = Default::default();
-    for v in &verdicts {
-        by_item.entry(v.chart_id.as_str()).or_default().push(v.clone());
-    }
-    let none = Vec::new();
+    let by = crate::verdicts::ByChart::read(&state.db, branch, None).await?;
     for (row, item) in rows.iter().zip(plan.iter_mut()) {
         let Some((SyncOutcome::Skipped, Some(why))) = &mut item.outcome else { continue };
         if !matches!(why.as_str(), reason::PENDING | reason::REJECTED | reason::CONFLICT) {
             continue;
         }
-        let all = by_item.get(row.chart_id.as_str()).unwrap_or(&none);
-        let judged = state.policy.judge(&row.slug, row.staging_hash.as_deref(), row.production_hash.as_deref(), all);
+        let judged = state.policy.judge(
+            &row.slug,
+            row.staging_hash.as_deref(),
+            row.production_hash.as_deref(),
+            by.of(&row.chart_id),
+        );
         if let Some(missing) = judged.missing {
             *why = format!("{why}: {missing}");
         }
