@@ -69,7 +69,7 @@ pub fn ItemBadges(item: DiffItem) -> impl IntoView {
         {(status != ReviewStatus::Approved && (item.review.required > 1 || !item.review.owners.is_empty()))
             .then(|| {
                 view! {
-                    <span class="badge progress" data-testid="progress-badge" title=item.review.missing.clone()>
+                    <span class="badge approvals" data-testid="progress-badge" title=item.review.missing.clone()>
                         {item.review.progress()}
                     </span>
                 }
