@@ -49,18 +49,19 @@ BRANCH = "feature/energy-update"
 ENV_NAME = "feature-energy-update"
 USER = "bench@example.org"
 
-# Issue 11's targets. They apply at 20,000 charts × 350 rows (~25 KB a chart); at 100,000 charts
-# only cold registration (≤ 10 s) and peak RSS (≤ 200 MB) do.
+# Issue 24's targets (each with a 25 % margin on what was measured before it). They apply at
+# 20,000 charts × 350 rows (~25 KB a chart); at 100,000 charts only cold registration, the rescan
+# after a write that moved no chart and peak RSS do. `db` is 3 × the 50.5 MB Chartgate's database
+# took after registering before every target's version was kept (the bases, see docs/stores.md).
 TARGET_AT_CHARTS, TARGET_AT_ROWS, LARGE_AT_CHARTS = 20_000, 350, 100_000
-TARGET_COLD_S = 2.0
-TARGET_COLD_LARGE_S = 10.0
-TARGET_WARM_S = 1.0
-TARGET_UNCHANGED_S = 0.3
-TARGET_DB_MB = 60.0
-TARGET_LIST_P99_MS = 50.0
-TARGET_SYNC_S = 5.0
-TARGET_RSS_MB = 200.0
-TARGET_SPEEDUP = 20.0
+TARGETS = {
+    "sqlite": {"cold": 1.6, "warm": 0.75, "unchanged": 0.2, "touched": 0.2, "list": 40.0, "rss": 150.0,
+               "db": 151.5, "sync": 5.0, "speedup": 25.0},
+    "pg": {"cold": 2.5, "warm": 1.2, "unchanged": 0.3, "touched": 0.3, "list": 50.0, "rss": 150.0,
+           "db": 151.5, "sync": 5.0, "speedup": 20.0},
+    "large": {"cold": 10.0, "touched": 0.5, "rss": 200.0},
+}
+TARGET_SPEEDUP = TARGETS["sqlite"]["speedup"]
 
 # A write transaction that moves no chart: the store's files (or PostgreSQL's tuples) change,
 # `updated_at` and the content do not.
@@ -777,28 +778,33 @@ def fmt_mb(kb):
 
 
 class Verdicts:
-    """Which targets apply to a run of this size."""
+    """Which targets apply to a run of this size and engine, and what they are."""
 
-    def __init__(self, charts: int, rows: int):
+    def __init__(self, charts: int, rows: int, pg: bool = False):
         self.charts, self.rows = charts, rows
         self.full = charts >= TARGET_AT_CHARTS and rows >= TARGET_AT_ROWS
         self.large = self.full and charts >= LARGE_AT_CHARTS
+        self.targets = TARGETS["pg" if pg else "sqlite"]
+        if self.large:
+            self.targets = {**self.targets, **TARGETS["large"]}
 
     def applies(self, what: str) -> bool:
         if not self.full:
             return False
         if self.large:
-            return what in ("cold", "rss")
+            return what in TARGETS["large"]
         return True
 
-    def cold_target(self) -> float:
-        return TARGET_COLD_LARGE_S if self.large else TARGET_COLD_S
+    def target(self, what: str) -> float:
+        return self.targets[what]
 
-    def result(self, what: str, ok: bool | None) -> str:
-        if ok is None:
+    def result(self, what: str, value: float | None) -> str:
+        """PASS when `value` is within `what`'s target (at most it; the speed-up at least it)."""
+        if value is None:
             return "—"
         if not self.applies(what):
             return "n/a" if self.full else f"n/a ({self.charts:,} charts)"
+        ok = value >= self.target(what) if what == "speedup" else value <= self.target(what)
         return "PASS" if ok else "MISS"
 
     def speedup(self, ref_s: float, ours_s: float | None) -> str:
@@ -809,22 +815,22 @@ class Verdicts:
         text = ("> " if ours_s < 0.001 else "") + (f"{x:.1f}×" if x < 1000 else f"{x:.0f}×")
         if not self.applies("speedup"):
             return text
-        return f"{text} {'PASS' if x >= TARGET_SPEEDUP else 'MISS'}"
+        return f"{text} {self.result('speedup', x)}"
 
 
 def table(m: dict, ref: dict, v: Verdicts, agree: bool) -> list[list[str]]:
-    rows = [["figure", "chartgate", "python reference", "speed-up (≥ 20×)", "target", "result"]]
+    rows = [["figure", "chartgate", "python reference", f"speed-up (≥ {v.target('speedup'):g}×)", "target", "result"]]
     ref_s = ref["wall"]
     cold = m["cold_wall"]
     rows.append([
         f"cold registration (`branch add`, empty Chartgate database; CLI wall, median of "
         f"{len(m['cold_walls'])}: {', '.join(fmt_s(w) for w in m['cold_walls'])})", fmt_s(cold), fmt_s(ref_s),
-        v.speedup(ref_s, cold), f"≤ {v.cold_target():g} s", v.result("cold", cold <= v.cold_target()),
+        v.speedup(ref_s, cold), f"≤ {v.target('cold'):g} s", v.result("cold", cold),
     ])
     warm = m["warm_ms"] / 1000
     rows.append([
         "warm full rescan (`rescan?full=true`, duration_ms)", f"{fmt_s(warm)} (wall {fmt_s(m['warm_wall'])})",
-        fmt_s(ref_s), v.speedup(ref_s, warm), f"≤ {TARGET_WARM_S:g} s", v.result("warm", warm <= TARGET_WARM_S),
+        fmt_s(ref_s), v.speedup(ref_s, warm), f"≤ {v.target('warm'):g} s", v.result("warm", warm),
     ])
     for key, label in (("unchanged", "rescan, nothing changed, store files untouched ("),
                        ("touched", "rescan, nothing changed, store files touched (a no-op write on both stores; ")):
@@ -832,13 +838,12 @@ def table(m: dict, ref: dict, v: Verdicts, agree: bool) -> list[list[str]]:
         un = d["median_ms"] / 1000
         rows.append([
             f"{label}median of {len(d['all_ms'])}, duration_ms)", f"{fmt_s(un)} (wall {fmt_s(d['wall_median'])})",
-            fmt_s(ref_s), v.speedup(ref_s, un), f"≤ {TARGET_UNCHANGED_S:g} s",
-            v.result(key, un <= TARGET_UNCHANGED_S),
+            fmt_s(ref_s), v.speedup(ref_s, un), f"≤ {v.target(key):g} s", v.result(key, un),
         ])
     db_mb = m["db_bytes"] / 1e6
     rows.append([
         f"Chartgate's own database after `branch add` ({m['db_what']})", f"{db_mb:.1f} MB", "—", "—",
-        f"≤ {TARGET_DB_MB:g} MB", v.result("db", db_mb <= TARGET_DB_MB),
+        f"≤ {v.target('db'):g} MB", v.result("db", db_mb),
     ])
     c = m.get("readers")
     if c:
@@ -846,34 +851,34 @@ def table(m: dict, ref: dict, v: Verdicts, agree: bool) -> list[list[str]]:
             f"diff list, {c['threads']} concurrent readers × {c['per_thread']} requests: p99 server time "
             f"(`server-timing`)",
             f"p99 {c['server_p99']:.1f} ms (p50 {c['server_p50']:.1f} ms; client p99 {c['client_p99']:.1f} ms)",
-            "—", "—", f"≤ {TARGET_LIST_P99_MS:g} ms", v.result("list", c["server_p99"] <= TARGET_LIST_P99_MS),
+            "—", "—", f"≤ {v.target('list'):g} ms", v.result("list", c["server_p99"]),
         ])
     else:
         rows.append(["diff list, concurrent readers", m.get("readers_skipped", "skipped"), "—", "—",
-                     f"≤ {TARGET_LIST_P99_MS:g} ms", "—"])
+                     f"≤ {v.target('list'):g} ms", "—"])
     sy = m.get("sync")
     if sy and "wall_s" in sy:
         server = f"; server {fmt_s(sy['server_s'])}" if sy.get("server_s") is not None else ""
         rows.append([
             f"sync of {sy['requested']:,} approved charts (`POST /sync` → job finished)",
-            f"{fmt_s(sy['wall_s'])} ({sy['written']} written{server})", "—", "—", f"≤ {TARGET_SYNC_S:g} s",
-            v.result("sync", sy["wall_s"] <= TARGET_SYNC_S),
+            f"{fmt_s(sy['wall_s'])} ({sy['written']} written{server})", "—", "—", f"≤ {v.target('sync'):g} s",
+            v.result("sync", sy["wall_s"]),
         ])
     else:
         rows.append(["sync of approved charts", m.get("sync_skipped", "skipped"), "—", "—",
-                     f"≤ {TARGET_SYNC_S:g} s", "—"])
+                     f"≤ {v.target('sync'):g} s", "—"])
     srv = m["server_rss_kb"]
     sync_rss = (sy or {}).get("server_rss_kb")
     worst = max(srv, sync_rss or 0)
     rows.append([
         "peak RSS, server (VmHWM after all of the above; the sync server apart)",
         fmt_mb(srv) + (f" (sync server {fmt_mb(sync_rss)})" if sync_rss else ""), "—", "—",
-        f"≤ {TARGET_RSS_MB:g} MB", v.result("rss", worst / 1024 <= TARGET_RSS_MB),
+        f"≤ {v.target('rss'):g} MB", v.result("rss", worst / 1024),
     ])
     cli = m["cold_rss_kb"]
     rows.append([
         "peak RSS, cold-registration CLI (wait4 ru_maxrss)", fmt_mb(cli), fmt_mb(ref["child_max_rss_kb"]), "—",
-        f"≤ {TARGET_RSS_MB:g} MB", v.result("rss", cli / 1024 <= TARGET_RSS_MB),
+        f"≤ {v.target('rss'):g} MB", v.result("rss", cli / 1024),
     ])
     rows.append(["items found (correctness: item set and kinds)", str(m["items"]), str(ref["items"]), "—",
                  "= reference", "PASS" if agree else "MISMATCH"])
@@ -884,6 +889,57 @@ def table(m: dict, ref: dict, v: Verdicts, agree: bool) -> list[list[str]]:
             "—", "—", f"{sy['requested']} written, copies equal", "PASS" if sy["ok"] else "MISMATCH",
         ])
     return rows
+
+
+# The phases of a cold registration, from the scan's debug log (`chartgate::scans`): which
+# log line and field each is, in the order they run.
+PHASES = [
+    ("production store: list stamps", "production", "list_ms"),
+    ("production store: read, fingerprint, canonicalise (states and texts written meanwhile)", "production",
+     "read_ms"),
+    ("production store: write the states and texts left when reading ends", "production", "write_ms"),
+    ("staging store: list stamps", "staging", "list_ms"),
+    ("staging store: read, fingerprint, canonicalise what is new (states written meanwhile)", "staging",
+     "read_ms"),
+    ("staging store: write the states left when reading ends", "staging", "write_ms"),
+    ("items: choose the charts to classify", "items", "relevant_ms"),
+    ("items: load their states, hash what the items need", "items", "hydrate_ms"),
+    ("items: classify, keep the items' texts", "items", "keep_ms"),
+    ("items: write the items", "items", "replace_ms"),
+]
+PHASE_ENV = "warn,chartgate::scans=debug"
+
+
+def phases_of(stderr: str) -> dict[str, float]:
+    """Seconds per phase of one cold registration (see PHASES); the sides' largest refresh (the
+    registration refreshes the target once more, finding nothing)."""
+    found: dict[str, dict[str, int]] = {}
+    for line in stderr.splitlines():
+        fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+        if "side refreshed" in line:
+            key = fields.get("side", "").strip('"')
+        elif "items rebuilt" in line:
+            key = "items"
+        else:
+            continue
+        numbers = {k: int(v) for k, v in fields.items() if k.endswith("_ms") and v.isdigit()}
+        if numbers.get("total_ms", 0) >= found.get(key, {}).get("total_ms", 0):
+            found[key] = numbers
+    return {label: found.get(key, {}).get(field, 0) / 1000 for label, key, field in PHASES}
+
+
+def phase_table(m: dict) -> str:
+    """The cold registration's time by phase, median of the runs, and what the phases leave out."""
+    runs = m["cold_phases"]
+    rows = [["phase of a cold registration", "median", "runs"]]
+    for label, _, _ in PHASES:
+        xs = [r[label] for r in runs]
+        rows.append([label, fmt_s(median(xs)), ", ".join(fmt_s(x) for x in xs)])
+    rest = [w - sum(r.values()) for w, r in zip(m["cold_walls"], runs)]
+    rows.append(["the rest: process start, migrations, the baseline copy, rules, audit (wall − the above)",
+                 fmt_s(median(rest)), ", ".join(fmt_s(x) for x in rest)])
+    rows.append(["cold registration, CLI wall", fmt_s(m["cold_wall"]), ", ".join(fmt_s(w) for w in m["cold_walls"])])
+    return markdown(rows)
 
 
 def markdown(rows: list[list[str]]) -> str:
@@ -985,10 +1041,11 @@ def main() -> int:
             env = chartgate_env(db_url, stores.production_url, stores.template)
             log(f"cold registration {run}/{args.cold_runs}: chartgate branch add {BRANCH} ({stores.label})")
             r = run_measured([str(binary), "branch", "add", BRANCH, "--store", stores.staging_url],
-                             env=env, cwd=work, deadline_s=3600, name="branch-add")
+                             env={**env, "RUST_LOG": PHASE_ENV}, cwd=work, deadline_s=3600, name="branch-add")
             colds.append(r)
             log(f"  {r['wall']:.2f} s, max RSS {r['max_rss_kb'] / 1024:.0f} MB: {r['stdout'].strip()}")
         m["cold_walls"] = [c["wall"] for c in colds]
+        m["cold_phases"] = [phases_of(c["stderr"]) for c in colds]
         m["cold_wall"] = median(m["cold_walls"])
         m["cold_rss_kb"] = max(c["max_rss_kb"] for c in colds)
         m["cold_line"] = colds[-1]["stdout"].strip()
@@ -1121,13 +1178,13 @@ def main() -> int:
     if binary.stat().st_mtime != binary_mtime:
         notes.append("THE BINARY CHANGED DURING THE RUN: rerun")
 
-    v = Verdicts(args.charts, args.rows)
+    v = Verdicts(args.charts, args.rows, pg=bool(pg))
     sync_ok = m.get("sync", {}).get("ok", True)
     rows = table(m, ref, v, not mismatch)
     md = markdown(rows)
     warm = m["warm_report"]
     scope = ("all targets apply" if v.full and not v.large else
-             f"at {args.charts:,} charts only cold registration (≤ 10 s) and peak RSS apply" if v.large else
+             f"at {args.charts:,} charts only cold registration, the touched rescan and peak RSS apply" if v.large else
              f"targets apply at {TARGET_AT_CHARTS:,} charts × {TARGET_AT_ROWS} rows; none judged at this size")
     cmd = " ".join(["python3 bench/scan_bench.py", f"--charts {args.charts}", f"--rows {args.rows}"]
                    + (["--pg"] if args.pg else []) + (["--only-scan"] if args.only_scan else [])
@@ -1181,7 +1238,7 @@ def main() -> int:
         f"items equal the reference's" + (f"; e.g. {disagree}" if disagree else ""),
         *(f"- NOTE: {n}" for n in notes),
     ]
-    text = md + "\n\n" + "\n".join(details) + "\n"
+    text = md + "\n\n" + phase_table(m) + "\n\n" + "\n".join(details) + "\n"
     print()
     print(text)
     OUT.mkdir(parents=True, exist_ok=True)

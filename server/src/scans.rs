@@ -81,9 +81,24 @@ const RETAIN_AT_MOST: usize = 15_000;
 /// Charts whose versions a scan hashes, classifies and keeps at once (see [`scan_branch`]).
 const RELEVANT_AT_ONCE: usize = 2000;
 
-/// States (whole or copied) a refresh writes at once: it holds no more than these in memory, so
-/// a 100,000-chart side costs what a 5,000-chart one does.
-const WRITE_EVERY: usize = 5000;
+/// States (whole or copied) a refresh writes at once: it holds no more than three such lots in
+/// memory (one being written, one waiting, one filling), so a 100,000-chart side costs what a
+/// 3,000-chart one does.
+const WRITE_EVERY: usize = 1000;
+
+/// A lot of states, and the texts they point at, for the writer (see [`refresh_side`]).
+#[derive(Default)]
+struct StateLot {
+    changed: Vec<ChartState>,
+    copied: Vec<states::Copied>,
+    bases: Vec<PackedVersion>,
+}
+
+impl StateLot {
+    fn len(&self) -> usize {
+        self.changed.len() + self.copied.len()
+    }
+}
 
 /// What reading one row found.
 enum Read {
@@ -132,6 +147,7 @@ pub async fn refresh_side(
     let stamps = store.stamps().await?;
     let mut stats = SideStats { listed: stamps.len(), ..Default::default() };
     let own = states::stamps(db, side, branch).await?;
+    let listed_in = began.elapsed();
     let listed: HashSet<&str> = stamps.iter().map(|s| s.id.as_str()).collect();
     let removed: Vec<String> = own.keys().filter(|id| !listed.contains(id.as_str())).cloned().collect();
     drop(listed);
@@ -206,53 +222,83 @@ pub async fn refresh_side(
         .collect();
     drop(tx);
 
-    let (mut changed, mut copied, mut written) = (Vec::new(), Vec::new(), 0);
-    let (mut packed, mut bases) = (HashMap::new(), Vec::new());
+    // States and kept texts are written by their own task, a few thousand at a time, while the
+    // reading goes on: one lot being written, one waiting, one filling (see [`WRITE_EVERY`]).
+    let (to_write, mut writes) = tokio::sync::mpsc::channel::<StateLot>(1);
+    let writer = {
+        let (db, side, branch) = (db.clone(), side.to_string(), branch.to_string());
+        tokio::spawn(async move {
+            let mut busy = std::time::Duration::ZERO;
+            while let Some(lot) = writes.recv().await {
+                let began = Instant::now();
+                // The texts first: a state never points at a version that is not kept.
+                versions::insert(&db, &lot.bases).await?;
+                states::write(&db, &side, &branch, &lot.changed, &lot.copied, &[]).await?;
+                busy += began.elapsed();
+            }
+            Ok::<_, Error>(busy)
+        })
+    };
+    let mut lot = StateLot::default();
+    let mut written = 0;
+    let mut packed = HashMap::new();
+    let mut send_failed = false;
     while let Some(batch) = rx.recv().await {
         for read in batch? {
             match read {
                 Read::Same => {}
-                Read::Copied(c) => copied.push(c),
+                Read::Copied(c) => lot.copied.push(c),
                 Read::State { state, canonicalised, version } => {
                     stats.canonicalised += usize::from(canonicalised);
                     stats.errors += usize::from(state.error.is_some());
                     match version {
-                        Some(v) if target => bases.push(v),
+                        Some(v) if target => lot.bases.push(v),
                         Some(v) => {
                             packed.insert(v.hash().to_string(), v);
                         }
                         None => {}
                     }
-                    changed.push(state);
+                    lot.changed.push(state);
                 }
             }
         }
-        if changed.len() + copied.len() >= WRITE_EVERY {
-            written += changed.len() + copied.len();
-            // The texts first: a state never points at a version that is not kept.
-            versions::insert(db, &std::mem::take(&mut bases)).await?;
-            states::write(db, side, branch, &changed, &copied, &[]).await?;
-            changed.clear();
-            copied.clear();
+        if lot.len() >= WRITE_EVERY {
+            written += lot.len();
+            if to_write.send(std::mem::take(&mut lot)).await.is_err() {
+                send_failed = true; // the writer stopped on an error, which it returns below
+                break;
+            }
         }
+    }
+    drop(to_write);
+    let writer_busy = writer.await.map_err(Error::internal)??;
+    if send_failed {
+        return Err(Error::internal("the state writer stopped without an error"));
     }
     for reader in readers {
         reader.await.map_err(Error::internal)?;
     }
-    let read_in = began.elapsed();
-    written += changed.len() + copied.len();
-    versions::insert(db, &bases).await?;
-    if !(changed.is_empty() && copied.is_empty() && removed.is_empty()) {
-        states::write(db, side, branch, &changed, &copied, &removed).await?;
+    let read_in = began.elapsed() - listed_in;
+    let write_began = Instant::now();
+    written += lot.len();
+    versions::insert(db, &lot.bases).await?;
+    if !(lot.changed.is_empty() && lot.copied.is_empty() && removed.is_empty()) {
+        states::write(db, side, branch, &lot.changed, &lot.copied, &removed).await?;
     }
     db::renew_statistics(db, "chart_states", (written + removed.len()) as u64).await?;
+    // The phases the scan benchmark reports: listing (the store's stamps and Chartgate's),
+    // reading (rows read, fingerprinted, canonicalised where new, while earlier lots were
+    // written: `writer_busy_ms` of it), writing what was left once reading ended.
     tracing::debug!(
         side,
         branch,
         read = stats.read,
         canonicalised = stats.canonicalised,
         written,
+        list_ms = listed_in.as_millis() as u64,
         read_ms = read_in.as_millis() as u64,
+        writer_busy_ms = writer_busy.as_millis() as u64,
+        write_ms = write_began.elapsed().as_millis() as u64,
         total_ms = began.elapsed().as_millis() as u64,
         "side refreshed"
     );
@@ -529,6 +575,7 @@ async fn scan_branch(
         // classified and stored before the next chunk is read, so what is held follows the chunk,
         // not the branch.
         let (mut items, mut stored, mut hydrated_rows) = (Vec::new(), 0, 0);
+        let mut keeping = std::time::Duration::ZERO;
         for chunk in ids.chunks(RELEVANT_AT_ONCE) {
             let [mut b, mut s, mut p] = states::load_charts(db, name, target_name, chunk).await?;
             let hydrated = hydrate(db, branch, (&mut b, &mut s, &mut p), target, staging).await?;
@@ -543,9 +590,11 @@ async fn scan_branch(
                     at_hand.insert(hash.clone(), v);
                 }
             }
+            let keep_began = Instant::now();
             let chunk_items = items_of(&b, &s, &p);
             let wanted = keep::wanted(&chunk_items, &b, &s, &p);
             stored += keep::keep(db, &wanted, &mut at_hand, staging, target).await?;
+            keeping += keep_began.elapsed();
             items.extend(chunk_items);
         }
         let kept_at = started.elapsed(); // chunks in id order, each sorted: the items are sorted
@@ -557,7 +606,10 @@ async fn scan_branch(
             hydrated = hydrated_rows,
             items = items.len(),
             versions_stored = stored,
-            chunks_ms = (kept_at - relevant_at).as_millis() as u64,
+            // Loading the chunks' states and hashing those the items need, then classifying and
+            // keeping the items' texts.
+            hydrate_ms = (kept_at - relevant_at - keeping).as_millis() as u64,
+            keep_ms = keeping.as_millis() as u64,
             replace_ms = (started.elapsed() - kept_at).as_millis() as u64,
             "items rebuilt"
         );

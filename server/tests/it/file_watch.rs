@@ -131,6 +131,31 @@ async fn an_edit_in_place_is_seen_by_the_next_rescan() {
     w.env.cleanup().await;
 }
 
+/// A rescan after a write to one chart's file `stat`s only that file again, the one the watch
+/// named (the directory's listing is kept): a write the watch cannot see, through a hard link
+/// outside the directory, is not found by it, and is by a full rescan, which reads every file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rescan_stats_again_only_the_files_the_watch_named() {
+    let w = watched(false).await;
+    let outside = w.env.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::hard_link(w.staging.join("b.json"), outside.join("b")).unwrap();
+    std::fs::write(outside.join("b"), chart_text("b", "Beta, unseen")).unwrap();
+    edit_in_place(&w.staging.join("a.json"), "Alpha", "Alphz");
+    let r = rescan(&w.state).await;
+    assert!(!r.staging.unchanged_store && r.production.unchanged_store, "{r:?}");
+    assert_eq!((r.staging.listed, r.staging.read), (3, 1), "b.json is not stat'ed again: {r:?}");
+    assert_eq!(listed(&w.state).await, [item("a", ItemKind::Modified, "Alphz")]);
+
+    let r = scans::rescan(&w.state, &Actor::system(), BRANCH, true).await.unwrap();
+    assert_eq!((r.staging.listed, r.staging.read, r.production.read), (3, 3, 3), "{r:?}");
+    assert_eq!(
+        listed(&w.state).await,
+        [item("a", ItemKind::Modified, "Alphz"), item("b", ItemKind::Modified, "Beta, unseen")]
+    );
+    w.env.cleanup().await;
+}
+
 /// An editor's save: a temporary file written beside the chart's, then renamed over it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_editor_s_rename_over_a_chart_is_seen_by_the_next_rescan() {
