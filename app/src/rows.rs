@@ -114,11 +114,20 @@ fn text(v: &Value) -> Cow<'_, str> {
 
 /// A finite number from a JSON number or a numeric string (`" 2000 "` included); -0 becomes 0.
 pub fn number(v: &Value) -> Option<f64> {
-    let n = match v {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
+    match v {
+        Value::Number(n) => n.as_f64().and_then(finite),
+        Value::String(s) => number_in_text(s),
         _ => None,
-    }?;
+    }
+}
+
+/// [`number`] of text: a JSON number's own text, or a string's value.
+pub fn number_in_text(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().and_then(finite)
+}
+
+/// `n` when finite, with -0 as 0 (keys compare by [`f64::total_cmp`]).
+fn finite(n: f64) -> Option<f64> {
     n.is_finite().then_some(if n == 0.0 { 0.0 } else { n })
 }
 

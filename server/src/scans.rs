@@ -242,9 +242,16 @@ pub async fn refresh_side(
     let mut lot = StateLot::default();
     let mut written = 0;
     let mut packed = HashMap::new();
-    let mut send_failed = false;
+    let (mut read_failed, mut send_failed) = (None, false);
     while let Some(batch) = rx.recv().await {
-        for read in batch? {
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                read_failed = Some(e);
+                break;
+            }
+        };
+        for read in batch {
             match read {
                 Read::Same => {}
                 Read::Copied(c) => lot.copied.push(c),
@@ -270,8 +277,14 @@ pub async fn refresh_side(
             }
         }
     }
+    // The writer finishes before this returns, whatever happened: a lot it still wrote after
+    // an error would land after the scan's lock is released, under the next scan's states.
     drop(to_write);
-    let writer_busy = writer.await.map_err(Error::internal)??;
+    let written_by_writer = writer.await.map_err(Error::internal)?;
+    if let Some(e) = read_failed {
+        return Err(e);
+    }
+    let writer_busy = written_by_writer?;
     if send_failed {
         return Err(Error::internal("the state writer stopped without an error"));
     }

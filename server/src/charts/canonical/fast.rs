@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use app::rows::{Key, Time};
+use app::rows::{number_in_text, Key, Time};
 use serde_json::Value;
 
 use super::{normalise_numbers, row_order};
@@ -150,14 +150,11 @@ fn key_of<'r>(row: &'r [(&str, Token<'_>)]) -> Key<'r> {
         None => Time::Missing,
         Some(t) => {
             let n = match &t.kind {
-                Kind::Number => t.text.parse::<f64>().ok(),
-                Kind::String(s) => s.trim().parse::<f64>().ok(),
+                Kind::Number => number_in_text(&t.text),
+                Kind::String(s) => number_in_text(s),
                 _ => None,
             };
-            match n.filter(|n| n.is_finite()) {
-                Some(n) => Time::Number(if n == 0.0 { 0.0 } else { n }),
-                None => Time::Text(text(t)),
-            }
+            n.map_or_else(|| Time::Text(text(t)), Time::Number)
         }
     };
     Key {

@@ -487,14 +487,14 @@ fn chart_id(name: &str) -> Option<&str> {
 /// A chart as a file holds it; a file that is not such a document is still a chart, whose parts
 /// do not parse (an unreadable item, as a SQL row with broken JSON is).
 fn parse(id: &str, text: &str, stamp: String) -> RawChart {
-    parse_split(id, text, 0, stamp).0
+    parse_split(id, text, None, stamp).0
 }
 
-/// [`parse`], and where the parts were found in a text of hash `hash` when it is a document.
-fn parse_split(id: &str, text: &str, hash: u128, stamp: String) -> (RawChart, Option<Split>) {
+/// [`parse`], and, given the text's hash, where the parts were found when it is a document.
+fn parse_split(id: &str, text: &str, hash: Option<u128>, stamp: String) -> (RawChart, Option<Split>) {
     match serde_json::from_str::<Document<'_>>(text) {
         Ok(d) => {
-            let split = Split::of(text, hash, &d);
+            let split = hash.map(|hash| Split::of(text, hash, &d));
             let raw = RawChart {
                 id: id.to_string(),
                 slug: d.slug,
@@ -503,7 +503,7 @@ fn parse_split(id: &str, text: &str, hash: u128, stamp: String) -> (RawChart, Op
                 metadata: d.metadata.get().to_string(),
                 updated_at: stamp,
             };
-            (raw, Some(split))
+            (raw, split)
         }
         Err(_) => {
             // Not JSON: its own parse error is the config's; JSON of another shape: no config.
@@ -682,11 +682,12 @@ impl FileStore {
 
     /// Drops the splits of files no longer listed (removed, renamed away).
     fn forget_splits_but(&self, listed: &[Stamp]) {
-        if self.splits.lock().expect("splits lock").is_empty() {
+        let mut splits = self.splits.lock().expect("splits lock");
+        if splits.is_empty() {
             return;
         }
         let listed: HashSet<&str> = listed.iter().map(|s| s.id.as_str()).collect();
-        self.splits.lock().expect("splits lock").retain(|id, _| listed.contains(id.as_str()));
+        splits.retain(|id, _| listed.contains(id.as_str()));
     }
 
     /// Reads one chart's file: `None` when there is none; an unreadable file is a chart whose
@@ -721,7 +722,7 @@ impl FileStore {
         if let Some(raw) = known {
             return Some((raw, text));
         }
-        let (raw, split) = parse_split(id, &text, hash, stamp);
+        let (raw, split) = parse_split(id, &text, Some(hash), stamp);
         if let Some(split) = split {
             self.splits.lock().expect("splits lock").insert(id.to_string(), split);
         }
